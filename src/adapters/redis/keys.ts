@@ -1,0 +1,15 @@
+/** Every key the bot writes starts with this prefix, so one Redis can be shared safely. */
+export const KEY_PREFIX = 'mlops';
+
+export const keys = {
+  run: (runKey: string) => `${KEY_PREFIX}:run:${runKey}`,
+  runMessage: (runKey: string) => `${KEY_PREFIX}:run:${runKey}:message`,
+  runLock: (runKey: string) => `${KEY_PREFIX}:lock:run:${runKey}`,
+  episode: (resourceId: string) => `${KEY_PREFIX}:episode:${resourceId}`,
+  recentRuns: () => `${KEY_PREFIX}:runs:recent`,
+  targetRuns: (target: string) => `${KEY_PREFIX}:runs:target:${target}`,
+  rateLimit: (bucket: string) => `${KEY_PREFIX}:ratelimit:${bucket}`,
+  groupMembers: (groupId: string) => `${KEY_PREFIX}:usergroup:${groupId}`,
+  audit: () => `${KEY_PREFIX}:audit`,
+  slackEvent: (eventId: string) => `${KEY_PREFIX}:slack-event:${eventId}`,
+} as const;

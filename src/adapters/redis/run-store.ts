@@ -1,0 +1,153 @@
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { RUN_STATES } from '../../domain/run-state.js';
+import type { Run } from '../../domain/run.js';
+import { keys } from './keys.js';
+
+const stringRecord = z.record(z.string(), z.string());
+const runSchema = z.object({
+  key: z.string(),
+  resourceId: z.string(),
+  subject: z.enum(['buildRun', 'deployment', 'jobRun', 'pipelineRun', 'modelDeployment', 'model', 'alarm']),
+  kind: z.enum(['build', 'training', 'deploy', 'model', 'alarm']),
+  name: z.string(),
+  compartmentId: z.string().optional(),
+  compartmentName: z.string().optional(),
+  state: z.enum(RUN_STATES),
+  stateAt: z.string(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  details: stringRecord,
+  history: z.array(z.object({ state: z.enum(RUN_STATES), at: z.string(), note: z.string().optional() })),
+  startedBy: z.string().optional(),
+  target: z.string().optional(),
+  arguments: stringRecord.optional(),
+  version: z.number().int(),
+}) satisfies z.ZodType<Run>;
+
+/** Where a run's Slack message lives and how much of the run it already shows. */
+export interface RunMessage {
+  channel: string;
+  ts: string;
+  /** The run version the root message shows. */
+  renderedVersion: number;
+  /** How many history entries the thread already narrates. */
+  narrated: number;
+  /** Whether on-call was already alerted for this run's failure. */
+  alerted: boolean;
+}
+
+const messageSchema = z.object({
+  channel: z.string(),
+  ts: z.string(),
+  renderedVersion: z.coerce.number().int(),
+  narrated: z.coerce.number().int(),
+  alerted: z.enum(['0', '1']).transform((flag) => flag === '1'),
+});
+
+/** Runs are kept for 30 days after their last change: long enough for status and late OCI retries. */
+const RUN_TTL_SECONDS = 30 * 24 * 3600;
+const MAX_WATCH_ATTEMPTS = 20;
+
+/**
+ * Runs and their Slack messages, in Redis so every replica and every restart sees the same message.
+ * Updates are optimistic transactions (WATCH/MULTI) so two workers folding events of one run in
+ * parallel never lose either event.
+ */
+export class RunStore {
+  /** WATCH is per connection, so transactions on this client run one at a time within the process. */
+  private transactions: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly redis: Redis) {}
+
+  async get(runKey: string): Promise<Run | undefined> {
+    const raw = await this.redis.get(keys.run(runKey));
+    return raw === null ? undefined : parseRun(raw);
+  }
+
+  update(runKey: string, change: (run: Run | undefined) => Run | undefined): Promise<{ before: Run | undefined; after: Run | undefined }> {
+    const next = this.transactions.then(() => this.updateNow(runKey, change));
+    this.transactions = next.catch(() => undefined);
+    return next;
+  }
+
+  private async updateNow(runKey: string, change: (run: Run | undefined) => Run | undefined): Promise<{ before: Run | undefined; after: Run | undefined }> {
+    const key = keys.run(runKey);
+    for (let attempt = 0; attempt < MAX_WATCH_ATTEMPTS; attempt++) {
+      await this.redis.watch(key);
+      const raw = await this.redis.get(key);
+      const before = raw === null ? undefined : parseRun(raw);
+      const after = change(before);
+      if (after === undefined || after === before) {
+        await this.redis.unwatch();
+        return { before, after: before };
+      }
+      const score = Date.parse(after.stateAt) || Date.now();
+      const tx = this.redis.multi().set(key, JSON.stringify(after), 'EX', RUN_TTL_SECONDS).zadd(keys.recentRuns(), score, runKey);
+      if (after.target) tx.zadd(keys.targetRuns(after.target), score, runKey);
+      const result = await tx.exec();
+      if (result !== null) {
+        await this.trimIndexes(after.target);
+        return { before, after };
+      }
+    }
+    throw new Error(`run ${runKey} changed concurrently ${MAX_WATCH_ATTEMPTS} times`);
+  }
+
+  async getMessage(runKey: string): Promise<RunMessage | undefined> {
+    const raw = await this.redis.hgetall(keys.runMessage(runKey));
+    if (!raw.ts) return undefined;
+    const parsed = messageSchema.safeParse(raw);
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  async setMessage(runKey: string, message: RunMessage): Promise<void> {
+    const key = keys.runMessage(runKey);
+    await this.redis
+      .multi()
+      .hset(key, {
+        channel: message.channel,
+        ts: message.ts,
+        renderedVersion: String(message.renderedVersion),
+        narrated: String(message.narrated),
+        alerted: message.alerted ? '1' : '0',
+      })
+      .expire(key, RUN_TTL_SECONDS)
+      .exec();
+  }
+
+  /** The current episode of a long-lived resource (an alarm, a model deployment), if any. */
+  async getEpisode(resourceId: string): Promise<string | undefined> {
+    return (await this.redis.get(keys.episode(resourceId))) ?? undefined;
+  }
+
+  async setEpisode(resourceId: string, runKey: string): Promise<void> {
+    await this.redis.set(keys.episode(resourceId), runKey, 'EX', RUN_TTL_SECONDS);
+  }
+
+  /** Most recent runs first, optionally of one train target. */
+  async recent(limit: number, target?: string): Promise<Run[]> {
+    const runKeys = await this.redis.zrevrange(target ? keys.targetRuns(target) : keys.recentRuns(), 0, limit - 1);
+    if (runKeys.length === 0) return [];
+    const raws = await this.redis.mget(runKeys.map((runKey) => keys.run(runKey)));
+    return raws.flatMap((raw) => {
+      const run = raw === null ? undefined : parseRun(raw);
+      return run ? [run] : [];
+    });
+  }
+
+  private async trimIndexes(target: string | undefined): Promise<void> {
+    const tx = this.redis.multi().zremrangebyrank(keys.recentRuns(), 0, -1001);
+    if (target) tx.zremrangebyrank(keys.targetRuns(target), 0, -201);
+    await tx.exec();
+  }
+}
+
+function parseRun(raw: string): Run | undefined {
+  try {
+    const parsed = runSchema.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}

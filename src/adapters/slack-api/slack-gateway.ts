@@ -1,0 +1,161 @@
+import {
+  WebAPIHTTPError,
+  WebAPIPlatformError,
+  WebAPIRateLimitedError,
+  WebAPIRequestError,
+  WebClient,
+} from '@slack/web-api';
+import { z } from 'zod';
+import { MlopsError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { Metrics } from '../../metrics.js';
+import type { Block } from '../../slack/blocks.js';
+import type { RateLimit, RateLimiter } from '../redis/rate-limiter.js';
+import { slackLogger } from './slack-logger.js';
+
+/**
+ * Slack's published limits, kept with a margin: chat.postMessage about one message per second per
+ * channel, chat.update Tier 3 (50 a minute per workspace: a burst of 10, then one every 1.5 s).
+ */
+export const SLACK_LIMITS = {
+  postMessagePerChannel: { intervalMs: 1_000, burst: 1 },
+  update: { intervalMs: 1_500, burst: 10 },
+} as const satisfies Record<string, RateLimit>;
+
+/** Platform errors a retry can fix; every other `ok:false` (not_in_channel, invalid_blocks...) is final. */
+const TRANSIENT_PLATFORM_ERRORS = new Set(['ratelimited', 'rate_limited', 'internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'team_is_restricted_temporarily']);
+
+export interface OutgoingMessage {
+  channel: string;
+  text: string;
+  blocks?: Block[];
+  threadTs?: string;
+  broadcast?: boolean;
+}
+
+export interface GatewayOptions {
+  /** Waits up to this long in-process for a rate-limit slot; longer waits throw RATE_LIMITED so the job is rescheduled. */
+  maxWaitMs: number;
+  limits: { postMessagePerChannel: RateLimit; update: RateLimit };
+}
+
+const postResult = z.object({ ts: z.string(), channel: z.string() });
+const membersResult = z.object({ users: z.array(z.string()) });
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function createSlackWebClient(token: string, apiUrl: string, logger: Logger): WebClient {
+  // One retry layer only: BullMQ retries failed jobs with backoff, so the client itself never retries,
+  // and 429s reach us instead of silently pausing the client's whole queue.
+  return new WebClient(token, {
+    slackApiUrl: apiUrl,
+    retryConfig: { retries: 0 },
+    rejectRateLimitedCalls: true,
+    logger: slackLogger(logger.child({ component: 'slack-web-api' })),
+    timeout: 10_000,
+  });
+}
+
+/**
+ * Every Slack Web API call the bot makes goes through here: limited per channel and per method across all
+ * replicas, 429 honoured by pausing the shared bucket for Retry-After, errors turned into the catalogue.
+ */
+export class SlackGateway {
+  private readonly options: GatewayOptions;
+
+  constructor(
+    private readonly client: WebClient,
+    private readonly limiter: RateLimiter,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+    options: Partial<GatewayOptions> = {},
+  ) {
+    this.options = { maxWaitMs: 2_000, limits: SLACK_LIMITS, ...options };
+  }
+
+  async postMessage(message: OutgoingMessage): Promise<{ ts: string; channel: string }> {
+    const bucket = `chat.postMessage:${message.channel}`;
+    await this.take(bucket, this.options.limits.postMessagePerChannel);
+    const thread = message.threadTs ? { thread_ts: message.threadTs, reply_broadcast: message.broadcast ?? false } : {};
+    const result = await this.call('chat.postMessage', bucket, () =>
+      this.client.chat.postMessage({
+        channel: message.channel,
+        text: message.text,
+        blocks: message.blocks ?? [],
+        ...thread,
+        unfurl_links: false,
+        unfurl_media: false,
+      }),
+    );
+    return postResult.parse(result);
+  }
+
+  async updateMessage(channel: string, ts: string, message: { text: string; blocks: Block[] }): Promise<void> {
+    const bucket = 'chat.update';
+    await this.take(bucket, this.options.limits.update);
+    // Blocks are always sent: chat.update with text alone would strip them.
+    await this.call('chat.update', bucket, () => this.client.chat.update({ channel, ts, text: message.text, blocks: message.blocks }));
+  }
+
+  async postEphemeral(channel: string, user: string, message: { text: string; blocks?: Block[] }): Promise<void> {
+    await this.call('chat.postEphemeral', 'chat.postEphemeral', () =>
+      this.client.chat.postEphemeral({ channel, user, text: message.text, ...(message.blocks ? { blocks: message.blocks } : {}) }),
+    );
+  }
+
+  async usergroupMembers(groupId: string): Promise<string[]> {
+    const result = await this.call('usergroups.users.list', 'usergroups.users.list', () => this.client.usergroups.users.list({ usergroup: groupId }));
+    return membersResult.parse(result).users;
+  }
+
+  private async take(bucket: string, limit: RateLimit): Promise<void> {
+    const reservation = await this.limiter.reserve(bucket, limit, this.options.maxWaitMs);
+    if (!reservation.granted) {
+      throw new MlopsError('RATE_LIMITED', `Slack bucket ${bucket} is busy`, { retryAfterMs: reservation.retryAfterMs, details: { bucket } });
+    }
+    if (reservation.waitMs > 0) await sleep(reservation.waitMs);
+  }
+
+  private async call<T>(method: string, bucket: string, send: () => Promise<T>): Promise<T> {
+    try {
+      const result = await send();
+      this.metrics.slackCalls.inc({ method, outcome: 'ok' });
+      return result;
+    } catch (error) {
+      const mapped = this.mapError(method, error);
+      this.metrics.slackCalls.inc({ method, outcome: mapped.code });
+      if (mapped.code === 'RATE_LIMITED') {
+        this.metrics.slackRateLimited.inc({ method });
+        await this.limiter.pause(bucket, mapped.retryAfterMs ?? 1_000);
+        this.logger.warn({ method, bucket, retryAfterMs: mapped.retryAfterMs }, 'slack rate limited');
+      }
+      throw mapped;
+    }
+  }
+
+  private mapError(method: string, error: unknown): MlopsError {
+    if (error instanceof WebAPIRateLimitedError) {
+      return new MlopsError('RATE_LIMITED', `Slack ${method} answered 429`, { retryAfterMs: Math.max(1, error.retryAfter) * 1000, cause: error });
+    }
+    if (error instanceof WebAPIPlatformError) {
+      const code = error.data.error;
+      const transient = TRANSIENT_PLATFORM_ERRORS.has(code);
+      return new MlopsError(transient ? 'UPSTREAM_UNAVAILABLE' : 'UPSTREAM_REJECTED', `Slack ${method} failed: ${code}`, {
+        userMessage: `Slack refused ${method}: ${code}`,
+        details: { method, slackError: code },
+        cause: error,
+      });
+    }
+    if (error instanceof WebAPIHTTPError) {
+      const retryable = error.statusCode >= 500 || error.statusCode === 408;
+      return new MlopsError(retryable ? 'UPSTREAM_UNAVAILABLE' : 'UPSTREAM_REJECTED', `Slack ${method} answered HTTP ${error.statusCode}`, {
+        details: { method, status: error.statusCode },
+        cause: error,
+      });
+    }
+    if (error instanceof WebAPIRequestError) {
+      return new MlopsError('UPSTREAM_UNAVAILABLE', `Slack ${method} unreachable: ${error.original.message}`, { details: { method }, cause: error });
+    }
+    return new MlopsError('UPSTREAM_UNAVAILABLE', `Slack ${method} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}

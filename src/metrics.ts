@@ -1,0 +1,55 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** One registry per bot instance (tests run several in one process), exposed on GET /metrics. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'mlops_' });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'mlops_http_requests_total',
+      help: 'HTTP requests by route and status code',
+      labelNames: ['route', 'status'] as const,
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'mlops_http_request_duration_seconds',
+      help: 'HTTP request duration by route',
+      labelNames: ['route'] as const,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3],
+      registers: [registry],
+    }),
+    notifications: new Counter({
+      name: 'mlops_oci_notifications_total',
+      help: 'OCI Notifications deliveries by outcome (enqueued, duplicate, confirmed, refused, invalid, unavailable)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: 'mlops_queue_jobs',
+      help: 'Jobs per queue and state',
+      labelNames: ['queue', 'state'] as const,
+      registers: [registry],
+    }),
+    jobOutcomes: new Counter({
+      name: 'mlops_jobs_total',
+      help: 'Finished jobs by queue and outcome (completed, failed, retried, delayed)',
+      labelNames: ['queue', 'outcome'] as const,
+      registers: [registry],
+    }),
+    slackCalls: new Counter({
+      name: 'mlops_slack_api_calls_total',
+      help: 'Slack Web API calls by method and outcome',
+      labelNames: ['method', 'outcome'] as const,
+      registers: [registry],
+    }),
+    slackRateLimited: new Counter({
+      name: 'mlops_slack_api_rate_limited_total',
+      help: 'Slack Web API 429 answers by method',
+      labelNames: ['method'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

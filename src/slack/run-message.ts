@@ -1,0 +1,154 @@
+import { isFailure, isTerminal, type RunState } from '../domain/run-state.js';
+import { formatDuration, runDurationMs, type Run, type RunTransition } from '../domain/run.js';
+import { mrkdwnText, plainText, type Block, type ButtonElement, type SlackMessage } from './blocks.js';
+import { code, escapeMrkdwn, link, mention, plain, slackDate } from './mrkdwn.js';
+
+export const RUN_ACTIONS = {
+  retry: 'run.retry',
+  rollback: 'run.rollback',
+  openConsole: 'run.open_console',
+} as const;
+
+const STATE_LABEL: Record<RunState, { emoji: string; label: string }> = {
+  QUEUED: { emoji: ':hourglass_flowing_sand:', label: 'queued' },
+  ACCEPTED: { emoji: ':inbox_tray:', label: 'accepted' },
+  IN_PROGRESS: { emoji: ':arrows_counterclockwise:', label: 'in progress' },
+  CANCELING: { emoji: ':double_vertical_bar:', label: 'canceling' },
+  NEEDS_ATTENTION: { emoji: ':warning:', label: 'needs attention' },
+  SUCCEEDED: { emoji: ':white_check_mark:', label: 'succeeded' },
+  FAILED: { emoji: ':x:', label: 'failed' },
+  TIMED_OUT: { emoji: ':alarm_clock:', label: 'timed out' },
+  CANCELED: { emoji: ':no_entry_sign:', label: 'canceled' },
+  DELETED: { emoji: ':wastebasket:', label: 'deleted' },
+  FIRING: { emoji: ':rotating_light:', label: 'firing' },
+  RESOLVED: { emoji: ':large_green_circle:', label: 'resolved' },
+};
+
+const SUBJECT_LABEL: Record<Run['subject'], string> = {
+  buildRun: 'Build run',
+  deployment: 'Deployment',
+  jobRun: 'Training job run',
+  pipelineRun: 'Training pipeline run',
+  modelDeployment: 'Model deployment',
+  model: 'Model',
+  alarm: 'Alarm',
+};
+
+export function stateLabel(state: RunState): string {
+  const { emoji, label } = STATE_LABEL[state];
+  return `${emoji} ${label}`;
+}
+
+/** Button values carry only the run key; everything else is re-read from Redis when clicked. */
+export function runButtonValue(run: Run): string {
+  return JSON.stringify({ run: run.key }).slice(0, 2000);
+}
+
+function summary(run: Run, now: Date): string {
+  const duration = runDurationMs(run, now);
+  const took = duration !== undefined && isTerminal(run.state) ? ` in ${formatDuration(duration)}` : '';
+  return `${SUBJECT_LABEL[run.subject]} ${run.name} ${STATE_LABEL[run.state].label}${took}`;
+}
+
+function fields(run: Run, now: Date): string[] {
+  const duration = runDurationMs(run, now);
+  const out = [`*State*\n${stateLabel(run.state)}`];
+  if (run.subject === 'alarm') {
+    if (run.details.severity) out.push(`*Severity*\n${escapeMrkdwn(run.details.severity)}`);
+    if (run.details.metrics) out.push(`*Metrics firing*\n${escapeMrkdwn(run.details.metrics)}`);
+  }
+  if (duration !== undefined && run.subject !== 'alarm') {
+    out.push(`*Duration*\n${formatDuration(duration)}${isTerminal(run.state) ? '' : ' so far'}`);
+  }
+  if (run.compartmentName || run.compartmentId) {
+    out.push(`*Compartment*\n${escapeMrkdwn(run.compartmentName ?? run.compartmentId ?? '')}`);
+  }
+  if (run.details.pipelineName) out.push(`*Pipeline*\n${escapeMrkdwn(run.details.pipelineName)}`);
+  if (run.target) out.push(`*Target*\n${code(run.target)}`);
+  if (run.startedBy) out.push(`*Started by*\n${mention(run.startedBy)}`);
+  if (run.arguments && Object.keys(run.arguments).length > 0) {
+    const args = Object.entries(run.arguments)
+      .map(([key, value]) => code(`${key}=${value}`))
+      .join(' ');
+    out.push(`*Arguments*\n${args.slice(0, 1900)}`);
+  }
+  return out.slice(0, 10);
+}
+
+function buttons(run: Run): ButtonElement[] {
+  const out: ButtonElement[] = [];
+  const consoleUrl = run.details.consoleUrl;
+  if (consoleUrl && /^https:\/\//.test(consoleUrl)) {
+    out.push({ type: 'button', action_id: RUN_ACTIONS.openConsole, text: plainText('Open in console'), url: consoleUrl.slice(0, 3000) });
+  }
+  if (!isFailure(run.state) && !(run.state === 'CANCELED' && run.details.lifecycleDetails)) return out;
+  if (run.kind === 'training' || run.kind === 'build') {
+    out.push({
+      type: 'button',
+      action_id: RUN_ACTIONS.retry,
+      text: plainText('Retry'),
+      style: 'primary',
+      value: runButtonValue(run),
+    });
+  }
+  if (run.kind === 'deploy' || (run.subject === 'alarm' && run.details.model)) {
+    out.push({
+      type: 'button',
+      action_id: RUN_ACTIONS.rollback,
+      text: plainText('Roll back'),
+      style: 'danger',
+      value: runButtonValue(run),
+      confirm: {
+        title: plainText('Roll back?'),
+        text: mrkdwnText(plain(`Roll back ${escapeMrkdwn(run.details.model ?? run.name)} to its previous revision?`, 300)),
+        confirm: plainText('Roll back'),
+        deny: plainText('Cancel'),
+        style: 'danger',
+      },
+    });
+  }
+  return out;
+}
+
+/** The run's one message, re-rendered in full on every change (chat.update replaces the blocks). */
+export function renderRunMessage(run: Run, now: Date = new Date()): SlackMessage {
+  const { emoji } = STATE_LABEL[run.state];
+  const blocks: Block[] = [
+    { type: 'header', text: plainText(plain(`${SUBJECT_LABEL[run.subject]}: ${run.name}`, 150)) },
+    { type: 'section', fields: fields(run, now).map(mrkdwnText) },
+  ];
+  const detail = run.details.lifecycleDetails ?? run.details.summary;
+  if (detail) blocks.push({ type: 'section', text: mrkdwnText(`>${escapeMrkdwn(plain(detail, 2800)).replace(/\n/g, '\n>')}`) });
+  blocks.push({
+    type: 'context',
+    elements: [mrkdwnText(`${code(run.resourceId)} · updated ${slackDate(run.stateAt)}`)],
+  });
+  const actions = buttons(run);
+  if (actions.length > 0) blocks.push({ type: 'actions', block_id: `run-actions-${run.version}`, elements: actions });
+  return { text: `${emoji} ${escapeMrkdwn(summary(run, now))}`, blocks };
+}
+
+/** One thread reply listing the state changes the message has not yet narrated (bursts are batched). */
+export function renderTransitions(run: Run, transitions: readonly RunTransition[]): string {
+  const lines = transitions.map((transition) => {
+    const note = transition.note ? ` ${escapeMrkdwn(plain(transition.note, 300))}` : '';
+    return `${stateLabel(transition.state)} · ${slackDate(transition.at)}${note}`;
+  });
+  return plain(lines.join('\n'), 3900);
+}
+
+/** The on-call alert posted in the thread (and broadcast to the channel) when a run fails. */
+export function renderFailureAlert(run: Run, oncall: string | undefined, now: Date = new Date()): SlackMessage {
+  const who = mention(oncall);
+  const what = escapeMrkdwn(summary(run, now));
+  const detail = run.details.lifecycleDetails ? `\n>${escapeMrkdwn(plain(run.details.lifecycleDetails, 1500))}` : '';
+  const text = `${who ? `${who} ` : ''}${STATE_LABEL[run.state].emoji} ${what}${detail}`;
+  const blocks: Block[] = [{ type: 'section', text: mrkdwnText(text) }];
+  const actions = buttons(run);
+  if (actions.length > 0) blocks.push({ type: 'actions', block_id: `alert-actions-${run.version}`, elements: actions });
+  return { text, blocks };
+}
+
+export function consoleLabel(run: Run): string {
+  return link(run.details.consoleUrl, 'Open in console');
+}
