@@ -30,6 +30,8 @@ const trainTargetSchema = z.union([
       jobId: ocid('datasciencejob'),
       projectId: ocid('datascienceproject'),
       compartmentId: anyOcid,
+      /** How `key=value` arguments reach the job: environment variables (default) or `--key value` command line arguments. */
+      argumentsAs: z.enum(['environment', 'commandLine']).default('environment'),
     }),
   }),
   z.strictObject({

@@ -105,13 +105,15 @@ export function applyRunUpdate(run: Run | undefined, update: RunUpdate): { run: 
 
   const next: Run = { ...run, details: mergeDetails(run.details, update.details) };
   let changed = !sameRecord(next.details, run.details);
-  const fill = <K extends 'name' | 'compartmentId' | 'compartmentName' | 'startedBy' | 'target'>(field: K) => {
+  const fill = <K extends 'resourceId' | 'name' | 'compartmentId' | 'compartmentName' | 'startedBy' | 'target'>(field: K) => {
     const value = update[field];
     if (value !== undefined && value !== '' && value !== next[field] && !(field === 'name' && value === update.resourceId)) {
       next[field] = value;
       changed = true;
     }
   };
+  // A run queued from Slack is known by its job id until OCI gives it an OCID.
+  fill('resourceId');
   fill('name');
   fill('compartmentId');
   fill('compartmentName');

@@ -125,6 +125,15 @@ export class RunStore {
     await this.redis.set(keys.episode(resourceId), runKey, 'EX', RUN_TTL_SECONDS);
   }
 
+  /** Runs started from Slack are keyed before OCI names them; the OCID then points at that run. */
+  async setAlias(resourceId: string, runKey: string): Promise<void> {
+    await this.redis.set(keys.alias(resourceId), runKey, 'EX', RUN_TTL_SECONDS);
+  }
+
+  async resolveAlias(resourceId: string): Promise<string | undefined> {
+    return (await this.redis.get(keys.alias(resourceId))) ?? undefined;
+  }
+
   /** Most recent runs first, optionally of one train target. */
   async recent(limit: number, target?: string): Promise<Run[]> {
     const runKeys = await this.redis.zrevrange(target ? keys.targetRuns(target) : keys.recentRuns(), 0, limit - 1);

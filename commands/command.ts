@@ -1,0 +1,46 @@
+import type { Authorizer } from '../src/authorizer.js';
+import type { Context } from '../src/context.js';
+import type { Block } from '../src/slack/blocks.js';
+
+/** Who typed the command, where, and what followed the subcommand name. */
+export interface CommandInput {
+  userId: string;
+  channelId: string;
+  teamId: string;
+  args: string[];
+  triggerId?: string;
+}
+
+export interface Reply {
+  text: string;
+  blocks?: Block[];
+  /** In-channel replies are seen by everyone (a training run started); the default is ephemeral. */
+  inChannel?: boolean;
+}
+
+export interface CommandDeps {
+  context: Context;
+  authorizer: Authorizer;
+}
+
+/** One `/mlops` subcommand; each lives in its own file in commands/. */
+export interface Subcommand {
+  name: string;
+  usage: string;
+  summary: string;
+  /** Who may run it, for the help text. */
+  who: string;
+  /** Answers from memory alone, so the reply can be the acknowledgement itself. */
+  answersInAck?: boolean;
+  run(input: CommandInput, deps: CommandDeps): Promise<Reply>;
+}
+
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly usage: string,
+  ) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}

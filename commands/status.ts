@@ -1,0 +1,58 @@
+import { isTerminal } from '../src/domain/run-state.js';
+import { formatDuration, runDurationMs, type Run } from '../src/domain/run.js';
+import { code, escapeMrkdwn, link, mention, slackDate } from '../src/slack/mrkdwn.js';
+import { stateLabel } from '../src/slack/run-message.js';
+import { UsageError, type Reply, type Subcommand } from './command.js';
+
+const USAGE = 'status [<target>|audit]';
+const RECENT = 15;
+
+function runLine(run: Run, now: Date): string {
+  const duration = runDurationMs(run, now);
+  const took = duration === undefined ? '' : ` · ${formatDuration(duration)}${isTerminal(run.state) ? '' : ' so far'}`;
+  const who = run.startedBy ? ` · by ${mention(run.startedBy)}` : '';
+  const target = run.target ? `${code(run.target)} ` : '';
+  return `${stateLabel(run.state)} · ${target}${link(run.details.consoleUrl, run.name)}${took}${who} · ${slackDate(run.stateAt)}`;
+}
+
+/** `/mlops status`: recent runs with state and links; `status <target>` one target's runs; `status audit` the audit log. */
+export function createStatusCommand(): Subcommand {
+  return {
+    name: 'status',
+    usage: USAGE,
+    summary: 'Recent runs with state and links; a target for its runs; `audit` for the latest audit entries.',
+    who: 'anyone',
+    async run(input, { context }): Promise<Reply> {
+      const now = context.now();
+      const [subject, ...extra] = input.args;
+      if (extra.length > 0) throw new UsageError('Too many arguments.', USAGE);
+      if (subject === 'audit') {
+        const entries = await context.audit.latest(RECENT);
+        if (entries.length === 0) return { text: 'The audit log is empty.' };
+        const lines = entries.map(
+          (entry) =>
+            `${slackDate(entry.at)} · ${entry.actor === 'system' ? 'system' : mention(entry.actor)} · ${code(entry.action)} ${escapeMrkdwn(entry.subject)} → ${escapeMrkdwn(entry.outcome)}${entry.jobId ? ` (job ${code(entry.jobId)})` : ''}`,
+        );
+        return { text: `*Latest audit entries*\n${lines.join('\n')}` };
+      }
+      if (subject !== undefined) {
+        if (!Object.hasOwn(context.config.file.train, subject)) {
+          const targets = Object.keys(context.config.file.train).map((name) => code(name));
+          throw new UsageError(`Unknown target ${code(subject)}.${targets.length > 0 ? ` Targets: ${targets.join(', ')}.` : ''}`, USAGE);
+        }
+        const runs = await context.runs.recent(10, subject);
+        if (runs.length === 0) return { text: `No runs of ${code(subject)} yet. Start one with \`/mlops train ${escapeMrkdwn(subject)}\`.` };
+        return { text: `*Latest runs of ${code(subject)}*\n${runs.map((run) => runLine(run, now)).join('\n')}` };
+      }
+      const sections: string[] = [];
+      for (const target of Object.keys(context.config.file.train)) {
+        const runs = await context.runs.recent(3, target);
+        sections.push(`*${code(target)}*\n${runs.length === 0 ? '_no runs yet_' : runs.map((run) => runLine(run, now)).join('\n')}`);
+      }
+      const others = (await context.runs.recent(RECENT)).filter((run) => !run.target).slice(0, 10);
+      if (others.length > 0) sections.push(`*Other pipeline activity*\n${others.map((run) => runLine(run, now)).join('\n')}`);
+      if (sections.length === 0) return { text: 'No runs seen yet, and no train targets are configured.' };
+      return { text: sections.join('\n\n') };
+    },
+  };
+}

@@ -1,0 +1,43 @@
+import { refusalText } from '../src/authorizer.js';
+import { parseKeyValues } from '../src/domain/command-line.js';
+import { code, mention } from '../src/slack/mrkdwn.js';
+import { enqueueTraining } from '../jobs/train.js';
+import { UsageError, type Subcommand } from './command.js';
+
+const USAGE = 'train <target> [key=value ...]';
+
+/** `/mlops train <target> [key=value ...]`: trainers queue a Data Science job run or a DevOps build run. */
+export function createTrainCommand(): Subcommand {
+  return {
+    name: 'train',
+    usage: USAGE,
+    summary: 'Queue a training run (Data Science job run or DevOps build run) with those arguments.',
+    who: 'trainers',
+    async run(input, { context, authorizer }) {
+      const targets = Object.keys(context.config.file.train);
+      const valid = targets.length > 0 ? `Targets: ${targets.map((name) => code(name)).join(', ')}.` : 'No train targets are configured.';
+      const [target, ...rest] = input.args;
+      if (!target) throw new UsageError(`Name a training target. ${valid}`, USAGE);
+      if (!Object.hasOwn(context.config.file.train, target)) throw new UsageError(`Unknown target ${code(target)}. ${valid}`, USAGE);
+      const parsed = parseKeyValues(rest);
+      if (!parsed.ok) throw new UsageError(parsed.error, USAGE);
+
+      const decision = await authorizer.check('trainers', input.userId);
+      if (!decision.allowed) {
+        await context.audit.record({ actor: input.userId, action: 'command.train', subject: target, outcome: 'refused' });
+        return { text: refusalText(decision, `Training ${target}`) };
+      }
+      const queued = await enqueueTraining(context, { target, arguments: parsed.values, requestedBy: input.userId });
+      await context.audit.record({ actor: input.userId, action: 'command.train', subject: target, outcome: queued.duplicate ? 'duplicate' : 'queued', jobId: queued.jobId });
+      if (queued.duplicate) {
+        return { text: `:repeat: The same training of ${code(target)} was queued less than a minute ago (job ${code(queued.jobId)}); not starting another.` };
+      }
+      const args = Object.entries(parsed.values).map(([key, value]) => code(`${key}=${value}`));
+      const where = queued.channel === input.channelId ? 'Its status follows below.' : `Its status is posted in <#${queued.channel}>.`; // our own channel ID: safe mrkdwn
+      return {
+        inChannel: true,
+        text: `:rocket: ${mention(input.userId)} queued training ${code(target)}${args.length > 0 ? ` with ${args.join(' ')}` : ''} (job ${code(queued.jobId)}). ${where}`,
+      };
+    },
+  };
+}

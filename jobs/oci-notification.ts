@@ -1,0 +1,144 @@
+import type { Job } from 'bullmq';
+import type { Context, OciRunInfo } from '../src/context.js';
+import type { AlarmNotification, ResourceEvent } from '../src/domain/oci-notification.js';
+import { pickChannel } from '../src/domain/route.js';
+import { fromOciLifecycleState } from '../src/domain/run-state.js';
+import { applyRunUpdate, type RunUpdate } from '../src/domain/run.js';
+import { isMlopsError } from '../src/errors.js';
+import type { Logger } from '../src/log.js';
+import { jobId, type NotificationJob } from '../src/queues.js';
+import { consoleUrlFor } from '../src/slack/console-url.js';
+
+/**
+ * Folds one OCI notification into its run (asking OCI for the state when the event does not carry it),
+ * then asks the Slack side to show the new version. Duplicate and stale deliveries change nothing and
+ * therefore post nothing.
+ */
+export function createNotificationProcessor(context: Context) {
+  return async (job: Job<NotificationJob>): Promise<void> => {
+    const { notification } = job.data;
+    const logger = context.logger.child({ job: job.id, queue: job.queueName, dedupeKey: notification.dedupeKey });
+    switch (notification.type) {
+      case 'event':
+        await foldEvent(context, notification, logger);
+        return;
+      case 'alarm':
+        await foldAlarm(context, notification);
+        return;
+      case 'generic': {
+        const channel = pickChannel(context.config.file.routes, context.config.file.slack.defaultChannel, {
+          kind: notification.kind,
+          compartmentId: notification.compartmentId,
+          resourceName: notification.resourceName,
+        });
+        await context.queues.slackStatus.add('notice', { kind: 'notice', channel, notice: notification }, { jobId: jobId('notice', notification.dedupeKey) });
+        return;
+      }
+    }
+  };
+}
+
+async function lookUp(context: Context, event: ResourceEvent): Promise<OciRunInfo | undefined> {
+  switch (event.subject) {
+    case 'buildRun':
+      return context.oci.getBuildRun(event.resourceId);
+    case 'deployment':
+      return context.oci.getDeployment(event.resourceId);
+    case 'jobRun':
+      return event.state === undefined ? context.oci.getJobRun(event.resourceId) : undefined;
+    case 'pipelineRun':
+      return event.state === undefined ? context.oci.getPipelineRun(event.resourceId) : undefined;
+    default:
+      return undefined;
+  }
+}
+
+async function foldEvent(context: Context, event: ResourceEvent, logger: Logger): Promise<void> {
+  let info: OciRunInfo | undefined;
+  let lookupError: string | undefined;
+  try {
+    info = await lookUp(context, event);
+  } catch (error) {
+    // A transient failure is retried by BullMQ; a final one (permission, not found) must not lose the
+    // event, so the message is still updated with what the event itself says.
+    if (!isMlopsError(error) || error.retryable) throw error;
+    lookupError = error.userMessage;
+    logger.warn({ err: error, resourceId: event.resourceId, code: error.code }, 'oci lookup refused');
+  }
+
+  const episodeKey = event.startsEpisode ? `${event.resourceId}#${event.eventTime}` : undefined;
+  if (episodeKey) await context.runs.setEpisode(event.resourceId, episodeKey);
+  const runKey =
+    episodeKey ??
+    (await context.runs.resolveAlias(event.resourceId)) ??
+    (event.subject === 'modelDeployment' ? await context.runs.getEpisode(event.resourceId) : undefined) ??
+    event.resourceId;
+
+  const details: Record<string, string> = {};
+  if (info?.lifecycleDetails) details.lifecycleDetails = info.lifecycleDetails;
+  if (info?.projectId) details.projectId = info.projectId;
+  if (info?.pipelineId) details.pipelineId = info.pipelineId;
+  if (event.details.lifecycleDetails) details.lifecycleDetails = event.details.lifecycleDetails;
+  if (lookupError) details.lookupError = lookupError;
+  const consoleUrl = consoleUrlFor(event.subject, event.resourceId, { ...event.details, ...details }, context.config.env.OCI_REGION);
+  if (consoleUrl) details.consoleUrl = consoleUrl;
+
+  const infoState = fromOciLifecycleState(info?.lifecycleState);
+  const at = info ? (info.timeFinished ?? info.timeUpdated ?? context.now().toISOString()) : event.eventTime;
+  const update: RunUpdate = {
+    key: runKey,
+    resourceId: event.resourceId,
+    subject: event.subject,
+    kind: event.kind,
+    at: at > event.eventTime ? at : event.eventTime,
+    ...(infoState ?? event.state ? { state: infoState ?? event.state } : {}),
+    ...((info?.displayName ?? event.resourceName) ? { name: info?.displayName ?? event.resourceName } : {}),
+    ...((info?.compartmentId ?? event.compartmentId) ? { compartmentId: info?.compartmentId ?? event.compartmentId } : {}),
+    ...(event.compartmentName ? { compartmentName: event.compartmentName } : {}),
+    ...(info?.timeStarted ? { startedAt: info.timeStarted } : {}),
+    ...(info?.timeFinished ? { finishedAt: info.timeFinished } : {}),
+    details,
+    ...(event.subject === 'modelDeployment' ? { note: event.action } : {}),
+  };
+  await foldUpdate(context, update);
+}
+
+async function foldAlarm(context: Context, alarm: AlarmNotification): Promise<void> {
+  const current = await context.runs.getEpisode(alarm.alarmId);
+  const currentRun = current ? await context.runs.get(current) : undefined;
+  let runKey = current;
+  const opensEpisode = alarm.state === 'FIRING' && (!currentRun || (currentRun.state === 'RESOLVED' && alarm.timestamp > currentRun.stateAt));
+  if (opensEpisode) {
+    runKey = `alarm:${alarm.alarmId}#${alarm.timestamp}`;
+    await context.runs.setEpisode(alarm.alarmId, runKey);
+  }
+  if (!runKey) return; // an OK for an alarm we never saw firing: nothing to resolve
+  const details: Record<string, string> = { severity: alarm.severity, transition: alarm.transition };
+  if (alarm.summary) details.summary = alarm.summary;
+  if (alarm.alarmUrl) details.consoleUrl = alarm.alarmUrl;
+  if (alarm.totalMetricsFiring !== undefined) details.metrics = String(alarm.totalMetricsFiring);
+  if (alarm.query) details.query = alarm.query;
+  const model = Object.keys(context.config.file.models).find((name) => name === alarm.resourceName);
+  if (model) details.model = model;
+  await foldUpdate(context, {
+    key: runKey,
+    resourceId: alarm.alarmId,
+    subject: 'alarm',
+    kind: 'alarm',
+    at: alarm.timestamp,
+    state: alarm.state,
+    name: alarm.title,
+    details,
+    ...(alarm.transition === 'RESET' ? { note: 'reset: the metric stopped reporting' } : {}),
+  });
+}
+
+async function foldUpdate(context: Context, update: RunUpdate): Promise<void> {
+  const { before, after } = await context.runs.update(update.key, (run) => {
+    const result = applyRunUpdate(run, update);
+    return result.changed ? result.run : run;
+  });
+  if (after && after !== before) {
+    await context.queues.slackStatus.add('run', { kind: 'run', runKey: after.key, version: after.version }, { jobId: jobId('run', after.key, String(after.version)) });
+  }
+}

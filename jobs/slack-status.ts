@@ -1,0 +1,105 @@
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { keys } from '../src/adapters/redis/keys.js';
+import { Lease } from '../src/adapters/redis/run-lock.js';
+import type { RunMessage } from '../src/adapters/redis/run-store.js';
+import type { Context } from '../src/context.js';
+import { pickChannel } from '../src/domain/route.js';
+import { isFailure } from '../src/domain/run-state.js';
+import type { Run } from '../src/domain/run.js';
+import { isMlopsError } from '../src/errors.js';
+import { mrkdwnText } from '../src/slack/blocks.js';
+import { renderNotice } from '../src/slack/notice-message.js';
+import { renderFailureAlert, renderRunMessage, renderTransitions } from '../src/slack/run-message.js';
+import type { SlackStatusJob } from '../src/queues.js';
+
+const LEASE_MS = 30_000;
+const BUSY_RETRY_MS = 200;
+
+/**
+ * Brings a run's Slack message up to date with the run as it is in Redis now: post it once, then
+ * chat.update in place, narrate new states in the thread (one reply per batch) and alert on-call once on
+ * failure. Jobs for older versions find nothing left to do, which is how bursts coalesce. A lease per
+ * run keeps two workers from posting the same message twice; rate limits reschedule the job without
+ * spending an attempt.
+ */
+export function createSlackStatusProcessor(context: Context) {
+  return async (job: Job<SlackStatusJob>, token?: string): Promise<void> => {
+    try {
+      await process(context, job.data);
+    } catch (error) {
+      const delayMs = error instanceof RunBusy ? BUSY_RETRY_MS : isMlopsError(error) && error.code === 'RATE_LIMITED' ? (error.retryAfterMs ?? 1_000) : undefined;
+      if (delayMs !== undefined && token) {
+        await job.moveToDelayed(Date.now() + delayMs, token);
+        context.metrics.jobOutcomes.inc({ queue: job.queueName, outcome: 'delayed' });
+        throw new DelayedError();
+      }
+      if (isMlopsError(error) && !error.retryable) throw new UnrecoverableError(`${error.code}: ${error.message}`);
+      throw error;
+    }
+  };
+}
+
+/** Another worker holds the run's lease; this job comes back shortly instead of failing. */
+class RunBusy extends Error {}
+
+async function process(context: Context, data: SlackStatusJob): Promise<void> {
+  switch (data.kind) {
+    case 'notice':
+      await context.slack.postMessage({ channel: data.channel, ...renderNotice(data.notice) });
+      return;
+    case 'text':
+      await context.slack.postMessage({ channel: data.channel, text: data.text, blocks: [{ type: 'section', text: mrkdwnText(data.text) }] });
+      return;
+    case 'run': {
+      const lease = await Lease.acquire(context.redis, keys.runLock(data.runKey), LEASE_MS);
+      if (!lease) throw new RunBusy();
+      try {
+        await syncRun(context, data.runKey);
+      } finally {
+        await lease.release();
+      }
+    }
+  }
+}
+
+function channelFor(context: Context, run: Run): string {
+  if (run.details.channel) return run.details.channel;
+  const { routes, slack } = context.config.file;
+  return pickChannel(routes, slack.defaultChannel, {
+    kind: run.kind,
+    compartmentId: run.compartmentId,
+    resourceName: run.subject === 'alarm' ? (run.details.model ?? run.name) : run.name,
+    severity: run.details.severity,
+  });
+}
+
+async function syncRun(context: Context, runKey: string): Promise<void> {
+  const run = await context.runs.get(runKey);
+  if (!run) return;
+  const now = context.now();
+  let message: RunMessage | undefined = await context.runs.getMessage(runKey);
+  const view = renderRunMessage(run, now);
+  if (!message) {
+    const channel = channelFor(context, run);
+    const posted = await context.slack.postMessage({ channel, ...view });
+    message = { channel: posted.channel, ts: posted.ts, renderedVersion: run.version, narrated: run.history.length, alerted: false };
+    await context.runs.setMessage(runKey, message);
+  } else if (message.renderedVersion < run.version) {
+    await context.slack.updateMessage(message.channel, message.ts, view);
+    message = { ...message, renderedVersion: run.version };
+    await context.runs.setMessage(runKey, message);
+  }
+
+  if (run.history.length > message.narrated) {
+    const text = renderTransitions(run, run.history.slice(message.narrated));
+    await context.slack.postMessage({ channel: message.channel, threadTs: message.ts, text, blocks: [{ type: 'section', text: mrkdwnText(text) }] });
+    message = { ...message, narrated: run.history.length };
+    await context.runs.setMessage(runKey, message);
+  }
+
+  if (isFailure(run.state) && !message.alerted) {
+    const alert = renderFailureAlert(run, context.config.file.slack.oncall, now);
+    await context.slack.postMessage({ channel: message.channel, threadTs: message.ts, broadcast: true, ...alert });
+    await context.runs.setMessage(runKey, { ...message, alerted: true });
+  }
+}

@@ -1,0 +1,62 @@
+import type { Redis } from 'ioredis';
+import type { AuditLog } from './adapters/redis/audit-log.js';
+import type { RateLimiter } from './adapters/redis/rate-limiter.js';
+import type { RunStore } from './adapters/redis/run-store.js';
+import type { SlackGateway } from './adapters/slack-api/slack-gateway.js';
+import type { Config } from './config/load-config.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import type { Queues } from './queues.js';
+
+/** What the bot learns from OCI about a run when an event does not say enough. */
+export interface OciRunInfo {
+  id: string;
+  displayName?: string | undefined;
+  lifecycleState: string;
+  lifecycleDetails?: string | undefined;
+  compartmentId?: string | undefined;
+  projectId?: string | undefined;
+  pipelineId?: string | undefined;
+  timeCreated?: string | undefined;
+  timeStarted?: string | undefined;
+  timeFinished?: string | undefined;
+  timeUpdated?: string | undefined;
+  arguments?: Record<string, string> | undefined;
+}
+
+/** The OCI reads the notification worker needs; the OCI adapter implements them. */
+export interface OciReader {
+  getBuildRun(id: string): Promise<OciRunInfo>;
+  getDeployment(id: string): Promise<OciRunInfo>;
+  getJobRun(id: string): Promise<OciRunInfo>;
+  getPipelineRun(id: string): Promise<OciRunInfo>;
+}
+
+/** The OCI calls that start work; every one takes an idempotency token (opc-retry-token). */
+export interface OciStarter {
+  createJobRun(request: {
+    jobId: string;
+    projectId: string;
+    compartmentId: string;
+    displayName: string;
+    environmentVariables?: Record<string, string>;
+    commandLineArguments?: string;
+    retryToken: string;
+  }): Promise<OciRunInfo>;
+  createBuildRun(request: { buildPipelineId: string; displayName: string; arguments: Record<string, string>; retryToken: string }): Promise<OciRunInfo>;
+}
+
+/** Everything handlers and job processors use, built once per process by the app. */
+export interface Context {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  redis: Redis;
+  runs: RunStore;
+  limiter: RateLimiter;
+  slack: SlackGateway;
+  oci: OciReader & OciStarter;
+  audit: AuditLog;
+  queues: Queues;
+  now: () => Date;
+}

@@ -1,0 +1,187 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { App, Receiver } from '@slack/bolt';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { keys } from '../adapters/redis/keys.js';
+import { isMlopsError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { readBody } from './read-body.js';
+import { sendJson, sendText } from './respond.js';
+
+/** Slack's own payloads stay far below this; larger bodies are refused with 413. */
+export const SLACK_BODY_LIMIT = 256 * 1024;
+const REPLAY_WINDOW_SECONDS = 300;
+/** Slack gives 3 s; past this the request is answered with an error so nothing hangs. */
+const ACK_DEADLINE_MS = 3_001;
+
+const header = (req: IncomingMessage, name: string): string | undefined => {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+};
+
+export type SignatureCheck = { ok: true } | { ok: false; reason: string };
+
+/**
+ * Slack's v0 scheme: HMAC-SHA256 of `v0:<timestamp>:<raw body>`, hex, compared in constant time. Unlike
+ * Bolt's built-in check, a timestamp too far in the future is refused as well as a stale one.
+ */
+export function verifySlackSignature(secret: string, rawBody: string, timestamp: string | undefined, signature: string | undefined, nowSeconds: number): SignatureCheck {
+  if (!timestamp || !signature) return { ok: false, reason: 'missing signature headers' };
+  if (!/^\d{1,12}$/.test(timestamp)) return { ok: false, reason: 'malformed timestamp' };
+  if (Math.abs(nowSeconds - Number(timestamp)) > REPLAY_WINDOW_SECONDS) return { ok: false, reason: 'timestamp outside the 5 minute window' };
+  const match = /^v0=([0-9a-f]{64})$/.exec(signature);
+  if (!match?.[1]) return { ok: false, reason: 'malformed signature' };
+  const expected = createHmac('sha256', secret).update(`v0:${timestamp}:${rawBody}`).digest();
+  return timingSafeEqual(expected, Buffer.from(match[1], 'hex')) ? { ok: true } : { ok: false, reason: 'signature mismatch' };
+}
+
+const stringRecord = z.record(z.string(), z.unknown());
+const eventEnvelope = z.object({ type: z.literal('event_callback'), event_id: z.string().min(1) }).loose();
+
+/** Form bodies (commands, and interactivity with a JSON `payload` field) or JSON bodies (Events API). */
+export function parseSlackBody(rawBody: string, contentType: string | undefined): { ok: true; body: Record<string, unknown> } | { ok: false; error: string } {
+  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type === 'application/x-www-form-urlencoded') {
+    const form = new URLSearchParams(rawBody);
+    const payload = form.get('payload');
+    if (payload !== null) {
+      try {
+        const parsed = stringRecord.safeParse(JSON.parse(payload));
+        return parsed.success ? { ok: true, body: parsed.data } : { ok: false, error: 'payload is not a JSON object' };
+      } catch {
+        return { ok: false, error: 'payload is not valid JSON' };
+      }
+    }
+    return { ok: true, body: Object.fromEntries(form.entries()) };
+  }
+  if (type === 'application/json') {
+    try {
+      const parsed = stringRecord.safeParse(JSON.parse(rawBody));
+      return parsed.success ? { ok: true, body: parsed.data } : { ok: false, error: 'body is not a JSON object' };
+    } catch {
+      return { ok: false, error: 'body is not valid JSON' };
+    }
+  }
+  return { ok: false, error: `unsupported content type ${type || '(none)'}` };
+}
+
+/**
+ * Carries Slack's HTTP requests (slash commands, interactivity, Events API) from our one HTTP server into
+ * Bolt: verify, parse, dedupe Events API retries by event_id in Redis, then hand the body to Bolt with an
+ * `ack` that writes the HTTP answer.
+ */
+export class SlackHttpReceiver implements Receiver {
+  private app: App | undefined;
+
+  constructor(
+    private readonly signingSecret: string,
+    private readonly redis: Redis,
+    private readonly logger: Logger,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  init(app: App): void {
+    this.app = app;
+  }
+
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let rawBody: string;
+    try {
+      rawBody = (await readBody(req, SLACK_BODY_LIMIT)).toString('utf8');
+    } catch (error) {
+      sendJson(res, isMlopsError(error) ? error.httpStatus : 400, { error: isMlopsError(error) ? error.message : 'unreadable body' });
+      return;
+    }
+    const check = verifySlackSignature(
+      this.signingSecret,
+      rawBody,
+      header(req, 'x-slack-request-timestamp'),
+      header(req, 'x-slack-signature'),
+      Math.floor(this.now().getTime() / 1000),
+    );
+    if (!check.ok) {
+      this.logger.warn({ reason: check.reason }, 'slack request refused');
+      sendJson(res, 401, { error: 'invalid signature' });
+      return;
+    }
+    const parsed = parseSlackBody(rawBody, header(req, 'content-type'));
+    if (!parsed.ok) {
+      sendJson(res, 400, { error: parsed.error });
+      return;
+    }
+    const { body } = parsed;
+    if (body.ssl_check === '1') {
+      sendText(res, 200, '');
+      return;
+    }
+    if (body.type === 'url_verification' && typeof body.challenge === 'string') {
+      sendJson(res, 200, { challenge: body.challenge });
+      return;
+    }
+    const envelope = eventEnvelope.safeParse(body);
+    if (envelope.success) {
+      try {
+        const first = await this.redis.set(keys.slackEvent(envelope.data.event_id), '1', 'EX', 3600, 'NX');
+        if (first !== 'OK') {
+          sendText(res, 200, '');
+          return;
+        }
+      } catch {
+        // Without Redis the retry check cannot run; a non-200 asks Slack to deliver again later.
+        sendJson(res, 503, { error: 'unavailable' });
+        return;
+      }
+    }
+    await this.dispatch(req, res, body);
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>): Promise<void> {
+    const app = this.app;
+    if (!app) {
+      sendJson(res, 503, { error: 'not started' });
+      return;
+    }
+    let acked = false;
+    const timer = setTimeout(() => {
+      if (acked) return;
+      acked = true;
+      this.logger.error({ type: body.type, command: body.command }, 'slack request not acknowledged in time');
+      sendJson(res, 500, { error: 'not acknowledged in time' });
+    }, ACK_DEADLINE_MS);
+    const ack = (response?: unknown): Promise<void> => {
+      if (acked) return Promise.resolve();
+      acked = true;
+      clearTimeout(timer);
+      if (response === undefined || response === '') sendText(res, 200, '');
+      else if (typeof response === 'string') sendText(res, 200, response);
+      else sendJson(res, 200, response);
+      return Promise.resolve();
+    };
+    const retryNum = Number(header(req, 'x-slack-retry-num'));
+    const retryReason = header(req, 'x-slack-retry-reason');
+    try {
+      await app.processEvent({
+        body,
+        ack,
+        ...(Number.isFinite(retryNum) ? { retryNum } : {}),
+        ...(retryReason ? { retryReason } : {}),
+      });
+    } catch (error) {
+      this.logger.error({ err: error, type: body.type }, 'slack request failed');
+      if (!acked) {
+        acked = true;
+        clearTimeout(timer);
+        sendJson(res, 500, { error: 'internal error' });
+      }
+    }
+  }
+}

@@ -1,0 +1,81 @@
+import { createHash } from 'node:crypto';
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { GenericNotification, OciNotification } from './domain/oci-notification.js';
+
+export const QUEUE_PREFIX = 'mlops:bull';
+
+export const QUEUE_NAMES = {
+  notifications: 'oci-notifications',
+  slackStatus: 'slack-status',
+  train: 'train',
+} as const;
+export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
+
+export interface NotificationJob {
+  notification: OciNotification;
+  receivedAt: string;
+  messageId?: string;
+}
+
+export type SlackStatusJob =
+  | { kind: 'run'; runKey: string; version: number }
+  | { kind: 'notice'; channel: string; notice: GenericNotification }
+  | { kind: 'text'; channel: string; text: string };
+
+export interface TrainJob {
+  runKey: string;
+  target: string;
+  arguments: Record<string, string>;
+  requestedBy: string;
+  requestedAt: string;
+}
+
+export interface Queues {
+  notifications: Queue<NotificationJob>;
+  slackStatus: Queue<SlackStatusJob>;
+  train: Queue<TrainJob>;
+}
+
+/**
+ * BullMQ job ids must not contain ':' and should be short; a deterministic id from the parts makes every
+ * enqueue idempotent (adding an id that exists is a no-op).
+ */
+export function jobId(...parts: string[]): string {
+  return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 40);
+}
+
+/** Notification jobs stay 3 hours after completion: OCI retries a delivery for 2, so a redelivery is a no-op. */
+export const NOTIFICATION_JOB_OPTIONS: JobsOptions = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 1_000 },
+  removeOnComplete: { age: 3 * 3600 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+export const SLACK_STATUS_JOB_OPTIONS: JobsOptions = {
+  attempts: 12,
+  backoff: { type: 'exponential', delay: 1_000 },
+  removeOnComplete: true,
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+/** Starting a run is retried for OCI throttling and outages; the opc-retry-token keeps it to one run. */
+export const TRAIN_JOB_OPTIONS: JobsOptions = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 2_000 },
+  removeOnComplete: { age: 24 * 3600 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+export function createQueues(connection: Redis): Queues {
+  return {
+    notifications: new Queue<NotificationJob>(QUEUE_NAMES.notifications, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: NOTIFICATION_JOB_OPTIONS }),
+    slackStatus: new Queue<SlackStatusJob>(QUEUE_NAMES.slackStatus, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: SLACK_STATUS_JOB_OPTIONS }),
+    train: new Queue<TrainJob>(QUEUE_NAMES.train, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
+  };
+}
+
+export async function closeQueues(queues: Queues): Promise<void> {
+  await Promise.all(Object.values(queues).map((queue: Queue) => queue.close()));
+}
