@@ -2,7 +2,7 @@ import { startBot } from './app.js';
 import { loadConfig } from './config/load-config.js';
 import { isMlopsError } from './errors.js';
 import { createLogger } from './log.js';
-import { createOciReader } from './adapters/oci/oci-reader.js';
+import { OciGateway } from './adapters/oci/oci-gateway.js';
 
 /** Pods get 30 s by default between SIGTERM and SIGKILL; shutdown must finish well inside it. */
 const SHUTDOWN_TIMEOUT_MS = 25_000;
@@ -16,7 +16,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const logger = createLogger({ level: config.env.LOG_LEVEL });
-  const oci = createOciReader(config.env, logger.child({ component: 'oci' }));
+  const oci = new OciGateway(config.env, logger.child({ component: 'oci' }));
   const bot = await startBot({ config, logger, oci });
 
   const shutdown = (signal: string) => {

@@ -1,0 +1,34 @@
+import * as common from 'oci-common';
+import { OciGateway } from '../../src/adapters/oci/oci-gateway.js';
+import { envSchema } from '../../src/config/env.js';
+import { createLogger } from '../../src/log.js';
+import { FakeOciApi, generateTestKey, type TestKey } from '../fakes/fake-oci-api.js';
+
+export interface TestOci {
+  fake: FakeOciApi;
+  key: TestKey;
+  gateway: OciGateway;
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** The fake OCI API plus the real adapter (real oci-sdk clients, signed with a generated test key) pointed at it. */
+export async function startTestOci(keyOverride?: TestKey): Promise<TestOci> {
+  const key = generateTestKey();
+  const fake = await FakeOciApi.start({ publicKeyPem: key.publicKeyPem, keyId: key.keyId });
+  const signing = keyOverride ?? key;
+  const env = { OCI_DATASCIENCE_ENDPOINT: fake.url, OCI_DEVOPS_ENDPOINT: fake.url, OCI_REGION: 'us-ashburn-1' };
+  const provider = new common.SimpleAuthenticationDetailsProvider(signing.tenancy, signing.user, signing.fingerprint, signing.privateKeyPem, null, common.Region.US_ASHBURN_1);
+  const parsedEnv = envSchema.parse({ SLACK_BOT_TOKEN: 'xoxb-test', SLACK_SIGNING_SECRET: 'x', ...env });
+  const gateway = new OciGateway(parsedEnv, createLogger({ level: 'silent' }), { provider });
+  return {
+    fake,
+    key,
+    gateway,
+    env,
+    stop: async () => {
+      await gateway.close();
+      await fake.stop();
+    },
+  };
+}
