@@ -35,6 +35,7 @@ export interface Subcommand {
   run(input: CommandInput, deps: CommandDeps): Promise<Reply>;
 }
 
+/** A bad command line; its message is mrkdwn built with the escaping helpers, shown with the usage line. */
 export class UsageError extends Error {
   constructor(
     message: string,

@@ -1,8 +1,9 @@
 import { mrkdwnText } from '../src/slack/blocks.js';
+import { escapeMrkdwn } from '../src/slack/mrkdwn.js';
 import type { Reply, Subcommand } from './command.js';
 
 export function helpReply(subcommands: readonly Subcommand[]): Reply {
-  const lines = subcommands.map((command) => `\`/mlops ${command.usage}\`\n${command.summary} _(${command.who})_`);
+  const lines = subcommands.map((command) => `\`/mlops ${escapeMrkdwn(command.usage)}\`\n${command.summary} _(${command.who})_`);
   return {
     text: `*/mlops* drives training, promotion and rollback from Slack.\n\n${lines.join('\n\n')}`,
     blocks: [

@@ -66,7 +66,7 @@ export function createCommandListener(deps: CommandDeps, extra: readonly Subcomm
       reply = await subcommand.run(input, deps);
     } catch (error) {
       if (error instanceof UsageError) {
-        reply = { text: `:warning: ${escapeMrkdwn(error.message)}\nUsage: \`/mlops ${escapeMrkdwn(error.usage)}\`` };
+        reply = { text: `:warning: ${error.message}\nUsage: \`/mlops ${escapeMrkdwn(error.usage)}\`` };
       } else {
         const mlops = toMlopsError(error);
         logger.error({ err: error, code: mlops.code }, 'command failed');

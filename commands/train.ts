@@ -1,6 +1,6 @@
 import { refusalText } from '../src/authorizer.js';
 import { parseKeyValues } from '../src/domain/command-line.js';
-import { code, mention } from '../src/slack/mrkdwn.js';
+import { code, escapeMrkdwn, mention } from '../src/slack/mrkdwn.js';
 import { enqueueTraining } from '../jobs/train.js';
 import { UsageError, type Subcommand } from './command.js';
 
@@ -20,7 +20,7 @@ export function createTrainCommand(): Subcommand {
       if (!target) throw new UsageError(`Name a training target. ${valid}`, USAGE);
       if (!Object.hasOwn(context.config.file.train, target)) throw new UsageError(`Unknown target ${code(target)}. ${valid}`, USAGE);
       const parsed = parseKeyValues(rest);
-      if (!parsed.ok) throw new UsageError(parsed.error, USAGE);
+      if (!parsed.ok) throw new UsageError(escapeMrkdwn(parsed.error), USAGE);
 
       const decision = await authorizer.check('trainers', input.userId);
       if (!decision.allowed) {

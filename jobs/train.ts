@@ -17,6 +17,8 @@ export interface TrainRequest {
   target: string;
   arguments: Record<string, string>;
   requestedBy: string;
+  /** What makes two requests "the same" for the dedupe window; by default the target and its arguments. */
+  dedupeOn?: string;
 }
 
 export type Queued = { duplicate: false; jobId: string; runKey: string; channel: string } | { duplicate: true; jobId: string };
@@ -26,6 +28,7 @@ function targetKind(target: TrainTarget) {
 }
 
 function fingerprint(request: TrainRequest): string {
+  if (request.dedupeOn) return createHash('sha256').update(request.dedupeOn).digest('hex').slice(0, 32);
   const args = Object.entries(request.arguments).sort(([a], [b]) => a.localeCompare(b));
   return createHash('sha256').update(JSON.stringify([request.target, args])).digest('hex').slice(0, 32);
 }

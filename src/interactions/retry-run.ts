@@ -18,7 +18,8 @@ export async function retryRun(context: Context, click: RunClick): Promise<strin
     await context.audit.record({ actor: click.userId, action: 'button.retry', subject: run.name, outcome: 'no-target' });
     return `:warning: ${code(run.name)} was not started from Slack and matches no train target, so there is nothing to re-run here.`;
   }
-  const queued = await enqueueTraining(context, { target, arguments: run.arguments ?? {}, requestedBy: click.userId });
+  // A double click on Retry is one retry; the original submit's dedupe window does not apply.
+  const queued = await enqueueTraining(context, { target, arguments: run.arguments ?? {}, requestedBy: click.userId, dedupeOn: `retry:${run.key}` });
   await context.audit.record({ actor: click.userId, action: 'button.retry', subject: target, outcome: queued.duplicate ? 'duplicate' : 'queued', jobId: queued.jobId });
   return queued.duplicate
     ? `:repeat: ${code(target)} was already queued less than a minute ago (job ${code(queued.jobId)}).`

@@ -101,7 +101,7 @@ export class FakeOciApi {
   }
 
   seedBuildRun(fields: Partial<Resource> & { lifecycleState: string }): Resource {
-    const buildPipelineId = String(fields.buildPipelineId ?? 'ocid1.devopsbuildpipeline.oc1.iad.seeded');
+    const buildPipelineId = typeof fields.buildPipelineId === 'string' ? fields.buildPipelineId : 'ocid1.devopsbuildpipeline.oc1.iad.seeded';
     const pipeline = this.pipelines.get(buildPipelineId) ?? { projectId: 'ocid1.devopsproject.oc1.iad.proj', compartmentId: 'ocid1.compartment.oc1..ml' };
     return this.seed({ displayName: 'build-run', buildPipelineId, ...pipeline, timeCreated: new Date().toISOString(), ...fields, id: fields.id ?? ocid('devopsbuildrun') });
   }

@@ -1,390 +1,1040 @@
+import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 /**
- * A local Slack Web API that speaks the real protocol closely enough for the real `@slack/web-api`
- * client: POST /api/<method>, form-urlencoded (JSON-string `blocks`) or JSON bodies, Bearer tokens,
- * `ok:false` platform errors, Block Kit limits, and rate limits enforced per method (and per channel for
- * chat.postMessage) with HTTP 429 + Retry-After. Shared by every integration test and the demo.
+ * A local Slack Web API that speaks the real wire protocol, so the real `WebClient` (and Bolt) can be
+ * pointed at it with `slackApiUrl: fake.url`. It keeps the state Slack would keep (messages, threads,
+ * edits, views), enforces Slack's rate limits and Block Kit limits, and records every call.
+ *
+ * Behaviour follows docs.slack.dev as summarised in /work/shared/reference/slack.md:
+ * - every method is `POST /api/<method>`, form-encoded (non-scalars as JSON strings) or JSON;
+ * - `ok:false` platform errors come with HTTP 200, rate limits with HTTP 429 + `Retry-After` seconds;
+ * - a call that is rate limited, refused or failed by injection changes nothing.
  */
 
+export type JsonObject = Record<string, unknown>;
+
+/** At most `limit` calls in any rolling window of `windowMs`. */
+export interface RateWindow {
+  limit: number;
+  windowMs: number;
+}
+
 export interface FakeSlackLimits {
-  /** chat.postMessage: at most `count` posts to one channel in any rolling `windowMs`. */
-  postMessagePerChannel: { count: number; windowMs: number };
-  /** Per-method workspace limits (Tier 2 ~20/min, Tier 3 ~50/min, Tier 4 ~100/min). */
-  methods: Record<string, { count: number; windowMs: number }>;
+  /** chat.postMessage per channel. Default: 2 per 1000 ms, so a third post within a second gets 429. */
+  postMessagePerChannel?: RateWindow | false;
+  /** Per method, across the workspace; merged over the defaults. `false` lifts one method's limit. */
+  methods?: Record<string, RateWindow | false>;
 }
 
-export const DEFAULT_LIMITS: FakeSlackLimits = {
-  postMessagePerChannel: { count: 2, windowMs: 1_000 },
-  methods: {
-    'chat.update': { count: 50, windowMs: 60_000 },
-    'chat.postEphemeral': { count: 100, windowMs: 60_000 },
-    'usergroups.users.list': { count: 20, windowMs: 60_000 },
-    'views.open': { count: 100, windowMs: 60_000 },
-    'views.update': { count: 100, windowMs: 60_000 },
-  },
-};
-
-export interface FakeSlackOptions {
-  tokens?: string[];
-  /** When set, only these channels exist (others answer channel_not_found). */
-  channels?: string[];
-  usergroups?: Record<string, string[]>;
-  users?: Record<string, { name: string; real_name?: string }>;
-  /** `false` disables rate limiting. */
-  limits?: Partial<FakeSlackLimits> | false;
-  botUserId?: string;
-  botId?: string;
+export interface FakeSlackUser {
+  name?: string;
+  realName?: string;
+  email?: string;
+  isBot?: boolean;
+  deleted?: boolean;
 }
 
-export interface RecordedCall {
+export interface FakeSlackApiOptions {
+  /** Tokens that authenticate. Default `['xoxb-test']`. */
+  tokens?: readonly string[];
+  /** Known channels, as IDs or as `{ id: name }`. When set, any other channel gets `channel_not_found`. */
+  channels?: readonly string[] | Readonly<Record<string, string>>;
+  /** User group ID → member user IDs, for `usergroups.users.list`. */
+  usergroups?: Readonly<Record<string, readonly string[]>>;
+  /** Users for `users.info`. When unset, any user ID resolves to a synthesized human user. */
+  users?: Readonly<Record<string, FakeSlackUser>>;
+  /** Rate limits, or `false` to turn them all off. */
+  limits?: FakeSlackLimits | false;
+  team?: { id?: string; name?: string; domain?: string };
+  bot?: { userId?: string; botId?: string; appId?: string; name?: string };
+  /** Clock in ms, used for ts values, rate windows and `at`. Default `Date.now`. */
+  now?: () => number;
+}
+
+export interface FailureSpec {
+  /** HTTP status to answer with (e.g. 500, 503, 429). Default 200 with `{ok:false,error}`. */
+  status?: number;
+  /** Platform error code for the body. Default `ratelimited` for 429, `internal_error` otherwise. */
+  error?: string;
+  /** How many consecutive calls fail. Default 1. */
+  count?: number;
+  /** Retry-After seconds on a 429 (default 1); `null` sends a 429 without the header. */
+  retryAfter?: number | null;
+}
+
+export interface FakeSlackCall {
   method: string;
-  args: Record<string, unknown>;
+  /** Arguments as Slack parsed them: JSON fields (`blocks`, `metadata`, `view`...) as objects, the rest as sent. */
+  args: JsonObject;
   token: string | undefined;
+  /** Clock time (ms) the call was handled. */
   at: number;
   status: number;
-  response: Record<string, unknown>;
+  response: JsonObject;
+  /** Set on 429 answers that carried `Retry-After`. */
+  retryAfter?: number;
+  /** True when the answer came from `failNext`. */
+  injected: boolean;
+}
+
+export interface FakeMessageEdit {
+  /** '' when the version had no text. */
+  text: string;
+  blocks: JsonObject[] | undefined;
+  /** When this version was replaced. */
+  at: number;
 }
 
 export interface FakeMessage {
   channel: string;
   ts: string;
-  threadTs?: string;
+  /** Set on thread replies: the root's ts. */
+  threadTs: string | undefined;
+  /** '' when the message has only blocks. */
   text: string;
-  blocks: unknown[];
-  metadata?: unknown;
+  blocks: JsonObject[] | undefined;
+  metadata: JsonObject | undefined;
+  user: string;
+  botId: string | undefined;
   replyBroadcast: boolean;
+  /** How many times chat.update changed it. */
   edits: number;
-  history: { text: string; blocks: unknown[] }[];
+  /** Earlier versions, oldest first. */
+  history: FakeMessageEdit[];
+  /** Thread replies in order (always empty on replies themselves). */
+  replies: FakeMessage[];
+  postedAt: number;
+  updatedAt: number | undefined;
 }
 
-export interface Failure {
-  status?: number;
-  error?: string;
-  count?: number;
+export interface FakeEphemeral {
+  channel: string;
+  user: string;
+  ts: string;
+  threadTs: string | undefined;
+  text: string;
+  blocks: JsonObject[] | undefined;
+}
+
+export interface FakeView {
+  id: string;
+  hash: string;
+  externalId: string | undefined;
+  triggerId: string | undefined;
+  /** The view as last sent by the app (views.open or views.update). */
+  view: JsonObject;
+  updates: number;
+}
+
+interface StoredMessage {
+  channel: string;
+  ts: string;
+  threadTs: string | undefined;
+  text: string | undefined;
+  blocks: JsonObject[] | undefined;
+  metadata: JsonObject | undefined;
+  user: string;
+  botId: string | undefined;
+  replyBroadcast: boolean;
+  history: FakeMessageEdit[];
+  replies: string[];
+  postedAt: number;
+  updatedAt: number | undefined;
+}
+
+interface ResolvedLimits {
+  postMessagePerChannel: RateWindow | false;
+  methods: Record<string, RateWindow | false>;
+}
+
+interface Answer {
+  status: number;
+  body: JsonObject;
   retryAfter?: number;
+  injected: boolean;
 }
 
-type Handler = (args: Record<string, unknown>, token: string) => Record<string, unknown>;
+type Handler = (args: JsonObject) => JsonObject;
 
-class PlatformError extends Error {}
+const MINUTE = 60_000;
+const TIER_2: RateWindow = { limit: 20, windowMs: MINUTE };
+const TIER_3: RateWindow = { limit: 50, windowMs: MINUTE };
+const TIER_4: RateWindow = { limit: 100, windowMs: MINUTE };
 
-export class FakeSlackApi {
-  private readonly server: Server;
-  private readonly recorded: RecordedCall[] = [];
-  private readonly store = new Map<string, FakeMessage>();
-  private readonly failures = new Map<string, Failure[]>();
-  private readonly windows = new Map<string, number[]>();
-  private readonly limits: FakeSlackLimits | false;
-  private readonly handlers: Record<string, Handler>;
-  private tsCounter = 0;
-  private lastSecond = 0;
-  private views = 0;
-  rateLimitedCount = 0;
-  url = '';
+/** Slack's published tiers (docs.slack.dev rate-limits page and each method's page). */
+export const DEFAULT_FAKE_SLACK_LIMITS = {
+  postMessagePerChannel: { limit: 2, windowMs: 1_000 },
+  methods: {
+    // "Special": hundreds a minute.
+    'auth.test': { limit: 600, windowMs: MINUTE },
+    'chat.postMessage': { limit: 300, windowMs: MINUTE },
+    'chat.update': TIER_3,
+    'chat.postEphemeral': TIER_4,
+    'usergroups.users.list': TIER_2,
+    'users.info': TIER_4,
+    'views.open': TIER_4,
+    'views.update': TIER_4,
+    'conversations.info': TIER_3,
+  },
+} as const satisfies ResolvedLimits;
 
-  private constructor(private readonly options: FakeSlackOptions) {
-    this.limits = options.limits === false ? false : { ...DEFAULT_LIMITS, ...options.limits, methods: { ...DEFAULT_LIMITS.methods, ...(options.limits?.methods ?? {}) } };
-    this.handlers = {
-      'auth.test': () => ({ url: 'https://fake.slack.test/', team: 'Fake', user: 'mlops-bot', team_id: 'T0FAKE', user_id: this.options.botUserId ?? 'U0BOT', bot_id: this.options.botId ?? 'B0BOT' }),
-      'chat.postMessage': (args) => this.postMessage(args),
-      'chat.update': (args) => this.update(args),
-      'chat.postEphemeral': (args) => {
-        this.requireChannel(args);
-        if (typeof args.user !== 'string') throw new PlatformError('user_not_found');
-        this.requireText(args);
-        return { message_ts: this.nextTs() };
-      },
-      'usergroups.users.list': (args) => {
-        const members = this.options.usergroups?.[String(args.usergroup)];
-        if (!members) throw new PlatformError('no_such_subteam');
-        return { users: members };
-      },
-      'users.info': (args) => {
-        const user = this.options.users?.[String(args.user)];
-        if (!user) throw new PlatformError('user_not_found');
-        return { user: { id: args.user, name: user.name, real_name: user.real_name ?? user.name } };
-      },
-      'views.open': (args) => {
-        if (typeof args.trigger_id !== 'string' || args.trigger_id === '') throw new PlatformError('invalid_trigger_id');
-        return { view: { id: `V${++this.views}`, ...(args.view as object) } };
-      },
-      'views.update': (args) => ({ view: { id: args.view_id ?? `V${++this.views}`, ...(args.view as object) } }),
-      'conversations.info': (args) => {
-        this.requireChannel(args);
-        return { channel: { id: args.channel, name: String(args.channel).toLowerCase(), is_channel: true } };
-      },
-    };
-    this.server = createServer((req, res) => {
-      this.handle(req, res).catch((error: unknown) => {
-        res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ ok: false, error: 'fake_internal_error', detail: String(error) }));
-      });
-    });
-  }
+const DEFAULT_TOKEN = 'xoxb-test';
+/** Fields Slack expects as JSON strings inside a form body. */
+const JSON_FIELDS = new Set(['blocks', 'attachments', 'metadata', 'view']);
+const MAX_TEXT = 40_000;
+const MAX_UPDATE_TEXT = 4_000;
+const MAX_MESSAGE_BLOCKS = 50;
+const MAX_VIEW_BLOCKS = 100;
+const BLOCK_TYPES = new Set([
+  'actions',
+  'context',
+  'divider',
+  'file',
+  'header',
+  'image',
+  'input',
+  'markdown',
+  'rich_text',
+  'section',
+  'table',
+  'video',
+]);
 
-  static async start(options: FakeSlackOptions = {}): Promise<FakeSlackApi> {
-    const fake = new FakeSlackApi(options);
-    await new Promise<void>((resolve) => fake.server.listen(0, '127.0.0.1', resolve));
-    fake.url = `http://127.0.0.1:${(fake.server.address() as AddressInfo).port}/api/`;
-    return fake;
-  }
+const isObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
 
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
+const asString = (value: unknown): string | undefined => {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') return String(value);
+  return undefined;
+};
 
-  /** The next `count` (default 1) calls of `method` fail as described, with no effect. */
-  failNext(method: string, failure: Failure): void {
-    const list = this.failures.get(method) ?? [];
-    for (let i = 0; i < (failure.count ?? 1); i++) list.push(failure);
-    this.failures.set(method, list);
-  }
+const asBool = (value: unknown): boolean => value === true || value === 'true' || value === '1' || value === 1;
 
-  setUsergroup(id: string, members: string[]): void {
-    this.options.usergroups = { ...this.options.usergroups, [id]: members };
-  }
+const charCount = (text: string): number => Array.from(text).length;
 
-  calls(method?: string): RecordedCall[] {
-    return method ? this.recorded.filter((call) => call.method === method) : [...this.recorded];
-  }
+const fail = (error: string, messages?: string[]): JsonObject =>
+  messages && messages.length > 0 ? { ok: false, error, errors: messages, response_metadata: { messages: messages.map((m) => `[ERROR] ${m}`) } } : { ok: false, error };
 
-  /** Successful calls of a method (what actually took effect). */
-  effective(method: string): RecordedCall[] {
-    return this.recorded.filter((call) => call.method === method && call.status === 200 && call.response.ok === true);
-  }
-
-  /** Root messages (not thread replies), optionally of one channel, oldest first. */
-  messages(channel?: string): FakeMessage[] {
-    return [...this.store.values()].filter((message) => !message.threadTs && (channel === undefined || message.channel === channel));
-  }
-
-  thread(channel: string, ts: string): FakeMessage[] {
-    return [...this.store.values()].filter((message) => message.channel === channel && message.threadTs === ts);
-  }
-
-  message(channel: string, ts: string): FakeMessage | undefined {
-    return this.store.get(`${channel}/${ts}`);
-  }
-
-  async waitFor<T>(check: () => T | undefined | false, timeoutMs = 10_000, what = 'fake Slack state'): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = check();
-      if (value !== undefined && value !== false) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; calls: ${this.recorded.map((call) => `${call.method}:${call.status}`).join(', ')}`);
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  }
-
-  reset(): void {
-    this.recorded.length = 0;
-    this.store.clear();
-    this.failures.clear();
-    this.windows.clear();
-    this.rateLimitedCount = 0;
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+const readBody = (req: IncomingMessage): Promise<string> =>
+  new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
-    const raw = Buffer.concat(chunks).toString('utf8');
-    const match = /^\/api\/([A-Za-z.]+)$/.exec((req.url ?? '').split('?')[0] ?? '');
-    const method = match?.[1] ?? '';
-    const args = this.parseArgs(raw, req.headers['content-type']);
-    const bearer = /^Bearer\s+(\S+)$/.exec(req.headers.authorization ?? '')?.[1];
-    const token = bearer ?? (typeof args.token === 'string' ? args.token : undefined);
-    const send = (status: number, body: Record<string, unknown>, headers: Record<string, string> = {}) => {
-      this.recorded.push({ method, args, token, at: Date.now(), status, response: body });
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
-      res.end(JSON.stringify(body));
-    };
-    if (req.method !== 'POST' || !match) {
-      send(404, { ok: false, error: 'unknown_method' });
-      return;
-    }
-    const handler = this.handlers[method];
-    if (!handler) {
-      send(200, { ok: false, error: 'unknown_method' });
-      return;
-    }
-    if (!token) {
-      send(200, { ok: false, error: 'not_authed' });
-      return;
-    }
-    if (!(this.options.tokens ?? ['xoxb-test']).includes(token)) {
-      send(200, { ok: false, error: 'invalid_auth' });
-      return;
-    }
-    const failure = this.failures.get(method)?.shift();
-    if (failure) {
-      if (failure.status === 429) this.rateLimitedCount++;
-      if (failure.status) send(failure.status, { ok: false, error: failure.status === 429 ? 'ratelimited' : 'fake_failure' }, failure.retryAfter !== undefined ? { 'retry-after': String(failure.retryAfter) } : {});
-      else send(200, { ok: false, error: failure.error ?? 'fatal_error' });
-      return;
-    }
-    const retryAfter = this.checkLimit(method, args);
-    if (retryAfter !== undefined) {
-      this.rateLimitedCount++;
-      send(429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(retryAfter) });
-      return;
-    }
-    try {
-      send(200, { ok: true, ...handler(args, token) });
-    } catch (error) {
-      if (error instanceof PlatformError) send(200, { ok: false, error: error.message });
-      else throw error;
-    }
-  }
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
 
-  private parseArgs(raw: string, contentType: string | undefined): Record<string, unknown> {
-    if ((contentType ?? '').includes('application/json')) {
-      try {
-        const parsed: unknown = JSON.parse(raw);
-        return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
-      } catch {
-        return {};
-      }
+/** Parses a request the way Slack does; `error` is the platform error for an unreadable body. */
+function parseArgs(contentType: string | undefined, raw: string, query: URLSearchParams): { args: JsonObject } | { error: string } {
+  const args: JsonObject = Object.fromEntries(query.entries());
+  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (raw.length === 0) return { args };
+  if (type === 'application/json') {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      return { error: 'invalid_json' };
     }
-    const args: Record<string, unknown> = {};
+    if (!isObject(parsed)) return { error: 'invalid_json' };
+    return { args: { ...args, ...parsed } };
+  }
+  if (type === 'application/x-www-form-urlencoded') {
     for (const [key, value] of new URLSearchParams(raw)) {
-      if (['blocks', 'metadata', 'view', 'attachments'].includes(key)) {
+      if (JSON_FIELDS.has(key)) {
         try {
-          args[key] = JSON.parse(value);
+          args[key] = JSON.parse(value) as unknown;
         } catch {
+          // Left as the raw string; the method then answers with its format error.
           args[key] = value;
         }
       } else {
         args[key] = value;
       }
     }
-    return args;
+    return { args };
+  }
+  return { error: type === '' ? 'missing_post_type' : 'invalid_post_type' };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Block Kit validation: the limits from @slack/types doc comments (slack.md §5). Each problem is reported the
+// way Slack does: "<message> [json-pointer:/blocks/0/text/text]".
+
+class Problems {
+  readonly list: string[] = [];
+  add(pointer: string, message: string): void {
+    this.list.push(`${message} [json-pointer:${pointer}]`);
+  }
+}
+
+interface TextRule {
+  max: number;
+  plainOnly?: boolean;
+}
+
+function checkText(value: unknown, at: string, rule: TextRule, problems: Problems): void {
+  if (!isObject(value)) {
+    problems.add(at, 'must be a text object');
+    return;
+  }
+  if (value.type !== 'plain_text' && value.type !== 'mrkdwn') problems.add(`${at}/type`, 'must be plain_text or mrkdwn');
+  else if (rule.plainOnly && value.type !== 'plain_text') problems.add(`${at}/type`, 'must be plain_text');
+  if (typeof value.text !== 'string') problems.add(`${at}/text`, 'must be a string');
+  else if (value.text.length === 0) problems.add(`${at}/text`, 'must be more than 0 characters');
+  else if (charCount(value.text) > rule.max) problems.add(`${at}/text`, `must be less than ${rule.max + 1} characters`);
+}
+
+function checkMaxString(value: unknown, at: string, max: number, problems: Problems): void {
+  if (value === undefined) return;
+  if (typeof value !== 'string') problems.add(at, 'must be a string');
+  else if (charCount(value) > max) problems.add(at, `must be less than ${max + 1} characters`);
+}
+
+function checkConfirm(value: unknown, at: string, problems: Problems): void {
+  if (!isObject(value)) {
+    problems.add(at, 'must be a confirm object');
+    return;
+  }
+  checkText(value.title, `${at}/title`, { max: 100, plainOnly: true }, problems);
+  checkText(value.text, `${at}/text`, { max: 300 }, problems);
+  checkText(value.confirm, `${at}/confirm`, { max: 30, plainOnly: true }, problems);
+  checkText(value.deny, `${at}/deny`, { max: 30, plainOnly: true }, problems);
+  if (value.style !== undefined && value.style !== 'primary' && value.style !== 'danger') problems.add(`${at}/style`, 'must be primary or danger');
+}
+
+function checkElement(value: unknown, at: string, problems: Problems): void {
+  if (!isObject(value) || typeof value.type !== 'string') {
+    problems.add(at, 'must be an element object with a type');
+    return;
+  }
+  checkMaxString(value.action_id, `${at}/action_id`, 255, problems);
+  if (value.type === 'button') {
+    checkText(value.text, `${at}/text`, { max: 75, plainOnly: true }, problems);
+    checkMaxString(value.value, `${at}/value`, 2000, problems);
+    checkMaxString(value.url, `${at}/url`, 3000, problems);
+    checkMaxString(value.accessibility_label, `${at}/accessibility_label`, 75, problems);
+    if (value.style !== undefined && value.style !== 'primary' && value.style !== 'danger') problems.add(`${at}/style`, 'must be primary or danger');
+  }
+  if (value.confirm !== undefined) checkConfirm(value.confirm, `${at}/confirm`, problems);
+}
+
+function checkArray(value: unknown, at: string, min: number, max: number, problems: Problems): unknown[] | undefined {
+  if (!Array.isArray(value)) {
+    problems.add(at, 'must be an array');
+    return undefined;
+  }
+  const items: unknown[] = value;
+  if (items.length < min) problems.add(at, `must provide at least ${min} items`);
+  if (items.length > max) problems.add(at, `must provide no more than ${max} items`);
+  return items;
+}
+
+function checkBlock(block: JsonObject, at: string, problems: Problems): void {
+  switch (block.type) {
+    case 'header':
+      checkText(block.text, `${at}/text`, { max: 150, plainOnly: true }, problems);
+      break;
+    case 'section':
+      if (block.text === undefined && block.fields === undefined) problems.add(at, 'must provide text or fields');
+      if (block.text !== undefined) checkText(block.text, `${at}/text`, { max: 3000 }, problems);
+      if (block.fields !== undefined) {
+        const fields = checkArray(block.fields, `${at}/fields`, 1, 10, problems);
+        fields?.forEach((field, i) => checkText(field, `${at}/fields/${i}`, { max: 2000 }, problems));
+      }
+      if (block.accessory !== undefined) checkElement(block.accessory, `${at}/accessory`, problems);
+      break;
+    case 'actions': {
+      const elements = checkArray(block.elements, `${at}/elements`, 1, 25, problems);
+      const actionIds = new Set<string>();
+      elements?.forEach((element, i) => {
+        checkElement(element, `${at}/elements/${i}`, problems);
+        if (isObject(element) && typeof element.action_id === 'string') {
+          if (actionIds.has(element.action_id)) problems.add(`${at}/elements/${i}/action_id`, 'duplicate action_id in block');
+          actionIds.add(element.action_id);
+        }
+      });
+      break;
+    }
+    case 'context': {
+      const elements = checkArray(block.elements, `${at}/elements`, 1, 10, problems);
+      elements?.forEach((element, i) => {
+        if (isObject(element) && element.type === 'image') return;
+        checkText(element, `${at}/elements/${i}`, { max: 3000 }, problems);
+      });
+      break;
+    }
+    case 'input':
+      checkText(block.label, `${at}/label`, { max: 2000, plainOnly: true }, problems);
+      checkElement(block.element, `${at}/element`, problems);
+      break;
+    default:
+      break;
+  }
+}
+
+/** Problems with a `blocks` argument; empty when valid. */
+export function blockKitProblems(value: unknown, maxBlocks = MAX_MESSAGE_BLOCKS, base = '/blocks'): string[] {
+  const problems = new Problems();
+  const blocks = checkArray(value, base, 0, maxBlocks, problems);
+  const blockIds = new Set<string>();
+  blocks?.forEach((block, i) => {
+    const at = `${base}/${i}`;
+    if (!isObject(block)) return problems.add(at, 'must be an object');
+    if (typeof block.type !== 'string') return problems.add(`${at}/type`, 'missing required field: type');
+    if (!BLOCK_TYPES.has(block.type)) return problems.add(`${at}/type`, `unsupported block type: ${block.type}`);
+    if (block.block_id !== undefined) {
+      if (typeof block.block_id !== 'string' || block.block_id.length === 0 || block.block_id.length > 255) {
+        problems.add(`${at}/block_id`, 'must be a string of 1 to 255 characters');
+      } else if (blockIds.has(block.block_id)) {
+        problems.add(`${at}/block_id`, 'duplicate block_id');
+      } else {
+        blockIds.add(block.block_id);
+      }
+    }
+    checkBlock(block, at, problems);
+  });
+  return problems.list;
+}
+
+function viewProblems(view: JsonObject): string[] {
+  const problems = new Problems();
+  if (view.type !== 'modal' && view.type !== 'home') problems.add('/view/type', 'must be modal or home');
+  if (view.type === 'modal') {
+    checkText(view.title, '/view/title', { max: 24, plainOnly: true }, problems);
+    if (view.submit !== undefined) checkText(view.submit, '/view/submit', { max: 24, plainOnly: true }, problems);
+    if (view.close !== undefined) checkText(view.close, '/view/close', { max: 24, plainOnly: true }, problems);
+  }
+  checkMaxString(view.callback_id, '/view/callback_id', 255, problems);
+  checkMaxString(view.private_metadata, '/view/private_metadata', 3000, problems);
+  return [...problems.list, ...blockKitProblems(view.blocks, MAX_VIEW_BLOCKS, '/view/blocks')];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+export class FakeSlackApi {
+  private readonly server: Server;
+  private readonly events = new EventEmitter();
+  private readonly now: () => number;
+  private readonly tokens: Set<string>;
+  private readonly channels: Map<string, string> | undefined;
+  private readonly usergroups: Map<string, string[]>;
+  private readonly users: Map<string, FakeSlackUser> | undefined;
+  private readonly team: { id: string; name: string; domain: string };
+  private readonly bot: { userId: string; botId: string; appId: string; name: string };
+  private readonly handlers: Map<string, Handler>;
+  private limits: ResolvedLimits | false;
+
+  private recorded: FakeSlackCall[] = [];
+  private stored = new Map<string, StoredMessage>();
+  private order: string[] = [];
+  private ephemeralMessages: FakeEphemeral[] = [];
+  private openViews = new Map<string, FakeView>();
+  private usedTriggers = new Set<string>();
+  private windows = new Map<string, number[]>();
+  private failures = new Map<string, Array<{ spec: FailureSpec; remaining: number }>>();
+  private lastMicros = 0;
+  private viewCounter = 0;
+  private port = 0;
+  private stopped = false;
+
+  private constructor(options: FakeSlackApiOptions) {
+    this.now = options.now ?? Date.now;
+    this.tokens = new Set(options.tokens ?? [DEFAULT_TOKEN]);
+    this.channels = options.channels === undefined ? undefined : FakeSlackApi.channelMap(options.channels);
+    this.usergroups = new Map(Object.entries(options.usergroups ?? {}).map(([id, members]) => [id, [...members]]));
+    this.users = options.users === undefined ? undefined : new Map(Object.entries(options.users));
+    this.team = { id: 'T0FAKE', name: 'Fake Workspace', domain: 'fake-workspace', ...options.team };
+    this.bot = { userId: 'U0BOT', botId: 'B0BOT', appId: 'A0MLOPS', name: 'mlops-bot', ...options.bot };
+    this.limits = FakeSlackApi.resolveLimits(options.limits);
+    this.handlers = new Map<string, Handler>([
+      ['auth.test', () => this.authTest()],
+      ['chat.postMessage', (args) => this.postMessage(args)],
+      ['chat.update', (args) => this.update(args)],
+      ['chat.postEphemeral', (args) => this.postEphemeral(args)],
+      ['usergroups.users.list', (args) => this.usergroupUsers(args)],
+      ['users.info', (args) => this.userInfo(args)],
+      ['conversations.info', (args) => this.conversationInfo(args)],
+      ['views.open', (args) => this.viewsOpen(args)],
+      ['views.update', (args) => this.viewsUpdate(args)],
+    ]);
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((error: unknown) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`fake slack failed: ${error instanceof Error ? error.message : String(error)}`);
+      });
+    });
   }
 
-  /** Seconds until the window frees, when this call is over a limit; the call then has no effect. */
-  private checkLimit(method: string, args: Record<string, unknown>): number | undefined {
-    if (!this.limits) return undefined;
-    const limit = method === 'chat.postMessage' ? this.limits.postMessagePerChannel : this.limits.methods[method];
-    if (!limit) return undefined;
-    const key = method === 'chat.postMessage' ? `${method}/${String(args.channel)}` : method;
-    const now = Date.now();
-    const window = (this.windows.get(key) ?? []).filter((at) => at > now - limit.windowMs);
-    if (window.length >= limit.count) {
-      this.windows.set(key, window);
-      const oldest = window[0] ?? now;
-      return Math.max(1, Math.ceil((oldest + limit.windowMs - now) / 1000));
+  /** Starts a server on 127.0.0.1 with an ephemeral port. */
+  static async start(options: FakeSlackApiOptions = {}): Promise<FakeSlackApi> {
+    const api = new FakeSlackApi(options);
+    await new Promise<void>((resolve, reject) => {
+      api.server.once('error', reject);
+      api.server.listen(0, '127.0.0.1', () => {
+        api.server.off('error', reject);
+        const address = api.server.address();
+        api.port = typeof address === 'object' && address !== null ? address.port : 0;
+        resolve();
+      });
+    });
+    return api;
+  }
+
+  /** Base URL to pass as `slackApiUrl`, e.g. `http://127.0.0.1:PORT/api/`. */
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/api/`;
+  }
+
+  /** The identity auth.test reports, for assertions and for Bolt's `botId` / `botUserId`. */
+  get identity(): { teamId: string; teamDomain: string; botUserId: string; botId: string; appId: string } {
+    return { teamId: this.team.id, teamDomain: this.team.domain, botUserId: this.bot.userId, botId: this.bot.botId, appId: this.bot.appId };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // Keep-alive sockets from fetch would otherwise hold close() open for seconds.
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  // -- failure injection and configuration -----------------------------------------------------------------
+
+  /**
+   * Answers the next `count` calls to `method` (or to any method with `'*'`) with an HTTP status or a
+   * platform error instead of handling them. They are recorded but change nothing. Queued in call order.
+   */
+  failNext(method: string, spec: FailureSpec = {}): void {
+    const queue = this.failures.get(method) ?? [];
+    queue.push({ spec, remaining: spec.count ?? 1 });
+    this.failures.set(method, queue);
+  }
+
+  /** Replaces the rate limits (same shape as the `limits` start option). Current windows are kept. */
+  setLimits(limits: FakeSlackLimits | false): void {
+    this.limits = FakeSlackApi.resolveLimits(limits);
+  }
+
+  setUsergroup(id: string, members: readonly string[]): void {
+    this.usergroups.set(id, [...members]);
+  }
+
+  /** Adds a message a human wrote, e.g. to thread under it or to check `cant_update_message`. */
+  seedMessage(message: { channel: string; text: string; user: string; threadTs?: string }): FakeMessage {
+    const stored = this.store({
+      channel: message.channel,
+      threadTs: message.threadTs,
+      text: message.text,
+      blocks: undefined,
+      metadata: undefined,
+      user: message.user,
+      botId: undefined,
+      replyBroadcast: false,
+    });
+    this.changed();
+    return this.snapshot(stored);
+  }
+
+  /** Forgets every call, message, view, rate window and pending failure; configuration stays. */
+  reset(): void {
+    this.recorded = [];
+    this.stored = new Map();
+    this.order = [];
+    this.ephemeralMessages = [];
+    this.openViews = new Map();
+    this.usedTriggers = new Set();
+    this.windows = new Map();
+    this.failures = new Map();
+    this.changed();
+  }
+
+  // -- inspection ------------------------------------------------------------------------------------------
+
+  calls(method?: string): FakeSlackCall[] {
+    return this.recorded.filter((call) => method === undefined || call.method === method).map((call) => structuredClone(call));
+  }
+
+  /** Calls that took effect (answered `ok: true`), e.g. to check which messages were really updated. */
+  effective(method?: string): FakeSlackCall[] {
+    return this.calls(method).filter((call) => call.response.ok === true);
+  }
+
+  /** How many 429 answers were sent (including injected ones). */
+  rateLimitedCount(method?: string): number {
+    return this.recorded.filter((call) => call.status === 429 && (method === undefined || call.method === method)).length;
+  }
+
+  /** Root messages (not thread replies) in posting order, with their current state and replies. */
+  messages(channel?: string): FakeMessage[] {
+    return this.order
+      .map((key) => this.stored.get(key))
+      .filter((m): m is StoredMessage => m !== undefined && m.threadTs === undefined && (channel === undefined || m.channel === channel))
+      .map((m) => this.snapshot(m));
+  }
+
+  /** Any message (root or reply) by channel and ts. */
+  message(channel: string, ts: string): FakeMessage | undefined {
+    const stored = this.stored.get(FakeSlackApi.key(channel, ts));
+    return stored ? this.snapshot(stored) : undefined;
+  }
+
+  /** Replies under the root `ts`, in order; empty when there are none. */
+  thread(channel: string, ts: string): FakeMessage[] {
+    return this.message(channel, ts)?.replies ?? [];
+  }
+
+  ephemerals(channel?: string): FakeEphemeral[] {
+    return this.ephemeralMessages.filter((m) => channel === undefined || m.channel === channel).map((m) => structuredClone(m));
+  }
+
+  views(): FakeView[] {
+    return [...this.openViews.values()].map((v) => structuredClone(v));
+  }
+
+  /**
+   * Resolves with the first truthy value `predicate` returns, checking after every call and every 20 ms.
+   * A throwing predicate counts as "not yet". On timeout it rejects with the recent calls and messages.
+   */
+  waitFor<T>(predicate: (api: FakeSlackApi) => T | undefined | null | false, timeoutMs = 5_000, description = 'condition'): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let lastError: unknown;
+      const check = (): boolean => {
+        try {
+          const value = predicate(this);
+          if (value !== undefined && value !== null && value !== false) {
+            cleanup();
+            resolve(value);
+            return true;
+          }
+        } catch (error) {
+          lastError = error;
+        }
+        return false;
+      };
+      const onChange = () => void check();
+      const interval = setInterval(onChange, 20);
+      const timer = setTimeout(() => {
+        if (check()) return;
+        cleanup();
+        const cause = lastError instanceof Error ? `\nlast predicate error: ${lastError.message}` : '';
+        reject(new Error(`FakeSlackApi.waitFor timed out after ${timeoutMs} ms waiting for ${description}${cause}\n${this.describe()}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearInterval(interval);
+        clearTimeout(timer);
+        this.events.off('change', onChange);
+      };
+      this.events.on('change', onChange);
+      check();
+    });
+  }
+
+  /** A short human-readable summary of recent calls and current messages, for failure messages. */
+  describe(lastCalls = 15): string {
+    const calls = this.recorded.slice(-lastCalls).map((call) => {
+      const outcome = call.response.ok === true ? 'ok' : String(call.response.error);
+      const target = [asString(call.args.channel), asString(call.args.ts) ?? asString(call.args.thread_ts)].filter(Boolean).join(' ');
+      return `  ${call.method} ${target} -> ${call.status} ${outcome}`;
+    });
+    const messages = this.messages().map((m) => {
+      const text = m.text.replace(/\s+/g, ' ').slice(0, 80);
+      return `  ${m.channel} ${m.ts} edits=${m.edits} replies=${m.replies.length} blocks=${m.blocks?.length ?? 0} "${text}"`;
+    });
+    return [
+      `calls (${this.recorded.length}, last ${calls.length}):`,
+      ...(calls.length > 0 ? calls : ['  (none)']),
+      `root messages (${messages.length}):`,
+      ...(messages.length > 0 ? messages : ['  (none)']),
+    ].join('\n');
+  }
+
+  // -- protocol --------------------------------------------------------------------------------------------
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://fake.slack');
+    if (!url.pathname.startsWith('/api/') || url.pathname.length <= '/api/'.length) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+      return;
     }
-    window.push(now);
-    this.windows.set(key, window);
+    if (req.method !== 'POST' && req.method !== 'GET') {
+      res.writeHead(405, { 'content-type': 'text/plain', allow: 'POST' }).end('method not allowed');
+      return;
+    }
+    const method = decodeURIComponent(url.pathname.slice('/api/'.length));
+    const raw = await readBody(req);
+    const parsed = parseArgs(req.headers['content-type'], raw, url.searchParams);
+    const args = 'args' in parsed ? parsed.args : {};
+    const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    const token = bearer ?? asString(args.token);
+    delete args.token;
+
+    const answer = 'error' in parsed ? this.platform(fail(parsed.error)) : this.answer(method, args, token);
+    const call: FakeSlackCall = {
+      method,
+      args,
+      token,
+      at: this.now(),
+      status: answer.status,
+      response: answer.body,
+      injected: answer.injected,
+      ...(answer.retryAfter !== undefined ? { retryAfter: answer.retryAfter } : {}),
+    };
+    this.recorded.push(call);
+    this.changed();
+
+    const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
+    if (answer.retryAfter !== undefined) headers['retry-after'] = String(answer.retryAfter);
+    res.writeHead(answer.status, headers).end(JSON.stringify(answer.body));
+  }
+
+  private answer(method: string, args: JsonObject, token: string | undefined): Answer {
+    const handler = this.handlers.get(method);
+    if (!handler) return this.platform(fail('unknown_method'));
+    const injected = this.takeFailure(method);
+    if (injected) return injected;
+    if (token === undefined || token === '') return this.platform(fail('not_authed'));
+    if (!this.tokens.has(token)) return this.platform(fail('invalid_auth'));
+    const retryAfter = this.consumeRate(method, args);
+    if (retryAfter !== undefined) return { status: 429, body: fail('ratelimited'), retryAfter, injected: false };
+    return this.platform(handler(args));
+  }
+
+  private platform(body: JsonObject): Answer {
+    return { status: 200, body, injected: false };
+  }
+
+  private takeFailure(method: string): Answer | undefined {
+    for (const key of [method, '*']) {
+      const queue = this.failures.get(key);
+      const next = queue?.[0];
+      if (!queue || !next) continue;
+      next.remaining -= 1;
+      if (next.remaining <= 0) queue.shift();
+      const status = next.spec.status ?? 200;
+      const body = fail(next.spec.error ?? (status === 429 ? 'ratelimited' : 'internal_error'));
+      if (status === 429 && next.spec.retryAfter !== null) {
+        return { status, body, retryAfter: Math.max(0, Math.ceil(next.spec.retryAfter ?? 1)), injected: true };
+      }
+      return { status, body, injected: true };
+    }
     return undefined;
   }
 
-  private nextTs(): string {
-    const second = Math.max(Math.floor(Date.now() / 1000), this.lastSecond);
-    if (second !== this.lastSecond) {
-      this.lastSecond = second;
-      this.tsCounter = 0;
+  /** Takes a slot in every window the call falls under; on refusal returns Retry-After seconds and takes none. */
+  private consumeRate(method: string, args: JsonObject): number | undefined {
+    const limits = this.limits;
+    if (limits === false) return undefined;
+    const buckets: Array<{ key: string; window: RateWindow }> = [];
+    const methodWindow = limits.methods[method];
+    if (methodWindow) buckets.push({ key: method, window: methodWindow });
+    if (method === 'chat.postMessage' && limits.postMessagePerChannel) {
+      buckets.push({ key: `${method}#${asString(args.channel) ?? ''}`, window: limits.postMessagePerChannel });
     }
-    this.tsCounter++;
-    return `${second}.${String(this.tsCounter).padStart(6, '0')}`;
+    const now = this.now();
+    let retryAfterMs = 0;
+    for (const { key, window } of buckets) {
+      const hits = (this.windows.get(key) ?? []).filter((at) => at > now - window.windowMs);
+      this.windows.set(key, hits);
+      if (hits.length >= window.limit) {
+        // The window frees when the hit that makes it full ages out.
+        const freeing = hits[hits.length - window.limit] ?? now;
+        retryAfterMs = Math.max(retryAfterMs, freeing + window.windowMs - now, 1);
+      }
+    }
+    if (retryAfterMs > 0) return Math.max(1, Math.ceil(retryAfterMs / 1000));
+    for (const { key } of buckets) this.windows.get(key)?.push(now);
+    return undefined;
   }
 
-  private requireChannel(args: Record<string, unknown>): string {
-    const channel = args.channel;
-    if (typeof channel !== 'string' || channel === '') throw new PlatformError('channel_not_found');
-    if (this.options.channels && !this.options.channels.includes(channel)) throw new PlatformError('channel_not_found');
-    return channel;
-  }
+  // -- methods ---------------------------------------------------------------------------------------------
 
-  private requireText(args: Record<string, unknown>): void {
-    const hasBlocks = Array.isArray(args.blocks) && args.blocks.length > 0;
-    if (!hasBlocks && (typeof args.text !== 'string' || args.text === '')) throw new PlatformError('no_text');
-    if (typeof args.text === 'string' && args.text.length > 40_000) throw new PlatformError('msg_too_long');
-    if (args.blocks !== undefined) validateBlocks(args.blocks);
-  }
-
-  private postMessage(args: Record<string, unknown>): Record<string, unknown> {
-    const channel = this.requireChannel(args);
-    this.requireText(args);
-    const threadTs = typeof args.thread_ts === 'string' && args.thread_ts !== '' ? args.thread_ts : undefined;
-    if (threadTs && !this.store.has(`${channel}/${threadTs}`)) throw new PlatformError('thread_not_found');
-    const ts = this.nextTs();
-    const message: FakeMessage = {
-      channel,
-      ts,
-      ...(threadTs ? { threadTs } : {}),
-      text: typeof args.text === 'string' ? args.text : '',
-      blocks: Array.isArray(args.blocks) ? args.blocks : [],
-      ...(args.metadata !== undefined ? { metadata: args.metadata } : {}),
-      replyBroadcast: args.reply_broadcast === true || args.reply_broadcast === 'true',
-      edits: 0,
-      history: [],
+  private authTest(): JsonObject {
+    return {
+      ok: true,
+      url: `https://${this.team.domain}.slack.com/`,
+      team: this.team.name,
+      user: this.bot.name,
+      team_id: this.team.id,
+      user_id: this.bot.userId,
+      bot_id: this.bot.botId,
+      is_enterprise_install: false,
     };
-    this.store.set(`${channel}/${ts}`, message);
-    return { channel, ts, message: { type: 'message', text: message.text, ts, bot_id: this.options.botId ?? 'B0BOT' } };
   }
 
-  private update(args: Record<string, unknown>): Record<string, unknown> {
-    const channel = this.requireChannel(args);
-    const message = this.store.get(`${channel}/${String(args.ts)}`);
-    if (!message) throw new PlatformError('message_not_found');
-    if (typeof args.text === 'string' && args.text.length > 4_000) throw new PlatformError('msg_too_long');
-    if (args.blocks !== undefined) validateBlocks(args.blocks);
-    message.history.push({ text: message.text, blocks: message.blocks });
-    if (typeof args.text === 'string') message.text = args.text;
-    // Slack: text without blocks removes the blocks.
-    message.blocks = Array.isArray(args.blocks) ? args.blocks : [];
-    message.edits++;
-    return { channel, ts: message.ts, text: message.text };
-  }
-}
-
-function textOf(value: unknown): string {
-  return typeof value === 'object' && value !== null && typeof (value as { text?: unknown }).text === 'string' ? (value as { text: string }).text : '';
-}
-
-/** The Block Kit limits Slack enforces with `invalid_blocks`. */
-function validateBlocks(blocks: unknown): void {
-  if (!Array.isArray(blocks) || blocks.length > 50) throw new PlatformError('invalid_blocks');
-  for (const block of blocks as unknown[]) {
-    if (typeof block !== 'object' || block === null || typeof (block as { type?: unknown }).type !== 'string') throw new PlatformError('invalid_blocks');
-    const b = block as Record<string, unknown>;
-    if (typeof b.block_id === 'string' && b.block_id.length > 255) throw new PlatformError('invalid_blocks');
-    switch (b.type) {
-      case 'header':
-        if (textOf(b).length === 0 && textOf(b.text).length === 0) throw new PlatformError('invalid_blocks');
-        if (textOf(b.text).length > 150 || (b.text as { type?: string } | undefined)?.type !== 'plain_text') throw new PlatformError('invalid_blocks');
-        break;
-      case 'section': {
-        if (b.text === undefined && b.fields === undefined) throw new PlatformError('invalid_blocks');
-        if (textOf(b.text).length > 3_000) throw new PlatformError('invalid_blocks');
-        if (b.fields !== undefined && (!Array.isArray(b.fields) || b.fields.length > 10 || (b.fields as unknown[]).some((field) => textOf(field).length > 2_000 || textOf(field).length === 0))) {
-          throw new PlatformError('invalid_blocks');
-        }
-        break;
-      }
-      case 'context':
-        if (!Array.isArray(b.elements) || b.elements.length === 0 || b.elements.length > 10) throw new PlatformError('invalid_blocks');
-        break;
-      case 'actions': {
-        if (!Array.isArray(b.elements) || b.elements.length === 0 || b.elements.length > 25) throw new PlatformError('invalid_blocks');
-        const ids = new Set<string>();
-        for (const element of b.elements as Record<string, unknown>[]) {
-          if (element.type === 'button') {
-            if (textOf(element.text).length === 0 || textOf(element.text).length > 75) throw new PlatformError('invalid_blocks');
-            if (typeof element.value === 'string' && element.value.length > 2_000) throw new PlatformError('invalid_blocks');
-            if (typeof element.url === 'string' && element.url.length > 3_000) throw new PlatformError('invalid_blocks');
-          }
-          const id = typeof element.action_id === 'string' ? element.action_id : '';
-          if (id && ids.has(id)) throw new PlatformError('invalid_blocks');
-          ids.add(id);
-        }
-        break;
-      }
-      default:
-        break;
+  private postMessage(args: JsonObject): JsonObject {
+    const channel = asString(args.channel);
+    if (!channel || !this.knowsChannel(channel)) return fail('channel_not_found');
+    const content = this.content(args, MAX_TEXT);
+    if ('error' in content) return content.error;
+    if (content.text === undefined || content.text === '') {
+      if ((content.blocks?.length ?? 0) === 0 && args.attachments === undefined) return fail('no_text');
     }
+    const metadata = this.metadata(args);
+    if (metadata === null) return fail('invalid_metadata_format');
+    let threadTs: string | undefined;
+    const requestedThread = asString(args.thread_ts);
+    if (requestedThread) {
+      const parent = this.stored.get(FakeSlackApi.key(channel, requestedThread));
+      if (!parent) return fail('thread_not_found');
+      // Replying to a reply lands in the same thread, under its root.
+      threadTs = parent.threadTs ?? parent.ts;
+    }
+    const stored = this.store({
+      channel,
+      threadTs,
+      text: content.text,
+      blocks: content.blocks?.length ? content.blocks : undefined,
+      metadata,
+      user: this.bot.userId,
+      botId: this.bot.botId,
+      replyBroadcast: threadTs !== undefined && asBool(args.reply_broadcast),
+    });
+    return { ok: true, channel, ts: stored.ts, message: this.wire(stored) };
+  }
+
+  private update(args: JsonObject): JsonObject {
+    const channel = asString(args.channel);
+    if (!channel || !this.knowsChannel(channel)) return fail('channel_not_found');
+    const ts = asString(args.ts);
+    const stored = ts ? this.stored.get(FakeSlackApi.key(channel, ts)) : undefined;
+    if (!stored) return fail('message_not_found');
+    if (stored.botId !== this.bot.botId) return fail('cant_update_message');
+    const content = this.content(args, MAX_UPDATE_TEXT);
+    if ('error' in content) return content.error;
+    if (content.text === undefined && content.blocks === undefined && args.attachments === undefined) return fail('no_text');
+    const metadata = this.metadata(args);
+    if (metadata === null) return fail('invalid_metadata_format');
+    const now = this.now();
+    stored.history.push({ text: stored.text ?? '', blocks: stored.blocks, at: now });
+    // Slack: "If the text argument is provided and blocks are not provided, the blocks will be removed."
+    if (content.blocks !== undefined) stored.blocks = content.blocks.length > 0 ? content.blocks : undefined;
+    else if (content.text !== undefined) stored.blocks = undefined;
+    if (content.text !== undefined) stored.text = content.text;
+    // Metadata is kept unless overwritten.
+    if (metadata !== undefined) stored.metadata = metadata;
+    stored.updatedAt = now;
+    return { ok: true, channel, ts: stored.ts, text: stored.text ?? '', message: this.wire(stored) };
+  }
+
+  private postEphemeral(args: JsonObject): JsonObject {
+    const channel = asString(args.channel);
+    if (!channel || !this.knowsChannel(channel)) return fail('channel_not_found');
+    const user = asString(args.user);
+    if (!user || (this.users !== undefined && !this.users.has(user))) return fail('user_not_found');
+    const content = this.content(args, MAX_TEXT);
+    if ('error' in content) return content.error;
+    if (!content.text && (content.blocks?.length ?? 0) === 0 && args.attachments === undefined) return fail('no_text');
+    const ts = this.nextTs();
+    this.ephemeralMessages.push({ channel, user, ts, threadTs: asString(args.thread_ts), text: content.text ?? '', blocks: content.blocks });
+    return { ok: true, message_ts: ts };
+  }
+
+  private usergroupUsers(args: JsonObject): JsonObject {
+    const members = this.usergroups.get(asString(args.usergroup) ?? '');
+    return members ? { ok: true, users: [...members] } : fail('no_such_subteam');
+  }
+
+  private userInfo(args: JsonObject): JsonObject {
+    const id = asString(args.user);
+    if (!id) return fail('user_not_found');
+    const known = this.users === undefined ? {} : this.users.get(id);
+    if (!known) return fail('user_not_found');
+    const name = known.name ?? id.toLowerCase();
+    const realName = known.realName ?? name;
+    return {
+      ok: true,
+      user: {
+        id,
+        team_id: this.team.id,
+        name,
+        deleted: known.deleted ?? false,
+        real_name: realName,
+        tz: 'Etc/UTC',
+        is_admin: false,
+        is_bot: known.isBot ?? false,
+        profile: { real_name: realName, display_name: name, ...(known.email ? { email: known.email } : {}) },
+      },
+    };
+  }
+
+  private conversationInfo(args: JsonObject): JsonObject {
+    const id = asString(args.channel);
+    if (!id || !this.knowsChannel(id)) return fail('channel_not_found');
+    return {
+      ok: true,
+      channel: {
+        id,
+        name: this.channels?.get(id) ?? id.toLowerCase(),
+        is_channel: id.startsWith('C'),
+        is_group: id.startsWith('G'),
+        is_im: id.startsWith('D'),
+        is_private: id.startsWith('G'),
+        is_archived: false,
+        is_member: true,
+        created: Math.floor(this.now() / 1000),
+      },
+    };
+  }
+
+  private viewsOpen(args: JsonObject): JsonObject {
+    const triggerId = asString(args.trigger_id);
+    if (!triggerId) return fail('invalid_arguments', ['invalid `trigger_id`']);
+    if (this.usedTriggers.has(triggerId)) return fail('exchanged_trigger_id');
+    const view = args.view;
+    if (!isObject(view)) return fail('invalid_arguments', ['invalid `view`']);
+    const problems = viewProblems(view);
+    if (problems.length > 0) return fail('invalid_arguments', problems);
+    const externalId = asString(view.external_id);
+    if (externalId && [...this.openViews.values()].some((v) => v.externalId === externalId)) return fail('duplicate_external_id');
+    this.usedTriggers.add(triggerId);
+    this.viewCounter += 1;
+    const stored: FakeView = { id: `V${String(this.viewCounter).padStart(8, '0')}`, hash: this.hash(), externalId, triggerId, view, updates: 0 };
+    this.openViews.set(stored.id, stored);
+    return { ok: true, view: this.wireView(stored) };
+  }
+
+  private viewsUpdate(args: JsonObject): JsonObject {
+    const viewId = asString(args.view_id);
+    const externalId = asString(args.external_id);
+    if (!viewId && !externalId) return fail('invalid_arguments', ['must provide view_id or external_id']);
+    const stored = viewId ? this.openViews.get(viewId) : [...this.openViews.values()].find((v) => v.externalId === externalId);
+    if (!stored) return fail('not_found');
+    const hash = asString(args.hash);
+    if (hash && hash !== stored.hash) return fail('hash_conflict');
+    const view = args.view;
+    if (!isObject(view)) return fail('invalid_arguments', ['invalid `view`']);
+    const problems = viewProblems(view);
+    if (problems.length > 0) return fail('invalid_arguments', problems);
+    stored.view = view;
+    stored.hash = this.hash();
+    stored.updates += 1;
+    return { ok: true, view: this.wireView(stored) };
+  }
+
+  // -- state helpers ---------------------------------------------------------------------------------------
+
+  /** Validated text and blocks of a post or update. */
+  private content(args: JsonObject, maxText: number): { text: string | undefined; blocks: JsonObject[] | undefined } | { error: JsonObject } {
+    const text = asString(args.text);
+    if (text !== undefined && charCount(text) > maxText) return { error: fail('msg_too_long') };
+    if (args.blocks === undefined) return { text, blocks: undefined };
+    if (typeof args.blocks === 'string') return { error: fail('invalid_blocks_format') };
+    const problems = blockKitProblems(args.blocks);
+    if (problems.length > 0 || !Array.isArray(args.blocks)) return { error: fail('invalid_blocks', problems) };
+    return { text, blocks: args.blocks.filter(isObject) };
+  }
+
+  /** `undefined` when absent, `null` when malformed. */
+  private metadata(args: JsonObject): JsonObject | undefined | null {
+    if (args.metadata === undefined) return undefined;
+    const value = args.metadata;
+    if (!isObject(value) || typeof value.event_type !== 'string' || (value.event_payload !== undefined && !isObject(value.event_payload))) return null;
+    return value;
+  }
+
+  private knowsChannel(channel: string): boolean {
+    return this.channels === undefined || this.channels.has(channel);
+  }
+
+  private store(message: Omit<StoredMessage, 'ts' | 'history' | 'replies' | 'postedAt' | 'updatedAt'>): StoredMessage {
+    const stored: StoredMessage = { ...message, ts: this.nextTs(), history: [], replies: [], postedAt: this.now(), updatedAt: undefined };
+    const key = FakeSlackApi.key(stored.channel, stored.ts);
+    this.stored.set(key, stored);
+    this.order.push(key);
+    if (stored.threadTs !== undefined) this.stored.get(FakeSlackApi.key(stored.channel, stored.threadTs))?.replies.push(stored.ts);
+    return stored;
+  }
+
+  /** Slack ts: seconds + 6 digits of microseconds; strictly increasing even within one millisecond. */
+  private nextTs(): string {
+    this.lastMicros = Math.max(this.now() * 1000, this.lastMicros + 1);
+    const seconds = Math.floor(this.lastMicros / 1_000_000);
+    const micros = this.lastMicros % 1_000_000;
+    return `${seconds}.${String(micros).padStart(6, '0')}`;
+  }
+
+  private hash(): string {
+    return `${Math.floor(this.now() / 1000)}.${Math.random().toString(36).slice(2, 10)}`;
+  }
+
+  private snapshot(stored: StoredMessage): FakeMessage {
+    return {
+      channel: stored.channel,
+      ts: stored.ts,
+      threadTs: stored.threadTs,
+      text: stored.text ?? '',
+      blocks: structuredClone(stored.blocks),
+      metadata: structuredClone(stored.metadata),
+      user: stored.user,
+      botId: stored.botId,
+      replyBroadcast: stored.replyBroadcast,
+      edits: stored.history.length,
+      history: structuredClone(stored.history),
+      replies: stored.replies.map((ts) => this.stored.get(FakeSlackApi.key(stored.channel, ts))).filter((m): m is StoredMessage => m !== undefined).map((m) => this.snapshot(m)),
+      postedAt: stored.postedAt,
+      updatedAt: stored.updatedAt,
+    };
+  }
+
+  /** The `message` object as Slack returns it from chat.postMessage / chat.update. */
+  private wire(stored: StoredMessage): JsonObject {
+    return {
+      type: 'message',
+      user: stored.user,
+      ...(stored.botId ? { bot_id: stored.botId, app_id: this.bot.appId } : {}),
+      text: stored.text ?? '',
+      ts: stored.ts,
+      team: this.team.id,
+      ...(stored.blocks ? { blocks: stored.blocks } : {}),
+      ...(stored.threadTs ? { thread_ts: stored.threadTs, parent_user_id: this.stored.get(FakeSlackApi.key(stored.channel, stored.threadTs))?.user } : {}),
+      ...(stored.metadata ? { metadata: stored.metadata } : {}),
+      ...(stored.updatedAt !== undefined ? { edited: { user: stored.user, ts: stored.ts } } : {}),
+    };
+  }
+
+  private wireView(stored: FakeView): JsonObject {
+    return {
+      id: stored.id,
+      team_id: this.team.id,
+      type: stored.view.type,
+      blocks: stored.view.blocks ?? [],
+      private_metadata: stored.view.private_metadata ?? '',
+      callback_id: stored.view.callback_id ?? '',
+      external_id: stored.externalId ?? '',
+      state: { values: {} },
+      hash: stored.hash,
+      title: stored.view.title,
+      ...(stored.view.submit !== undefined ? { submit: stored.view.submit } : {}),
+      ...(stored.view.close !== undefined ? { close: stored.view.close } : {}),
+      clear_on_close: asBool(stored.view.clear_on_close),
+      notify_on_close: asBool(stored.view.notify_on_close),
+      root_view_id: stored.id,
+      previous_view_id: null,
+      app_id: this.bot.appId,
+      bot_id: this.bot.botId,
+    };
+  }
+
+  private changed(): void {
+    this.events.emit('change');
+  }
+
+  private static key(channel: string, ts: string): string {
+    return `${channel}/${ts}`;
+  }
+
+  private static channelMap(channels: readonly string[] | Readonly<Record<string, string>>): Map<string, string> {
+    if (Array.isArray(channels)) return new Map(channels.map((id: string) => [id, id.toLowerCase()]));
+    return new Map(Object.entries(channels));
+  }
+
+  private static resolveLimits(limits: FakeSlackLimits | false | undefined): ResolvedLimits | false {
+    if (limits === false) return false;
+    return {
+      postMessagePerChannel: limits?.postMessagePerChannel ?? DEFAULT_FAKE_SLACK_LIMITS.postMessagePerChannel,
+      methods: { ...DEFAULT_FAKE_SLACK_LIMITS.methods, ...limits?.methods },
+    };
   }
 }

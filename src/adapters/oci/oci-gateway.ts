@@ -1,6 +1,6 @@
 import * as common from 'oci-common';
-import { DataScienceClient, models as dsModels } from 'oci-datascience';
-import { DevopsClient, models as devopsModels } from 'oci-devops';
+import { DataScienceClient, type models as dsModels } from 'oci-datascience';
+import { DevopsClient, type models as devopsModels } from 'oci-devops';
 import { z } from 'zod';
 import type { Env } from '../../config/env.js';
 import type { OciReader, OciRunInfo, OciStarter } from '../../context.js';

@@ -1,0 +1,206 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { RunningBot } from '../../src/app.js';
+import { FakeSlackApi } from '../fakes/fake-slack-api.js';
+import { SIGNING_SECRET, startTestBot, waitReady } from '../helpers/bot-harness.js';
+import { startTestOci, type TestOci } from '../helpers/oci.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { startResponseUrlServer, type ResponseUrlServer } from '../helpers/response-url-server.js';
+import { blockActionsBody, postSigned, slashCommandBody } from '../helpers/slack-request.js';
+
+describe('/mlops commands, roles and the train flow', () => {
+  let redis: TestRedis;
+  let slack: FakeSlackApi;
+  let oci: TestOci;
+  let bot: RunningBot;
+  let hooks: ResponseUrlServer;
+
+  const command = async (text: string, userId = 'U0DS1', channelId = 'C0TRAIN') => {
+    const responseUrl = hooks.url();
+    const response = await postSigned(`${bot.url}/slack/events`, SIGNING_SECRET, slashCommandBody({ text, userId, channelId, responseUrl }));
+    return { ...response, responseUrl };
+  };
+
+  const notify = (body: unknown) =>
+    fetch(`${bot.url}/oci/notifications`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    slack = await FakeSlackApi.start({ usergroups: { S0DS: ['U0DS1', 'U0DS2'], S0SRE: ['U0SRE1'], S0ONCALL: ['U0ONCALL'] } });
+    oci = await startTestOci();
+    hooks = await startResponseUrlServer();
+    bot = await startTestBot({ redisUrl: redis.url, slackApiUrl: slack.url, oci: oci.gateway, env: oci.env });
+    await waitReady(bot);
+  });
+
+  afterAll(async () => {
+    await bot.stop();
+    await hooks.stop();
+    await oci.stop();
+    await slack.stop();
+    await redis.stop();
+  });
+
+  beforeEach(() => {
+    slack.reset();
+  });
+
+  it('answers help in the acknowledgement itself', async () => {
+    const response = await command('help');
+    expect(response.status).toBe(200);
+    expect(response.json).toMatchObject({ response_type: 'ephemeral' });
+    const text = (response.json as { text: string }).text;
+    for (const usage of ['help', 'train &lt;target&gt; [key=value ...]', 'status']) expect(text).toContain(usage);
+  });
+
+  it('answers an unknown subcommand with usage, never a stack trace', async () => {
+    const response = await command('deploy everything');
+    expect(response.status).toBe(200);
+    expect((response.json as { text: string }).text).toContain('Unknown subcommand');
+    expect(response.text).not.toMatch(/at .*\.ts:\d+/);
+  });
+
+  it('refuses a stale or forged signature with 401', async () => {
+    const body = slashCommandBody({ text: 'help' });
+    expect((await postSigned(`${bot.url}/slack/events`, SIGNING_SECRET, body, { timestampSeconds: Math.floor(Date.now() / 1000) - 600 })).status).toBe(401);
+    expect((await postSigned(`${bot.url}/slack/events`, SIGNING_SECRET, body, { timestampSeconds: Math.floor(Date.now() / 1000) + 600 })).status).toBe(401);
+    expect((await postSigned(`${bot.url}/slack/events`, 'wrong-secret', body)).status).toBe(401);
+  });
+
+  it('rejects bad train arguments with the usage line and the valid targets', async () => {
+    const unknown = await command('train no-such-model');
+    expect(unknown.status).toBe(200);
+    const reply = await hooks.waitFor(unknown.responseUrl);
+    expect(reply.text).toContain('Unknown target');
+    expect(reply.text).toContain('fraud-model');
+    expect(reply.text).toContain('Usage: `/mlops train &lt;target&gt; [key=value ...]`');
+    const badPair = await command('train fraud-model epochs');
+    expect((await hooks.waitFor(badPair.responseUrl)).text).toContain('is not key=value');
+    const unclosed = await command('train fraud-model note="never closed');
+    expect((unclosed.json as { text: string }).text).toContain('quoted value is not closed');
+  });
+
+  it('refuses training to someone outside the trainers role and says who holds it', async () => {
+    const response = await command('train fraud-model', 'U0OUTSIDER');
+    const reply = await hooks.waitFor(response.responseUrl);
+    expect(reply.text).toContain('*trainers* role');
+    expect(reply.text).toContain('<!subteam^S0DS>');
+    expect(oci.fake.requests().filter((request) => request.method === 'POST')).toHaveLength(0);
+  });
+
+  it('acks a train command fast, starts a signed OCI job run, and one Slack message goes from queued to succeeded', async () => {
+    const before = oci.fake.requests().length;
+    const response = await command('train fraud-model epochs=5 note="new features"');
+    expect(response.status).toBe(200);
+    expect(response.ms).toBeLessThan(3_000);
+    const reply = await hooks.waitFor(response.responseUrl);
+    expect(reply.response_type).toBe('in_channel');
+    expect(reply.text).toContain('queued training `fraud-model`');
+
+    const root = await slack.waitFor(() => slack.messages('C0TRAIN').find((message) => message.text.includes('fraud-model')), 10_000, 'run message');
+    const create = await slack.waitFor(() => oci.fake.requests().slice(before).find((request) => request.method === 'POST' && request.path === '/20190101/jobRuns'), 10_000, 'createJobRun');
+    expect(create.status).toBe(200);
+    expect(create.headers.authorization).toContain(oci.key.keyId);
+    expect(create.body).toMatchObject({
+      jobId: 'ocid1.datasciencejob.oc1.iad.fraudjob',
+      projectId: 'ocid1.datascienceproject.oc1.iad.proj',
+      compartmentId: 'ocid1.compartment.oc1..ml',
+      jobConfigurationOverrideDetails: { jobType: 'DEFAULT', environmentVariables: { epochs: '5', note: 'new features' } },
+    });
+    const jobRun = await slack.waitFor(() => {
+      const text = slack.message('C0TRAIN', root.ts)?.text ?? '';
+      return text.includes('accepted') ? text : undefined;
+    }, 10_000, 'accepted');
+    expect(jobRun).toContain('fraud-model-');
+    expect(JSON.stringify(slack.message('C0TRAIN', root.ts)?.blocks)).toContain('<@U0DS1>');
+    expect(JSON.stringify(slack.message('C0TRAIN', root.ts)?.blocks)).toContain('epochs=5');
+
+    const ocid = JSON.stringify(slack.message('C0TRAIN', root.ts)?.blocks).match(/ocid1\.datasciencejobrun\.oc1\.iad\.[0-9a-f]+/)?.[0];
+    expect(ocid).toBeDefined();
+    const notified = await notify({
+      eventType: 'com.oraclecloud.datascience.succeededjobrun',
+      cloudEventsVersion: '0.1',
+      eventTime: new Date(Date.now() + 1000).toISOString(),
+      eventID: `succeeded-${ocid ?? ''}`,
+      data: { resourceId: ocid, resourceName: 'fraud-model-run', compartmentId: 'ocid1.compartment.oc1..ml' },
+    });
+    expect(notified.status).toBe(200);
+    await slack.waitFor(() => slack.message('C0TRAIN', root.ts)?.text.includes('succeeded'), 10_000, 'succeeded');
+    expect(slack.messages('C0TRAIN').filter((message) => message.text.includes('fraud-model'))).toHaveLength(1);
+  });
+
+  it('does not start two runs for a double submit within the dedupe window', async () => {
+    const before = oci.fake.requests().filter((request) => request.method === 'POST').length;
+    const first = await command('train churn-model IMAGE_TAG=v7');
+    const second = await command('train churn-model IMAGE_TAG=v7');
+    expect((await hooks.waitFor(first.responseUrl)).text).toContain('queued training');
+    expect((await hooks.waitFor(second.responseUrl)).text).toContain('not starting another');
+    await slack.waitFor(() => oci.fake.requests().filter((request) => request.method === 'POST').length === before + 1, 10_000, 'one build run');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const posts = oci.fake.requests().filter((request) => request.method === 'POST').slice(before);
+    expect(posts).toHaveLength(1);
+    expect(posts[0]?.body).toEqual({ buildPipelineId: 'ocid1.devopsbuildpipeline.oc1.iad.churn', displayName: expect.stringMatching(/^churn-model-\d{14}$/) as unknown, buildRunArguments: { items: [{ name: 'IMAGE_TAG', value: 'v7' }] } });
+  });
+
+  it('reports an OCI refusal in the run message with the error code and opc-request-id, without retrying', async () => {
+    oci.fake.failNext({ method: 'POST', pathPrefix: '/20190101/jobRuns' }, { status: 404, code: 'NotAuthorizedOrNotFound', message: 'job not found' });
+    const before = oci.fake.requests().length;
+    await command('train fraud-model attempt=refused');
+    const root = await slack.waitFor(() => slack.messages('C0TRAIN').find((message) => message.text.includes('failed')), 10_000, 'failed run');
+    const blocks = JSON.stringify(slack.message('C0TRAIN', root.ts)?.blocks);
+    expect(blocks).toContain('NotAuthorizedOrNotFound');
+    expect(blocks).toMatch(/opc-request-id [A-F0-9]+\/[A-F0-9]+/);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(oci.fake.requests().slice(before).filter((request) => request.method === 'POST')).toHaveLength(1);
+  });
+
+  it('retries OCI throttling with backoff and starts the run once', async () => {
+    oci.fake.failNext({ method: 'POST', pathPrefix: '/20190101/jobRuns' }, { status: 429, code: 'TooManyRequests' });
+    const before = oci.fake.requests().length;
+    await command('train fraud-model attempt=throttled');
+    await slack.waitFor(() => oci.fake.requests().slice(before).filter((request) => request.method === 'POST' && request.status === 200).length === 1, 15_000, 'retried create');
+    const posts = oci.fake.requests().slice(before).filter((request) => request.method === 'POST');
+    expect(posts.map((request) => request.status)).toEqual([429, 200]);
+    expect(posts[0]?.headers['opc-retry-token']).toBe(posts[1]?.headers['opc-retry-token']);
+  });
+
+  it('Retry on a failed training alert re-runs the same target and arguments for a trainer, and refuses others', async () => {
+    const runId = 'ocid1.datasciencejobrun.oc1.iad.failedexternal';
+    // A run started from Slack, so the bot knows its target and arguments.
+    const started = await command('train fraud-model lr=0.1');
+    await hooks.waitFor(started.responseUrl);
+    const root = await slack.waitFor(() => slack.messages('C0TRAIN').find((message) => message.text.includes('accepted')), 10_000, 'accepted run');
+    const ocid = JSON.stringify(slack.message('C0TRAIN', root.ts)?.blocks).match(/ocid1\.datasciencejobrun\.oc1\.iad\.[0-9a-f]+/)?.[0] ?? runId;
+    await notify({ eventType: 'com.oraclecloud.datascience.failedjobrun', cloudEventsVersion: '0.1', eventTime: new Date(Date.now() + 1000).toISOString(), eventID: `failed-${ocid}`, data: { resourceId: ocid } });
+    const alert = await slack.waitFor(() => slack.thread('C0TRAIN', root.ts).find((message) => message.replyBroadcast), 10_000, 'failure alert');
+    const retry = (alert.blocks as { type: string; elements?: { action_id: string; value?: string }[] }[]).flatMap((block) => block.elements ?? []).find((element) => element.action_id === 'run.retry');
+    expect(retry?.value).toBeDefined();
+
+    const refused = await postSigned(`${bot.url}/slack/events`, SIGNING_SECRET, blockActionsBody({ userId: 'U0OUTSIDER', channelId: 'C0TRAIN', messageTs: alert.ts, actionId: 'run.retry', value: retry?.value ?? '' }));
+    expect(refused.status).toBe(200);
+    const refusal = await slack.waitFor(() => slack.effective('chat.postEphemeral').find((call) => call.args.user === 'U0OUTSIDER'), 10_000, 'refusal');
+    expect(String(refusal.args.text)).toContain('*trainers* role');
+
+    const posts = oci.fake.requests().filter((request) => request.method === 'POST').length;
+    const accepted = await postSigned(`${bot.url}/slack/events`, SIGNING_SECRET, blockActionsBody({ userId: 'U0DS2', channelId: 'C0TRAIN', messageTs: alert.ts, actionId: 'run.retry', value: retry?.value ?? '' }));
+    expect(accepted.status).toBe(200);
+    expect(accepted.ms).toBeLessThan(3_000);
+    const rerun = await slack.waitFor(() => oci.fake.requests().filter((request) => request.method === 'POST').slice(posts)[0], 10_000, 'retried job run');
+    expect(rerun.body).toMatchObject({ jobConfigurationOverrideDetails: { environmentVariables: { lr: '0.1' } } });
+    const answer = await slack.waitFor(() => slack.effective('chat.postEphemeral').find((call) => call.args.user === 'U0DS2'), 10_000, 'retry answer');
+    expect(String(answer.args.text)).toContain('Retrying `fraud-model`');
+  });
+
+  it('status lists runs per target, a target on its own, and the audit log', async () => {
+    const all = await command('status');
+    const allReply = await hooks.waitFor(all.responseUrl);
+    expect(allReply.text).toContain('`fraud-model`');
+    expect(allReply.text).toContain('`churn-model`');
+    const one = await command('status churn-model');
+    expect((await hooks.waitFor(one.responseUrl)).text).toContain('Latest runs of `churn-model`');
+    const audit = await command('status audit');
+    const auditText = String((await hooks.waitFor(audit.responseUrl)).text);
+    expect(auditText).toContain('command.train');
+    expect(auditText).toContain('refused');
+    expect(auditText).toContain('queued');
+  });
+});
