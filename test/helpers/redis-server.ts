@@ -94,6 +94,7 @@ async function launch(port: number, timeoutMs: number): Promise<Running> {
     const spawnError = await new Promise<Error>((resolve) => server.once('error', resolve));
     throw new Error(`could not run redis-server: ${spawnError.message}`);
   }
+  server.on('error', () => undefined);
   // Kills the server if this process dies without running exit hooks (SIGKILL, crash): its stdin closes.
   const watchdog = spawn('sh', ['-c', `read _; kill -9 ${server.pid} 2>/dev/null`], { stdio: ['pipe', 'ignore', 'ignore'] });
   watchdog.once('error', () => undefined);

@@ -1,0 +1,260 @@
+import { ErrorCode, LogLevel, WebAPIHTTPError, WebAPIPlatformError, WebAPIRateLimitedError, WebClient } from '@slack/web-api';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { FakeSlackApi } from '../fakes/fake-slack-api.js';
+
+const TOKEN = 'xoxb-test';
+
+/** The client as the bot builds it: no silent retries, 429s surface as errors. */
+const clientFor = (fake: FakeSlackApi, token: string | undefined = TOKEN) =>
+  new WebClient(token, { slackApiUrl: fake.url, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true, logLevel: LogLevel.ERROR });
+
+/** Resolves with the rejection of `promise`, failing if it resolves. */
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+const approval = [
+  { type: 'header', text: { type: 'plain_text', text: 'Deploy fraud-model v7?' } },
+  { type: 'section', text: { type: 'mrkdwn', text: '*Requested by* <@U0DS1>' }, fields: [{ type: 'mrkdwn', text: '*Stage*\nprod' }] },
+  {
+    type: 'actions',
+    block_id: 'run-actions-1',
+    elements: [
+      { type: 'button', action_id: 'approve', text: { type: 'plain_text', text: 'Approve' }, style: 'primary', value: 'run-1' },
+      { type: 'button', action_id: 'reject', text: { type: 'plain_text', text: 'Reject' }, style: 'danger', value: 'run-1' },
+    ],
+  },
+];
+
+describe('FakeSlackApi through the real WebClient', () => {
+  let fake: FakeSlackApi;
+  let client: WebClient;
+
+  beforeAll(async () => {
+    fake = await FakeSlackApi.start({
+      channels: { C0TRAIN: 'ml-training', C0OTHER: 'other' },
+      usergroups: { S0DS: ['U0DS1', 'U0DS2'] },
+      limits: { postMessagePerChannel: { limit: 2, windowMs: 300 }, methods: { 'chat.update': { limit: 5, windowMs: 300 } } },
+    });
+    client = clientFor(fake);
+  });
+
+  afterAll(async () => {
+    await fake.stop();
+  });
+
+  beforeEach(() => {
+    fake.reset();
+  });
+
+  it('answers auth.test with the bot identity Bolt asks for', async () => {
+    const result = await client.auth.test();
+    expect(result).toMatchObject({ ok: true, team_id: 'T0FAKE', user_id: 'U0BOT', bot_id: 'B0BOT' });
+    expect(fake.calls('auth.test')[0]).toMatchObject({ token: TOKEN, status: 200 });
+  });
+
+  it('posts a message and updates the same ts, keeping the edit history', async () => {
+    const posted = await client.chat.postMessage({ channel: 'C0TRAIN', text: 'training started' });
+    expect(posted.ts).toMatch(/^\d{10}\.\d{6}$/);
+    expect(posted.channel).toBe('C0TRAIN');
+
+    const updated = await client.chat.update({ channel: 'C0TRAIN', ts: posted.ts ?? '', text: 'training succeeded' });
+    expect(updated.ts).toBe(posted.ts);
+
+    const [message, ...others] = fake.messages('C0TRAIN');
+    expect(others).toHaveLength(0);
+    expect(message).toMatchObject({ ts: posted.ts, text: 'training succeeded', edits: 1, user: 'U0BOT', botId: 'B0BOT' });
+    expect(message?.history.map((version) => version.text)).toEqual(['training started']);
+    expect(fake.effective('chat.update').map((call) => call.args.ts)).toEqual([posted.ts]);
+  });
+
+  it('round-trips blocks and metadata as objects, and text-only chat.update drops the blocks as Slack does', async () => {
+    const metadata = { event_type: 'run', event_payload: { run_id: 'run-1' } };
+    const posted = await client.chat.postMessage({ channel: 'C0TRAIN', text: 'Deploy fraud-model v7?', blocks: approval, metadata });
+    expect(posted.message?.blocks).toEqual(approval);
+    expect(fake.calls('chat.postMessage')[0]?.args.blocks).toEqual(approval);
+    expect(fake.message('C0TRAIN', posted.ts ?? '')).toMatchObject({ blocks: approval, metadata });
+
+    await client.chat.update({ channel: 'C0TRAIN', ts: posted.ts ?? '', text: 'Approved' });
+    expect(fake.message('C0TRAIN', posted.ts ?? '')).toMatchObject({ text: 'Approved', blocks: undefined, metadata });
+  });
+
+  it('threads replies under their root, with reply_broadcast', async () => {
+    const root = await client.chat.postMessage({ channel: 'C0TRAIN', text: 'run-1' });
+    await client.chat.postMessage({ channel: 'C0TRAIN', text: 'step 1 done', thread_ts: root.ts ?? '' });
+    await client.chat.postMessage({ channel: 'C0TRAIN', text: 'failed', thread_ts: root.ts ?? '', reply_broadcast: true });
+
+    expect(fake.messages('C0TRAIN')).toHaveLength(1);
+    const thread = fake.thread('C0TRAIN', root.ts ?? '');
+    expect(thread.map((reply) => [reply.text, reply.threadTs, reply.replyBroadcast])).toEqual([
+      ['step 1 done', root.ts, false],
+      ['failed', root.ts, true],
+    ]);
+
+    const orphan = await rejection(client.chat.postMessage({ channel: 'C0TRAIN', text: 'x', thread_ts: '1.000000' }));
+    expect(orphan).toBeInstanceOf(WebAPIPlatformError);
+    expect(orphan).toMatchObject({ data: { error: 'thread_not_found' } });
+  });
+
+  it('refuses invalid Block Kit with invalid_blocks and posts nothing', async () => {
+    const longHeader = [{ type: 'header', text: { type: 'plain_text', text: 'x'.repeat(151) } }];
+    const error = await rejection(client.chat.postMessage({ channel: 'C0TRAIN', text: 'x', blocks: longHeader }));
+    expect(error).toBeInstanceOf(WebAPIPlatformError);
+    expect(error).toMatchObject({ data: { error: 'invalid_blocks', response_metadata: { messages: [expect.stringContaining('/blocks/0/text/text')] } } });
+
+    const tooMany = Array.from({ length: 51 }, () => ({ type: 'divider' }));
+    const tooManyButtons = [{ type: 'actions', elements: Array.from({ length: 26 }, (_, i) => ({ type: 'button', action_id: `b${i}`, text: { type: 'plain_text', text: 'b' } })) }];
+    const longValue = [{ type: 'actions', elements: [{ type: 'button', action_id: 'a', text: { type: 'plain_text', text: 'a' }, value: 'v'.repeat(2001) }] }];
+    for (const blocks of [tooMany, tooManyButtons, longValue, [{ text: 'no type' }]]) {
+      await expect(client.chat.postMessage({ channel: 'C0TRAIN', text: 'x', blocks })).rejects.toMatchObject({ data: { error: 'invalid_blocks' } });
+    }
+    expect(fake.messages()).toHaveLength(0);
+  });
+
+  it('answers the platform errors Slack would', async () => {
+    await expect(client.chat.postMessage({ channel: 'C0NOPE', text: 'x' })).rejects.toMatchObject({ data: { error: 'channel_not_found' } });
+    await expect(client.chat.postMessage({ channel: 'C0TRAIN', text: '' })).rejects.toMatchObject({ data: { error: 'no_text' } });
+    await expect(client.chat.update({ channel: 'C0TRAIN', ts: '1.000000', text: 'x' })).rejects.toMatchObject({ data: { error: 'message_not_found' } });
+    const posted = await client.chat.postMessage({ channel: 'C0TRAIN', text: 'x' });
+    await expect(client.chat.update({ channel: 'C0TRAIN', ts: posted.ts ?? '', text: 'y'.repeat(4001) })).rejects.toMatchObject({ data: { error: 'msg_too_long' } });
+    const human = fake.seedMessage({ channel: 'C0TRAIN', text: 'hi', user: 'U0DS1' });
+    await expect(client.chat.update({ channel: 'C0TRAIN', ts: human.ts, text: 'edited' })).rejects.toMatchObject({ data: { error: 'cant_update_message' } });
+    await expect(client.apiCall('chat.nope')).rejects.toMatchObject({ data: { error: 'unknown_method' } });
+    expect(fake.message('C0TRAIN', posted.ts ?? '')?.edits).toBe(0);
+  });
+
+  it('refuses unknown tokens with invalid_auth and missing ones with not_authed', async () => {
+    await expect(clientFor(fake, 'xoxb-wrong').chat.postMessage({ channel: 'C0TRAIN', text: 'x' })).rejects.toMatchObject({
+      code: ErrorCode.PlatformError,
+      data: { error: 'invalid_auth' },
+    });
+    await expect(clientFor(fake, undefined).auth.test()).rejects.toMatchObject({ data: { error: 'not_authed' } });
+    expect(fake.messages()).toHaveLength(0);
+    expect(fake.calls().map((call) => call.token)).toEqual(['xoxb-wrong', undefined]);
+  });
+
+  it('rate limits chat.postMessage per channel with a 429 and Retry-After, and the limited post has no effect', async () => {
+    await client.chat.postMessage({ channel: 'C0TRAIN', text: '1' });
+    await client.chat.postMessage({ channel: 'C0TRAIN', text: '2' });
+    const error = await rejection(client.chat.postMessage({ channel: 'C0TRAIN', text: '3' }));
+    expect(error).toBeInstanceOf(WebAPIRateLimitedError);
+    expect(error instanceof WebAPIRateLimitedError && error.retryAfter).toBe(1);
+
+    // Another channel has its own allowance.
+    await client.chat.postMessage({ channel: 'C0OTHER', text: 'elsewhere' });
+    expect(fake.messages('C0TRAIN').map((m) => m.text)).toEqual(['1', '2']);
+    expect(fake.rateLimitedCount('chat.postMessage')).toBe(1);
+    expect(fake.calls('chat.postMessage')[2]).toMatchObject({ status: 429, retryAfter: 1, response: { ok: false, error: 'ratelimited' } });
+
+    // The window rolls: once the first posts age out, posting works again.
+    await new Promise((resolve) => setTimeout(resolve, 320));
+    await client.chat.postMessage({ channel: 'C0TRAIN', text: '3' });
+    expect(fake.messages('C0TRAIN').map((m) => m.text)).toEqual(['1', '2', '3']);
+  });
+
+  it('rate limits chat.update across the workspace (Tier 3, shortened here)', async () => {
+    const posted = await client.chat.postMessage({ channel: 'C0TRAIN', text: 'v0' });
+    for (let i = 1; i <= 5; i++) await client.chat.update({ channel: 'C0TRAIN', ts: posted.ts ?? '', text: `v${i}` });
+    await expect(client.chat.update({ channel: 'C0TRAIN', ts: posted.ts ?? '', text: 'v6' })).rejects.toBeInstanceOf(WebAPIRateLimitedError);
+    expect(fake.message('C0TRAIN', posted.ts ?? '')).toMatchObject({ text: 'v5', edits: 5 });
+  });
+
+  it('Retry-After follows the window: a 60 s Tier 2 window asks for the remaining whole seconds', async () => {
+    fake.setLimits({ methods: { 'usergroups.users.list': { limit: 1, windowMs: 60_000 } } });
+    try {
+      await client.usergroups.users.list({ usergroup: 'S0DS' });
+      const error = await rejection(client.usergroups.users.list({ usergroup: 'S0DS' }));
+      expect(error).toBeInstanceOf(WebAPIRateLimitedError);
+      expect(error instanceof WebAPIRateLimitedError && error.retryAfter).toBeGreaterThanOrEqual(59);
+      expect(error instanceof WebAPIRateLimitedError && error.retryAfter).toBeLessThanOrEqual(60);
+    } finally {
+      fake.setLimits({ postMessagePerChannel: { limit: 2, windowMs: 300 }, methods: { 'chat.update': { limit: 5, windowMs: 300 } } });
+    }
+  });
+
+  it('failNext answers with an HTTP status or a platform error, changes nothing, then recovers', async () => {
+    fake.failNext('chat.postMessage', { status: 500 });
+    const http = await rejection(client.chat.postMessage({ channel: 'C0TRAIN', text: 'x' }));
+    expect(http).toBeInstanceOf(WebAPIHTTPError);
+    expect(http instanceof WebAPIHTTPError && http.statusCode).toBe(500);
+
+    fake.failNext('chat.postMessage', { status: 429, retryAfter: 7 });
+    const limited = await rejection(client.chat.postMessage({ channel: 'C0TRAIN', text: 'x' }));
+    expect(limited instanceof WebAPIRateLimitedError && limited.retryAfter).toBe(7);
+
+    fake.failNext('*', { error: 'internal_error', count: 2 });
+    await expect(client.auth.test()).rejects.toMatchObject({ data: { error: 'internal_error' } });
+    await expect(client.chat.postMessage({ channel: 'C0TRAIN', text: 'x' })).rejects.toMatchObject({ data: { error: 'internal_error' } });
+
+    expect(fake.messages()).toHaveLength(0);
+    expect(fake.calls().every((call) => call.injected)).toBe(true);
+    await client.chat.postMessage({ channel: 'C0TRAIN', text: 'x' });
+    expect(fake.messages()).toHaveLength(1);
+  });
+
+  it('lists user group members and refuses unknown groups', async () => {
+    await expect(client.usergroups.users.list({ usergroup: 'S0DS' })).resolves.toMatchObject({ users: ['U0DS1', 'U0DS2'] });
+    fake.setUsergroup('S0DS', ['U0DS3']);
+    await expect(client.usergroups.users.list({ usergroup: 'S0DS' })).resolves.toMatchObject({ users: ['U0DS3'] });
+    await expect(client.usergroups.users.list({ usergroup: 'S0NOPE' })).rejects.toMatchObject({ data: { error: 'no_such_subteam' } });
+  });
+
+  it('opens a modal once per trigger and updates it by id', async () => {
+    const view = { type: 'modal' as const, callback_id: 'train', title: { type: 'plain_text' as const, text: 'Train' }, blocks: [] };
+    const opened = await client.views.open({ trigger_id: '1.2.abc', view });
+    const id = opened.view?.id ?? '';
+    expect(id).toMatch(/^V/);
+    await expect(client.views.open({ trigger_id: '1.2.abc', view })).rejects.toMatchObject({ data: { error: 'exchanged_trigger_id' } });
+    await client.views.update({ view_id: id, view: { ...view, title: { type: 'plain_text', text: 'Training…' } } });
+    expect(fake.views()).toMatchObject([{ id, updates: 1, view: { title: { text: 'Training…' } } }]);
+  });
+
+  it('records ephemeral messages apart from the channel', async () => {
+    const result = await client.chat.postEphemeral({ channel: 'C0TRAIN', user: 'U0DS1', text: 'only you' });
+    expect(result.message_ts).toMatch(/^\d+\.\d{6}$/);
+    expect(fake.ephemerals('C0TRAIN')).toMatchObject([{ user: 'U0DS1', text: 'only you' }]);
+    expect(fake.messages()).toHaveLength(0);
+  });
+
+  it('accepts JSON bodies with a Bearer token', async () => {
+    const response = await fetch(`${fake.url}chat.postMessage`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json; charset=utf-8', authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({ channel: 'C0OTHER', text: 'json', blocks: [{ type: 'divider' }] }),
+    });
+    expect(await response.json()).toMatchObject({ ok: true, channel: 'C0OTHER' });
+    expect(fake.messages('C0OTHER')).toMatchObject([{ text: 'json', blocks: [{ type: 'divider' }] }]);
+  });
+
+  it('gives unique, increasing ts values even for many posts in one millisecond', async () => {
+    const unlimited = await FakeSlackApi.start({ limits: false, now: () => 1_700_000_000_000 });
+    try {
+      const fast = clientFor(unlimited);
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => fast.chat.postMessage({ channel: 'C1', text: String(i) })));
+      const stamps = unlimited.messages('C1').map((m) => m.ts);
+      expect(new Set(results.map((r) => r.ts)).size).toBe(50);
+      expect(stamps[0]).toBe('1700000000.000000');
+      expect(stamps.at(-1)).toBe('1700000000.000049');
+      expect([...stamps].sort()).toEqual(stamps);
+    } finally {
+      await unlimited.stop();
+    }
+  });
+
+  it('waitFor resolves with the first match and explains a timeout', async () => {
+    const pending = fake.waitFor(() => fake.messages('C0TRAIN').find((m) => m.text.includes('done')), 2_000, 'done message');
+    await client.chat.postMessage({ channel: 'C0TRAIN', text: 'not yet' });
+    await client.chat.postMessage({ channel: 'C0OTHER', text: 'done' });
+    setTimeout(() => void client.chat.postMessage({ channel: 'C0TRAIN', text: 'all done' }), 20);
+    await expect(pending).resolves.toMatchObject({ text: 'all done' });
+
+    await expect(fake.waitFor(() => fake.messages('C0NOPE').length > 0, 50, 'a message in C0NOPE')).rejects.toThrow(
+      /timed out after 50 ms waiting for a message in C0NOPE[\s\S]*chat\.postMessage C0TRAIN -> 200 ok/,
+    );
+  });
+});
