@@ -288,7 +288,8 @@ function parseAlarm(alarm: z.output<typeof alarmSchema>, now: string): AlarmNoti
     transition: alarm.type,
     state: firing ? 'FIRING' : 'RESOLVED',
     severity: alarm.severity,
-    timestamp: Number.isFinite(timestampMs) ? new Date(timestampMs).toISOString() : validTime(alarm.timestamp, now),
+    // Beyond ±8.64e15 ms a Date is invalid and toISOString throws.
+    timestamp: Number.isFinite(new Date(timestampMs).getTime()) ? new Date(timestampMs).toISOString() : validTime(alarm.timestamp, now),
     ...(first?.alarmUrl && /^https:\/\//.test(first.alarmUrl) ? { alarmUrl: first.alarmUrl } : {}),
     ...(first?.alarmSummary ? { summary: first.alarmSummary } : {}),
     ...(first?.query ? { query: first.query } : {}),
@@ -297,6 +298,15 @@ function parseAlarm(alarm: z.output<typeof alarmSchema>, now: string): AlarmNoti
     ...(first?.totalMetricsFiring === undefined ? {} : { totalMetricsFiring: first.totalMetricsFiring }),
     ...(resourceName ? { resourceName } : {}),
   };
+}
+
+/** JSON.stringify recurses: a deeply nested body (well under 64 KB) overflows the stack, so show the raw text. */
+function describeJson(record: Record<string, unknown>, body: string): string {
+  try {
+    return JSON.stringify(record, null, 1);
+  } catch {
+    return body.trim();
+  }
 }
 
 function looksLikeJson(body: string, contentType: string | undefined): boolean {
@@ -323,6 +333,11 @@ export function parseOciNotification(body: string, headers: DeliveryHeaders, now
   try {
     json = JSON.parse(body);
   } catch (error) {
+    // Text that merely starts with "{" but is sent as text/plain (OCI's documented connectivity check,
+    // `--data {"key":"value"}` unquoted in a shell, sends `{key:value}`) does not claim to be JSON.
+    if (headers.contentType && !headers.contentType.toLowerCase().includes('json')) {
+      return { ok: true, notification: { type: 'generic', dedupeKey: fallbackKey, title: clip(headers.topicName ?? 'Notification'), text: clip(body.trim(), MAX_TEXT) } };
+    }
     return { ok: false, reason: `the body is not valid JSON (${error instanceof Error ? error.message : 'parse error'})` };
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
@@ -338,6 +353,6 @@ export function parseOciNotification(body: string, headers: DeliveryHeaders, now
     if (alarm.success) return { ok: true, notification: parseAlarm(alarm.data, now) };
   }
   const title = typeof record.title === 'string' ? clip(record.title) : clip(headers.topicName ?? 'Notification');
-  const messageText = typeof record.body === 'string' ? record.body : typeof record.message === 'string' ? record.message : JSON.stringify(record, null, 1);
+  const messageText = typeof record.body === 'string' ? record.body : typeof record.message === 'string' ? record.message : describeJson(record, body);
   return { ok: true, notification: { type: 'generic', dedupeKey: fallbackKey, title, text: clip(messageText, MAX_TEXT) } };
 }

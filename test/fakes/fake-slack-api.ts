@@ -698,7 +698,9 @@ export class FakeSlackApi {
     if (!this.tokens.has(token)) return this.platform(fail('invalid_auth'));
     const retryAfter = this.consumeRate(method, args);
     if (retryAfter !== undefined) return { status: 429, body: fail('ratelimited'), retryAfter, injected: false };
-    return this.platform(handler(args));
+    const body = handler(args);
+    if (method === 'chat.postMessage' && body.ok === true) this.countChannelPost(asString(body.channel) ?? '');
+    return this.platform(body);
   }
 
   private platform(body: JsonObject): Answer {
@@ -722,7 +724,11 @@ export class FakeSlackApi {
     return undefined;
   }
 
-  /** Takes a slot in every window the call falls under; on refusal returns Retry-After seconds and takes none. */
+  /**
+   * Checks every window the call falls under; on refusal returns Retry-After seconds and counts nothing.
+   * The method tier counts every authenticated request, as Slack's tiers do; the per-channel window of
+   * chat.postMessage counts only messages really posted (see countChannelPost).
+   */
   private consumeRate(method: string, args: JsonObject): number | undefined {
     const limits = this.limits;
     if (limits === false) return undefined;
@@ -730,7 +736,7 @@ export class FakeSlackApi {
     const methodWindow = limits.methods[method];
     if (methodWindow) buckets.push({ key: method, window: methodWindow });
     if (method === 'chat.postMessage' && limits.postMessagePerChannel) {
-      buckets.push({ key: `${method}#${asString(args.channel) ?? ''}`, window: limits.postMessagePerChannel });
+      buckets.push({ key: FakeSlackApi.channelBucket(asString(args.channel) ?? ''), window: limits.postMessagePerChannel });
     }
     const now = this.now();
     let retryAfterMs = 0;
@@ -744,8 +750,13 @@ export class FakeSlackApi {
       }
     }
     if (retryAfterMs > 0) return Math.max(1, Math.ceil(retryAfterMs / 1000));
-    for (const { key } of buckets) this.windows.get(key)?.push(now);
+    if (methodWindow) this.windows.get(method)?.push(now);
     return undefined;
+  }
+
+  private countChannelPost(channel: string): void {
+    const key = FakeSlackApi.channelBucket(channel);
+    this.windows.set(key, [...(this.windows.get(key) ?? []), this.now()]);
   }
 
   // -- methods ---------------------------------------------------------------------------------------------
@@ -1019,6 +1030,10 @@ export class FakeSlackApi {
 
   private changed(): void {
     this.events.emit('change');
+  }
+
+  private static channelBucket(channel: string): string {
+    return `chat.postMessage#${channel}`;
   }
 
   private static key(channel: string, ts: string): string {

@@ -5,7 +5,7 @@ import { FakeSlackApi } from '../fakes/fake-slack-api.js';
 const TOKEN = 'xoxb-test';
 
 /** The client as the bot builds it: no silent retries, 429s surface as errors. */
-const clientFor = (fake: FakeSlackApi, token: string | undefined = TOKEN) =>
+const clientFor = (fake: FakeSlackApi, token: string) =>
   new WebClient(token, { slackApiUrl: fake.url, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true, logLevel: LogLevel.ERROR });
 
 /** Resolves with the rejection of `promise`, failing if it resolves. */
@@ -17,6 +17,9 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   }
   throw new Error('expected the call to fail');
 }
+
+/** Slack's shapes with short windows, so the suite never waits long. */
+const SHORT_LIMITS = { postMessagePerChannel: { limit: 3, windowMs: 300 }, methods: { 'chat.update': { limit: 5, windowMs: 300 } } };
 
 const approval = [
   { type: 'header', text: { type: 'plain_text', text: 'Deploy fraud-model v7?' } },
@@ -39,9 +42,9 @@ describe('FakeSlackApi through the real WebClient', () => {
     fake = await FakeSlackApi.start({
       channels: { C0TRAIN: 'ml-training', C0OTHER: 'other' },
       usergroups: { S0DS: ['U0DS1', 'U0DS2'] },
-      limits: { postMessagePerChannel: { limit: 2, windowMs: 300 }, methods: { 'chat.update': { limit: 5, windowMs: 300 } } },
+      limits: SHORT_LIMITS,
     });
-    client = clientFor(fake);
+    client = clientFor(fake, TOKEN);
   });
 
   afterAll(async () => {
@@ -96,7 +99,8 @@ describe('FakeSlackApi through the real WebClient', () => {
       ['failed', root.ts, true],
     ]);
 
-    const orphan = await rejection(client.chat.postMessage({ channel: 'C0TRAIN', text: 'x', thread_ts: '1.000000' }));
+    // A root ts from another channel is no thread here.
+    const orphan = await rejection(client.chat.postMessage({ channel: 'C0OTHER', text: 'x', thread_ts: root.ts ?? '' }));
     expect(orphan).toBeInstanceOf(WebAPIPlatformError);
     expect(orphan).toMatchObject({ data: { error: 'thread_not_found' } });
   });
@@ -110,8 +114,11 @@ describe('FakeSlackApi through the real WebClient', () => {
     const tooMany = Array.from({ length: 51 }, () => ({ type: 'divider' }));
     const tooManyButtons = [{ type: 'actions', elements: Array.from({ length: 26 }, (_, i) => ({ type: 'button', action_id: `b${i}`, text: { type: 'plain_text', text: 'b' } })) }];
     const longValue = [{ type: 'actions', elements: [{ type: 'button', action_id: 'a', text: { type: 'plain_text', text: 'a' }, value: 'v'.repeat(2001) }] }];
-    for (const blocks of [tooMany, tooManyButtons, longValue, [{ text: 'no type' }]]) {
-      await expect(client.chat.postMessage({ channel: 'C0TRAIN', text: 'x', blocks })).rejects.toMatchObject({ data: { error: 'invalid_blocks' } });
+    const untyped = [{ text: 'no type' }];
+    const duplicateIds = [{ type: 'divider', block_id: 'a' }, { type: 'divider', block_id: 'a' }];
+    for (const blocks of [tooMany, tooManyButtons, longValue, untyped, duplicateIds]) {
+      // apiCall: the typed method would not even compile some of these.
+      await expect(client.apiCall('chat.postMessage', { channel: 'C0TRAIN', text: 'x', blocks })).rejects.toMatchObject({ data: { error: 'invalid_blocks' } });
     }
     expect(fake.messages()).toHaveLength(0);
   });
@@ -133,28 +140,28 @@ describe('FakeSlackApi through the real WebClient', () => {
       code: ErrorCode.PlatformError,
       data: { error: 'invalid_auth' },
     });
-    await expect(clientFor(fake, undefined).auth.test()).rejects.toMatchObject({ data: { error: 'not_authed' } });
+    // WebClient sends no Authorization header for an empty token.
+    await expect(clientFor(fake, '').auth.test()).rejects.toMatchObject({ data: { error: 'not_authed' } });
     expect(fake.messages()).toHaveLength(0);
     expect(fake.calls().map((call) => call.token)).toEqual(['xoxb-wrong', undefined]);
   });
 
   it('rate limits chat.postMessage per channel with a 429 and Retry-After, and the limited post has no effect', async () => {
-    await client.chat.postMessage({ channel: 'C0TRAIN', text: '1' });
-    await client.chat.postMessage({ channel: 'C0TRAIN', text: '2' });
-    const error = await rejection(client.chat.postMessage({ channel: 'C0TRAIN', text: '3' }));
+    for (const text of ['1', '2', '3']) await client.chat.postMessage({ channel: 'C0TRAIN', text });
+    const error = await rejection(client.chat.postMessage({ channel: 'C0TRAIN', text: '4' }));
     expect(error).toBeInstanceOf(WebAPIRateLimitedError);
     expect(error instanceof WebAPIRateLimitedError && error.retryAfter).toBe(1);
 
     // Another channel has its own allowance.
     await client.chat.postMessage({ channel: 'C0OTHER', text: 'elsewhere' });
-    expect(fake.messages('C0TRAIN').map((m) => m.text)).toEqual(['1', '2']);
+    expect(fake.messages('C0TRAIN').map((m) => m.text)).toEqual(['1', '2', '3']);
     expect(fake.rateLimitedCount('chat.postMessage')).toBe(1);
-    expect(fake.calls('chat.postMessage')[2]).toMatchObject({ status: 429, retryAfter: 1, response: { ok: false, error: 'ratelimited' } });
+    expect(fake.calls('chat.postMessage')[3]).toMatchObject({ status: 429, retryAfter: 1, response: { ok: false, error: 'ratelimited' } });
 
     // The window rolls: once the first posts age out, posting works again.
     await new Promise((resolve) => setTimeout(resolve, 320));
-    await client.chat.postMessage({ channel: 'C0TRAIN', text: '3' });
-    expect(fake.messages('C0TRAIN').map((m) => m.text)).toEqual(['1', '2', '3']);
+    await client.chat.postMessage({ channel: 'C0TRAIN', text: '4' });
+    expect(fake.messages('C0TRAIN').map((m) => m.text)).toEqual(['1', '2', '3', '4']);
   });
 
   it('rate limits chat.update across the workspace (Tier 3, shortened here)', async () => {
@@ -173,7 +180,7 @@ describe('FakeSlackApi through the real WebClient', () => {
       expect(error instanceof WebAPIRateLimitedError && error.retryAfter).toBeGreaterThanOrEqual(59);
       expect(error instanceof WebAPIRateLimitedError && error.retryAfter).toBeLessThanOrEqual(60);
     } finally {
-      fake.setLimits({ postMessagePerChannel: { limit: 2, windowMs: 300 }, methods: { 'chat.update': { limit: 5, windowMs: 300 } } });
+      fake.setLimits(SHORT_LIMITS);
     }
   });
 
@@ -234,7 +241,7 @@ describe('FakeSlackApi through the real WebClient', () => {
   it('gives unique, increasing ts values even for many posts in one millisecond', async () => {
     const unlimited = await FakeSlackApi.start({ limits: false, now: () => 1_700_000_000_000 });
     try {
-      const fast = clientFor(unlimited);
+      const fast = clientFor(unlimited, TOKEN);
       const results = await Promise.all(Array.from({ length: 50 }, (_, i) => fast.chat.postMessage({ channel: 'C1', text: String(i) })));
       const stamps = unlimited.messages('C1').map((m) => m.ts);
       expect(new Set(results.map((r) => r.ts)).size).toBe(50);

@@ -2,37 +2,79 @@ import { z } from 'zod';
 import { MlopsError } from '../../errors.js';
 
 /**
- * OCI errors in the catalogue: throttling (429), outages (5xx), `409 IncorrectState` and network failures
- * are retryable; anything else (400, 401, 403, 404) is final and is shown with OCI's error code and
- * opc-request-id, which is what Oracle support asks for.
+ * The SDK's OciError, matched by shape rather than `instanceof` so that a second copy of oci-common
+ * (a service package pinning another version) cannot slip past.
  */
-/** The shape of the SDK's OciError (matched by shape: each service package may carry its own oci-common). */
-const ociErrorShape = z.object({
+const ociError = z.object({
   statusCode: z.number(),
-  serviceCode: z.string().default(''),
-  message: z.string().default(''),
-  opcRequestId: z.string().optional(),
+  serviceCode: z.string().nullish(),
+  message: z.string().nullish(),
+  opcRequestId: z.string().nullish(),
 });
 
-export function toOciError(operation: string, error: unknown): MlopsError {
+/** What the SDK's retrier throws for a failure without an HTTP answer (connection refused, DNS, TLS). */
+const clientSideError = z.object({ code: z.string().nullish(), message: z.string().nullish() });
+
+const MAX_OCI_MESSAGE = 300;
+
+function ociMessage(message: string | null | undefined): string {
+  if (!message) return '';
+  const text = message.replace(/\s+/g, ' ').trim();
+  return `: ${text.length > MAX_OCI_MESSAGE ? `${text.slice(0, MAX_OCI_MESSAGE)}…` : text}`;
+}
+
+/**
+ * Maps whatever an SDK call threw into the catalogue. Throttling (429), outages (5xx), `409
+ * IncorrectState` and failures without an HTTP answer are retryable (the BullMQ job that made the call is
+ * the only retry layer); everything else is final. 404 (OCI's NotAuthorizedOrNotFound) is NOT_FOUND;
+ * 400, 401, 403 and the rest are UPSTREAM_REJECTED, since they are about the bot's own OCI identity,
+ * policy or request, not the Slack user's. The user-facing message names OCI's error code and the
+ * opc-request-id, which is what Oracle support asks for.
+ */
+export function toOciError(operationName: string, error: unknown, retryAfterMs?: number): MlopsError {
   if (error instanceof MlopsError) return error;
-  const oci = ociErrorShape.safeParse(error);
-  if (oci.success) {
-    const { statusCode: status, serviceCode, opcRequestId } = oci.data;
-    const details = { operation, statusCode: status, serviceCode, opcRequestId };
-    const where = opcRequestId ? ` (opc-request-id ${opcRequestId})` : '';
-    const userMessage = `OCI refused ${operation}: ${serviceCode || `HTTP ${status}`}${where}: ${oci.data.message}`;
-    if (status === 429) return new MlopsError('RATE_LIMITED', `OCI ${operation} throttled`, { userMessage, details, retryAfterMs: 5_000, cause: error });
-    if (status >= 500 || (status === 409 && serviceCode === 'IncorrectState') || status <= 0) {
-      return new MlopsError('UPSTREAM_UNAVAILABLE', `OCI ${operation} failed with ${status}`, { userMessage, details, cause: error });
+  const oci = ociError.safeParse(error);
+  if (oci.success && oci.data.statusCode > 0) {
+    const { statusCode, opcRequestId } = oci.data;
+    const serviceCode = oci.data.serviceCode || `HTTP ${statusCode}`;
+    const details = { operationName, statusCode, serviceCode, opcRequestId: opcRequestId ?? undefined };
+    const reference = `${serviceCode}${opcRequestId ? ` (opc-request-id ${opcRequestId})` : ''}${ociMessage(oci.data.message)}`;
+    const options = { details, cause: error };
+    if (statusCode === 429) {
+      return new MlopsError('RATE_LIMITED', `OCI ${operationName} throttled (429 ${serviceCode})`, {
+        ...options,
+        userMessage: `OCI throttled ${operationName}: ${reference}`,
+        retryAfterMs,
+      });
     }
-    const code = status === 404 ? 'NOT_FOUND' : status === 401 ? 'UNAUTHORIZED' : status === 403 ? 'FORBIDDEN' : 'UPSTREAM_REJECTED';
-    return new MlopsError(code, `OCI ${operation} refused with ${status} ${serviceCode}`, { userMessage, details, retryable: false, cause: error });
+    if (statusCode >= 500 || (statusCode === 409 && serviceCode === 'IncorrectState')) {
+      return new MlopsError('UPSTREAM_UNAVAILABLE', `OCI ${operationName} failed (${statusCode} ${serviceCode})`, {
+        ...options,
+        userMessage: `OCI failed ${operationName}: ${reference}`,
+      });
+    }
+    return new MlopsError(statusCode === 404 ? 'NOT_FOUND' : 'UPSTREAM_REJECTED', `OCI ${operationName} refused (${statusCode} ${serviceCode})`, {
+      ...options,
+      userMessage: `OCI refused ${operationName}: ${reference}`,
+      retryable: false,
+    });
   }
-  const message = error instanceof Error ? error.message : String(error);
-  return new MlopsError('UPSTREAM_UNAVAILABLE', `OCI ${operation} unreachable: ${message}`, {
-    userMessage: `OCI could not be reached for ${operation}: ${message}`,
-    details: { operation },
+  const clientSide = clientSideError.safeParse(error);
+  const reason = (clientSide.success ? clientSide.data.message : undefined) ?? (error instanceof Error ? error.message : String(error));
+  const code = clientSide.success ? (clientSide.data.code ?? undefined) : undefined;
+  return new MlopsError('UPSTREAM_UNAVAILABLE', `OCI ${operationName} unreachable: ${reason}`, {
+    userMessage: `OCI could not be reached for ${operationName}: ${reason}`,
+    details: { operationName, code },
     cause: error,
+  });
+}
+
+/** An OCI answer that does not have the shape we rely on: retrying returns the same answer. */
+export function toUnexpectedResponse(operationName: string, issues: z.core.$ZodIssue[]): MlopsError {
+  const where = issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ');
+  return new MlopsError('UPSTREAM_REJECTED', `OCI ${operationName} answered with an unexpected shape: ${where}`, {
+    userMessage: `OCI answered ${operationName} with something the bot does not understand.`,
+    retryable: false,
+    details: { operationName, issues: where },
   });
 }

@@ -1,0 +1,161 @@
+import { z } from 'zod';
+
+/**
+ * A job run, pipeline run, build run or deployment as the rest of the bot sees it: plain data, parsed
+ * from the SDK's answer at the edge, only the fields something uses. `pipelineId` is what the run was
+ * started from (jobId, Data Science pipelineId, buildPipelineId or deployPipelineId); times are ISO 8601.
+ */
+export interface OciRun {
+  id: string;
+  displayName?: string | undefined;
+  lifecycleState: string;
+  lifecycleDetails?: string | undefined;
+  compartmentId: string;
+  projectId?: string | undefined;
+  pipelineId: string;
+  timeCreated?: string | undefined;
+  timeStarted?: string | undefined;
+  timeFinished?: string | undefined;
+  timeUpdated?: string | undefined;
+  /** Build-run or deployment arguments, or a job run's environment variables. */
+  arguments?: Record<string, string> | undefined;
+}
+
+/** Absent and null both become undefined: OCI omits unset fields, but a null must not fail a read. */
+function optional<T extends z.ZodType>(schema: T) {
+  return schema.nullish().transform((value) => value ?? undefined);
+}
+
+const text = optional(z.string());
+
+const timestamp = optional(
+  z.union([z.date(), z.string()]).transform((value, ctx) => {
+    const date = new Date(value);
+    if (Number.isNaN(date.getTime())) {
+      ctx.addIssue({ code: 'custom', message: 'is not a timestamp' });
+      return z.NEVER;
+    }
+    return date.toISOString();
+  }),
+);
+
+const argumentCollection = optional(
+  z
+    .object({ items: optional(z.array(z.object({ name: z.string(), value: z.string() }))) })
+    .transform(({ items }) => Object.fromEntries((items ?? []).map((item) => [item.name, item.value]))),
+);
+
+const progress = optional(z.object({ timeStarted: timestamp, timeFinished: timestamp }));
+
+const runFields = {
+  id: z.string().min(1),
+  displayName: text,
+  lifecycleState: z.string().min(1),
+  lifecycleDetails: text,
+  compartmentId: z.string().min(1),
+  projectId: text,
+};
+
+export const jobRunSchema = z
+  .object({
+    ...runFields,
+    jobId: z.string().min(1),
+    timeAccepted: timestamp,
+    timeStarted: timestamp,
+    timeFinished: timestamp,
+    jobConfigurationOverrideDetails: optional(z.object({ environmentVariables: optional(z.record(z.string(), z.string())) })),
+  })
+  .transform(
+    (run): OciRun => ({
+      id: run.id,
+      displayName: run.displayName,
+      lifecycleState: run.lifecycleState,
+      lifecycleDetails: run.lifecycleDetails,
+      compartmentId: run.compartmentId,
+      projectId: run.projectId,
+      pipelineId: run.jobId,
+      timeCreated: run.timeAccepted,
+      timeStarted: run.timeStarted,
+      timeFinished: run.timeFinished,
+      arguments: run.jobConfigurationOverrideDetails?.environmentVariables,
+    }),
+  );
+
+export const pipelineRunSchema = z
+  .object({
+    ...runFields,
+    pipelineId: z.string().min(1),
+    timeAccepted: timestamp,
+    timeStarted: timestamp,
+    timeFinished: timestamp,
+    timeUpdated: timestamp,
+    parametersOverride: optional(z.record(z.string(), z.string())),
+  })
+  .transform(
+    (run): OciRun => ({
+      id: run.id,
+      displayName: run.displayName,
+      lifecycleState: run.lifecycleState,
+      lifecycleDetails: run.lifecycleDetails,
+      compartmentId: run.compartmentId,
+      projectId: run.projectId,
+      pipelineId: run.pipelineId,
+      timeCreated: run.timeAccepted,
+      timeStarted: run.timeStarted,
+      timeFinished: run.timeFinished,
+      timeUpdated: run.timeUpdated,
+      arguments: run.parametersOverride,
+    }),
+  );
+
+export const buildRunSchema = z
+  .object({
+    ...runFields,
+    buildPipelineId: z.string().min(1),
+    timeCreated: timestamp,
+    timeUpdated: timestamp,
+    buildRunArguments: argumentCollection,
+    buildRunProgress: progress,
+  })
+  .transform(
+    (run): OciRun => ({
+      id: run.id,
+      displayName: run.displayName,
+      lifecycleState: run.lifecycleState,
+      lifecycleDetails: run.lifecycleDetails,
+      compartmentId: run.compartmentId,
+      projectId: run.projectId,
+      pipelineId: run.buildPipelineId,
+      timeCreated: run.timeCreated,
+      timeStarted: run.buildRunProgress?.timeStarted,
+      timeFinished: run.buildRunProgress?.timeFinished,
+      timeUpdated: run.timeUpdated,
+      arguments: run.buildRunArguments,
+    }),
+  );
+
+export const deploymentSchema = z
+  .object({
+    ...runFields,
+    deployPipelineId: z.string().min(1),
+    timeCreated: timestamp,
+    timeUpdated: timestamp,
+    deploymentArguments: argumentCollection,
+    deploymentExecutionProgress: progress,
+  })
+  .transform(
+    (run): OciRun => ({
+      id: run.id,
+      displayName: run.displayName,
+      lifecycleState: run.lifecycleState,
+      lifecycleDetails: run.lifecycleDetails,
+      compartmentId: run.compartmentId,
+      projectId: run.projectId,
+      pipelineId: run.deployPipelineId,
+      timeCreated: run.timeCreated,
+      timeStarted: run.deploymentExecutionProgress?.timeStarted,
+      timeFinished: run.deploymentExecutionProgress?.timeFinished,
+      timeUpdated: run.timeUpdated,
+      arguments: run.deploymentArguments,
+    }),
+  );
