@@ -1,13 +1,15 @@
-import { createHash, createPublicKey, generateKeyPairSync, randomBytes, verify } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
- * A local OCI API for Data Science job runs and DevOps build runs and deployments that checks every
- * request's signature the way OCI does (draft-cavage HTTP signatures, reference/oci.md §4f): keyId,
- * signed headers (x-date, (request-target), host, and for bodies content-type, content-length,
- * x-content-sha256 which must match the body), RSA-SHA256 against the test key's public half, 5 minutes
- * of clock skew. Resources live in memory and tests move them through states.
+ * A local OCI API for Data Science (jobs, job runs, pipeline runs) and DevOps (build runs, deployments)
+ * that checks every request's signature the way OCI does (draft-cavage HTTP signatures, "Signature
+ * Version 1", reference/oci.md §4f): the keyId, the signed headers (x-date, (request-target), host, and
+ * for bodies content-type, content-length and x-content-sha256, which must match the body), RSA-SHA256
+ * against the test key's public half, and at most 5 minutes of clock skew. Anything else is 401
+ * NotAuthenticated. Resources live in memory; tests seed them, move them through states and inject
+ * failures. Creates honour opc-retry-token like OCI: the same token returns the same resource.
  */
 
 export interface TestKey {
@@ -16,63 +18,158 @@ export interface TestKey {
   fingerprint: string;
   tenancy: string;
   user: string;
+  /** `tenancy/user/fingerprint`, what the SDK puts in the Signature's keyId. */
   keyId: string;
 }
 
-export function generateTestKey(): TestKey {
+/** A fresh RSA key pair (PKCS#8 PEM, which SimpleAuthenticationDetailsProvider accepts) and its keyId. */
+export function generateTestKey(identity: { tenancy?: string; user?: string } = {}): TestKey {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
   const der = publicKey.export({ type: 'spki', format: 'der' });
+  // OCI's fingerprint: MD5 of the DER public key, as colon-separated hex pairs.
   const fingerprint = (createHash('md5').update(der).digest('hex').match(/../g) ?? []).join(':');
-  const tenancy = 'ocid1.tenancy.oc1..faketenancy';
-  const user = 'ocid1.user.oc1..fakeuser';
-  return { privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), publicKeyPem, fingerprint, tenancy, user, keyId: `${tenancy}/${user}/${fingerprint}` };
+  const tenancy = identity.tenancy ?? 'ocid1.tenancy.oc1..aaaaaaaafaketenancy';
+  const user = identity.user ?? 'ocid1.user.oc1..aaaaaaaafakeuser';
+  return {
+    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    fingerprint,
+    tenancy,
+    user,
+    keyId: `${tenancy}/${user}/${fingerprint}`,
+  };
 }
 
 export interface RecordedOciRequest {
   method: string;
+  /** Path and query as sent, e.g. `/20190101/jobRuns/ocid1...`. */
   path: string;
+  /** Lower-case names; repeated headers joined with ", ". */
   headers: Record<string, string>;
+  /** The JSON body, parsed; undefined without a body. */
   body: unknown;
   status: number;
+  signatureVerified: boolean;
+  /** Why the signature was refused, when it was. */
+  signatureProblem?: string | undefined;
 }
 
 export interface OciFailure {
   status: number;
+  /** OCI's error code: TooManyRequests, InternalServerError, NotAuthorizedOrNotFound, InvalidParameter, NotAuthenticated, … */
   code: string;
   message?: string;
+  /** How many matching requests fail; 1 by default. */
   count?: number;
+  /** Sent as a Retry-After header (seconds). */
+  retryAfterSeconds?: number;
 }
 
-type Resource = Record<string, unknown> & { id: string; lifecycleState: string };
+export interface FailureMatcher {
+  method?: string;
+  /** Compared with the path without its query, e.g. `/20190101/jobRuns`. */
+  pathPrefix?: string;
+}
 
-const DS = '/20190101';
-const DEVOPS = '/20210630';
+export type FakeResource = Record<string, unknown> & { id: string; lifecycleState: string };
 
-function ocid(kind: string): string {
-  return `ocid1.${kind}.oc1.iad.${randomBytes(12).toString('hex')}`;
+export interface PipelineHome {
+  projectId: string;
+  compartmentId: string;
+}
+
+export interface FakeOciApiOptions {
+  publicKeyPem: string;
+  keyId: string;
+  /** Build and deploy pipelines by id, with the project and compartment their runs report. */
+  pipelines?: Record<string, PipelineHome>;
+}
+
+type Kind = 'job' | 'jobRun' | 'pipelineRun' | 'buildRun' | 'deployment';
+
+const STATES: Record<Kind, readonly string[]> = {
+  job: ['CREATING', 'ACTIVE', 'DELETING', 'FAILED', 'DELETED'],
+  jobRun: ['ACCEPTED', 'IN_PROGRESS', 'FAILED', 'SUCCEEDED', 'CANCELING', 'CANCELED', 'DELETED', 'NEEDS_ATTENTION'],
+  pipelineRun: ['ACCEPTED', 'IN_PROGRESS', 'FAILED', 'SUCCEEDED', 'CANCELING', 'CANCELED', 'DELETING', 'DELETED'],
+  buildRun: ['ACCEPTED', 'IN_PROGRESS', 'FAILED', 'SUCCEEDED', 'CANCELING', 'CANCELED', 'DELETING'],
+  deployment: ['ACCEPTED', 'IN_PROGRESS', 'FAILED', 'SUCCEEDED', 'CANCELING', 'CANCELED'],
+};
+const FINISHED = new Set(['FAILED', 'SUCCEEDED', 'CANCELED', 'DELETED']);
+
+/** Where each kind lives in the API, and what its OCIDs look like. */
+const COLLECTIONS: Record<string, { kind: Kind; ocidType: string }> = {
+  '/20190101/jobs': { kind: 'job', ocidType: 'datasciencejob' },
+  '/20190101/jobRuns': { kind: 'jobRun', ocidType: 'datasciencejobrun' },
+  '/20190101/pipelineRuns': { kind: 'pipelineRun', ocidType: 'datasciencepipelinerun' },
+  '/20210630/buildRuns': { kind: 'buildRun', ocidType: 'devopsbuildrun' },
+  '/20210630/deployments': { kind: 'deployment', ocidType: 'devopsdeployment' },
+};
+
+const DEFAULT_HOME: PipelineHome = { projectId: 'ocid1.devopsproject.oc1.iad.fakeproject', compartmentId: 'ocid1.compartment.oc1..fakecompartment' };
+const DEFAULT_DS_PROJECT = 'ocid1.datascienceproject.oc1.iad.fakeproject';
+const CREATED_BY = 'ocid1.user.oc1..aaaaaaaafakeuser';
+const MAX_SKEW_MS = 5 * 60_000;
+const ARGUMENT_NAME = /^[a-zA-Z][a-zA-Z_0-9]*$/;
+const NOT_FOUND = { code: 'NotAuthorizedOrNotFound', message: 'Authorization failed or requested resource not found.' };
+
+type Answer = [status: number, body: unknown];
+
+function ocid(ocidType: string): string {
+  return `ocid1.${ocidType}.oc1.iad.${randomBytes(12).toString('hex')}`;
+}
+
+function requestId(): string {
+  return `${randomBytes(16).toString('hex').toUpperCase()}/${randomBytes(16).toString('hex').toUpperCase()}`;
+}
+
+function invalid(message: string): Answer {
+  return [400, { code: 'InvalidParameter', message }];
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function missing(input: Record<string, unknown>, fields: string[]): Answer | undefined {
+  const absent = fields.filter((field) => typeof input[field] !== 'string' || input[field] === '');
+  return absent.length > 0 ? invalid(`Missing required parameter(s): ${absent.join(', ')}`) : undefined;
+}
+
+/** buildRunArguments / deploymentArguments: `{ items: [{ name, value }] }`, names as OCI allows them. */
+function badArguments(field: string, value: unknown): Answer | undefined {
+  if (value === undefined) return undefined;
+  if (!isRecord(value) || !Array.isArray(value.items)) return invalid(`${field}.items must be a list`);
+  for (const item of value.items as unknown[]) {
+    if (!isRecord(item) || typeof item.name !== 'string' || typeof item.value !== 'string') return invalid(`${field}.items need a name and a value`);
+    if (!ARGUMENT_NAME.test(item.name)) return invalid(`${field} name ${item.name} must match ${ARGUMENT_NAME.source}`);
+  }
+  return undefined;
 }
 
 export class FakeOciApi {
   url = '';
   private readonly server: Server;
-  private readonly resources = new Map<string, Resource>();
+  private readonly publicKey: KeyObject;
+  private readonly keyId: string;
+  private readonly resources = new Map<string, { kind: Kind; resource: FakeResource }>();
   private readonly retryTokens = new Map<string, string>();
-  private readonly failures: { match: { method?: string; pathPrefix?: string }; failure: OciFailure }[] = [];
+  private readonly failures: { matcher: FailureMatcher; failure: OciFailure }[] = [];
+  private readonly pipelines = new Map<string, PipelineHome>();
   private readonly log: RecordedOciRequest[] = [];
-  private readonly publicKey;
-  /** Build and deploy pipelines the fake knows, with the project and compartment their runs report. */
-  readonly pipelines = new Map<string, { projectId: string; compartmentId: string }>();
 
-  private constructor(private readonly key: { publicKeyPem: string; keyId: string }) {
-    this.publicKey = createPublicKey(key.publicKeyPem);
+  private constructor(options: FakeOciApiOptions) {
+    this.publicKey = createPublicKey(options.publicKeyPem);
+    this.keyId = options.keyId;
+    for (const [id, home] of Object.entries(options.pipelines ?? {})) this.pipelines.set(id, home);
     this.server = createServer((req, res) => {
-      this.handle(req, res).catch((error: unknown) => this.reply(req, res, 500, { code: 'InternalServerError', message: String(error) }, undefined, ''));
+      this.handle(req, res).catch((error: unknown) => {
+        this.send(req, res, { body: undefined, verified: false, problem: undefined }, [500, { code: 'InternalServerError', message: String(error) }], {});
+      });
     });
   }
 
-  static async start(key: { publicKeyPem: string; keyId: string }): Promise<FakeOciApi> {
-    const fake = new FakeOciApi(key);
+  static async start(options: FakeOciApiOptions): Promise<FakeOciApi> {
+    const fake = new FakeOciApi(options);
     await new Promise<void>((resolve) => fake.server.listen(0, '127.0.0.1', resolve));
     fake.url = `http://127.0.0.1:${(fake.server.address() as AddressInfo).port}`;
     return fake;
@@ -83,60 +180,124 @@ export class FakeOciApi {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
+  /** Every request received, refused ones included, oldest first. */
   requests(): RecordedOciRequest[] {
     return [...this.log];
   }
 
-  resource(id: string): Resource | undefined {
-    return this.resources.get(id);
+  resource(id: string): FakeResource | undefined {
+    return this.resources.get(id)?.resource;
   }
 
-  failNext(match: { method?: string; pathPrefix?: string }, failure: OciFailure): void {
-    for (let i = 0; i < (failure.count ?? 1); i++) this.failures.push({ match, failure });
+  /** Runs of this build or deploy pipeline report this project and compartment. */
+  registerPipeline(pipelineId: string, home: PipelineHome): void {
+    this.pipelines.set(pipelineId, home);
   }
 
-  seed(resource: Resource): Resource {
-    this.resources.set(resource.id, resource);
-    return resource;
+  /** The next `count` requests matching `matcher` (after their signature checks out) get this error instead. */
+  failNext(matcher: FailureMatcher, failure: OciFailure): void {
+    for (let i = 0; i < (failure.count ?? 1); i++) this.failures.push({ matcher, failure });
   }
 
-  seedBuildRun(fields: Partial<Resource> & { lifecycleState: string }): Resource {
-    const buildPipelineId = typeof fields.buildPipelineId === 'string' ? fields.buildPipelineId : 'ocid1.devopsbuildpipeline.oc1.iad.seeded';
-    const pipeline = this.pipelines.get(buildPipelineId) ?? { projectId: 'ocid1.devopsproject.oc1.iad.proj', compartmentId: 'ocid1.compartment.oc1..ml' };
-    return this.seed({ displayName: 'build-run', buildPipelineId, ...pipeline, timeCreated: new Date().toISOString(), ...fields, id: fields.id ?? ocid('devopsbuildrun') });
-  }
-
-  seedDeployment(fields: Partial<Resource> & { lifecycleState: string }): Resource {
-    return this.seed({
-      displayName: 'deployment',
-      deploymentType: 'PIPELINE_DEPLOYMENT',
-      deployPipelineId: 'ocid1.devopsdeploypipeline.oc1.iad.seeded',
-      projectId: 'ocid1.devopsproject.oc1.iad.proj',
-      compartmentId: 'ocid1.compartment.oc1..ml',
+  seedJob(fields: Partial<FakeResource> = {}): FakeResource {
+    return this.put('job', {
+      displayName: 'job',
+      projectId: DEFAULT_DS_PROJECT,
+      compartmentId: DEFAULT_HOME.compartmentId,
+      createdBy: CREATED_BY,
       timeCreated: new Date().toISOString(),
+      lifecycleState: 'ACTIVE',
       ...fields,
-      id: fields.id ?? ocid('devopsdeployment'),
+      id: fields.id ?? ocid('datasciencejob'),
     });
   }
 
-  /** Moves a resource to a state, stamping start and finish times as OCI does. */
-  setState(id: string, lifecycleState: string, extra: Record<string, unknown> = {}): Resource {
-    const resource = this.resources.get(id);
-    if (!resource) throw new Error(`fake OCI has no resource ${id}`);
+  seedJobRun(fields: Partial<FakeResource> & { lifecycleState: string }): FakeResource {
+    const run = this.put('jobRun', {
+      displayName: 'job-run',
+      jobId: 'ocid1.datasciencejob.oc1.iad.seeded',
+      projectId: DEFAULT_DS_PROJECT,
+      compartmentId: DEFAULT_HOME.compartmentId,
+      createdBy: CREATED_BY,
+      timeAccepted: new Date().toISOString(),
+      ...fields,
+      id: fields.id ?? ocid('datasciencejobrun'),
+    });
+    return this.stamp('jobRun', run);
+  }
+
+  seedBuildRun(fields: Partial<FakeResource> & { lifecycleState: string }): FakeResource {
+    const buildPipelineId = typeof fields.buildPipelineId === 'string' ? fields.buildPipelineId : 'ocid1.devopsbuildpipeline.oc1.iad.seeded';
     const now = new Date().toISOString();
-    resource.lifecycleState = lifecycleState;
-    resource.timeUpdated = now;
-    const terminal = ['SUCCEEDED', 'FAILED', 'CANCELED'].includes(lifecycleState);
-    if (lifecycleState === 'IN_PROGRESS') resource.timeStarted ??= now;
-    if (terminal) resource.timeFinished = now;
-    const progressKey = 'buildPipelineId' in resource ? 'buildRunProgress' : 'deployPipelineId' in resource ? 'deploymentExecutionProgress' : undefined;
+    const run = this.put('buildRun', {
+      displayName: 'build-run',
+      buildPipelineId,
+      ...this.home(buildPipelineId),
+      buildRunSource: { sourceType: 'MANUAL' },
+      timeCreated: now,
+      timeUpdated: now,
+      buildRunProgress: {},
+      ...fields,
+      id: fields.id ?? ocid('devopsbuildrun'),
+    });
+    return this.stamp('buildRun', run);
+  }
+
+  seedDeployment(fields: Partial<FakeResource> & { lifecycleState: string }): FakeResource {
+    const deployPipelineId = typeof fields.deployPipelineId === 'string' ? fields.deployPipelineId : 'ocid1.devopsdeploypipeline.oc1.iad.seeded';
+    const now = new Date().toISOString();
+    const deployment = this.put('deployment', {
+      displayName: 'deployment',
+      deploymentType: 'PIPELINE_DEPLOYMENT',
+      deployPipelineId,
+      ...this.home(deployPipelineId),
+      timeCreated: now,
+      timeUpdated: now,
+      deploymentExecutionProgress: {},
+      ...fields,
+      id: fields.id ?? ocid('devopsdeployment'),
+    });
+    return this.stamp('deployment', deployment);
+  }
+
+  /**
+   * Moves a run to a state, stamping times where OCI keeps them: job and pipeline runs at the top level
+   * (timeStarted, timeFinished), build runs in buildRunProgress, deployments in
+   * deploymentExecutionProgress. `extra` (lifecycleDetails, …) is merged last.
+   */
+  setState(id: string, lifecycleState: string, extra: Record<string, unknown> = {}): FakeResource {
+    const entry = this.resources.get(id);
+    if (!entry) throw new Error(`fake OCI has no resource ${id}`);
+    if (!STATES[entry.kind].includes(lifecycleState)) throw new Error(`${lifecycleState} is not a ${entry.kind} state (${STATES[entry.kind].join(', ')})`);
+    entry.resource.lifecycleState = lifecycleState;
+    if (entry.kind !== 'jobRun') entry.resource.timeUpdated = new Date().toISOString();
+    this.stamp(entry.kind, entry.resource);
+    Object.assign(entry.resource, extra);
+    return entry.resource;
+  }
+
+  private put(kind: Kind, resource: FakeResource): FakeResource {
+    this.resources.set(resource.id, { kind, resource });
+    return resource;
+  }
+
+  private home(pipelineId: string): PipelineHome {
+    return this.pipelines.get(pipelineId) ?? DEFAULT_HOME;
+  }
+
+  private stamp(kind: Kind, resource: FakeResource): FakeResource {
+    if (kind === 'job') return resource;
+    const progressKey = kind === 'buildRun' ? 'buildRunProgress' : kind === 'deployment' ? 'deploymentExecutionProgress' : undefined;
+    let times: Record<string, unknown> = resource;
     if (progressKey) {
-      const progress = (resource[progressKey] as Record<string, unknown> | undefined) ?? {};
-      if (lifecycleState === 'IN_PROGRESS') progress.timeStarted ??= now;
-      if (terminal) progress.timeFinished = now;
-      resource[progressKey] = progress;
+      const progress = resource[progressKey];
+      times = isRecord(progress) ? progress : {};
+      resource[progressKey] = times;
     }
-    Object.assign(resource, extra);
+    const now = new Date().toISOString();
+    const state = resource.lifecycleState;
+    if (state === 'IN_PROGRESS' || state === 'CANCELING' || FINISHED.has(state)) times.timeStarted ??= now;
+    if (FINISHED.has(state)) times.timeFinished ??= now;
     return resource;
   }
 
@@ -144,120 +305,177 @@ export class FakeOciApi {
     const chunks: Buffer[] = [];
     for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
     const raw = Buffer.concat(chunks);
-    const requestId = `${randomBytes(8).toString('hex').toUpperCase()}/${randomBytes(8).toString('hex').toUpperCase()}`;
-    const problem = this.verifySignature(req, raw);
-    if (problem) {
-      this.reply(req, res, 401, { code: 'NotAuthenticated', message: problem }, undefined, requestId);
-      return;
-    }
     let body: unknown;
+    let unreadable = false;
     try {
       body = raw.length > 0 ? JSON.parse(raw.toString('utf8')) : undefined;
     } catch {
-      this.reply(req, res, 400, { code: 'InvalidParameter', message: 'body is not JSON' }, undefined, requestId);
-      return;
+      unreadable = true;
     }
+    const problem = this.verifySignature(req, raw);
+    const seen = { body, verified: problem === undefined, problem };
+    if (problem) return this.send(req, res, seen, [401, { code: 'NotAuthenticated', message: problem }], {});
+    if (unreadable) return this.send(req, res, seen, invalid('The request body is not valid JSON'), {});
+
     const method = req.method ?? 'GET';
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const failureIndex = this.failures.findIndex(({ match }) => (!match.method || match.method === method) && (!match.pathPrefix || path.startsWith(match.pathPrefix)));
-    if (failureIndex >= 0) {
-      const failure = this.failures.splice(failureIndex, 1)[0]?.failure ?? { status: 500, code: 'InternalServerError' };
-      this.reply(req, res, failure.status, { code: failure.code, message: failure.message ?? failure.code }, body, requestId);
-      return;
+    const index = this.failures.findIndex(({ matcher }) => (!matcher.method || matcher.method === method) && (!matcher.pathPrefix || path.startsWith(matcher.pathPrefix)));
+    const injected = index >= 0 ? this.failures.splice(index, 1)[0]?.failure : undefined;
+    if (injected) {
+      const headers: Record<string, string> = injected.retryAfterSeconds !== undefined ? { 'retry-after': String(injected.retryAfterSeconds) } : {};
+      return this.send(req, res, seen, [injected.status, { code: injected.code, message: injected.message ?? injected.code }], headers);
     }
-    const [status, answer] = this.route(method, path, body, req.headers['opc-retry-token']);
-    this.reply(req, res, status, answer, body, requestId);
+    const retryToken = req.headers['opc-retry-token'];
+    this.send(req, res, seen, this.route(method, path, body, typeof retryToken === 'string' ? retryToken : undefined), {});
   }
 
-  private route(method: string, path: string, body: unknown, retryToken: string | string[] | undefined): [number, unknown] {
-    const input = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-    const token = typeof retryToken === 'string' ? `${path}:${retryToken}` : undefined;
-    const replay = token ? this.retryTokens.get(token) : undefined;
-    if (method === 'POST' && replay) return [200, this.resources.get(replay)];
-    const create = (resource: Resource): [number, unknown] => {
-      this.resources.set(resource.id, resource);
-      if (token) this.retryTokens.set(token, resource.id);
-      return [200, resource];
-    };
-    const missing = (fields: string[]) => fields.filter((field) => typeof input[field] !== 'string' || input[field] === '');
+  private route(method: string, path: string, body: unknown, retryToken: string | undefined): Answer {
+    const collection = COLLECTIONS[path];
+    if (method === 'POST' && collection && collection.kind !== 'job') {
+      if (!isRecord(body)) return invalid('The request body must be a JSON object');
+      const tokenKey = retryToken ? `${path} ${retryToken}` : undefined;
+      const replayed = tokenKey ? this.retryTokens.get(tokenKey) : undefined;
+      if (replayed) return [200, this.resource(replayed)];
+      const answer = this.create(collection.kind, collection.ocidType, body);
+      if (tokenKey && answer[0] === 200 && isRecord(answer[1]) && typeof answer[1].id === 'string') this.retryTokens.set(tokenKey, answer[1].id);
+      return answer;
+    }
+    const item = /^(\/\d{8}\/[A-Za-z]+)\/([^/]+)$/.exec(path);
+    const itemCollection = item?.[1] ? COLLECTIONS[item[1]] : undefined;
+    if (method === 'GET' && item?.[2] && itemCollection) {
+      const id = decodeURIComponent(item[2]);
+      const entry = this.resources.get(id);
+      if (entry?.kind === itemCollection.kind) return [200, entry.resource];
+      // Jobs are rarely seeded: any job OCID reads as a minimal ACTIVE job.
+      if (!entry && itemCollection.kind === 'job' && id.startsWith('ocid1.datasciencejob.')) return [200, this.seedJob({ id })];
+      return [404, NOT_FOUND];
+    }
+    return [404, { code: 'NotAuthorizedOrNotFound', message: `No route for ${method} ${path}` }];
+  }
+
+  private create(kind: Kind, ocidType: string, input: Record<string, unknown>): Answer {
+    const id = ocid(ocidType);
     const now = new Date().toISOString();
-
-    if (method === 'POST' && path === `${DS}/jobRuns`) {
-      const absent = missing(['projectId', 'compartmentId', 'jobId']);
-      if (absent.length > 0) return [400, { code: 'InvalidParameter', message: `missing ${absent.join(', ')}` }];
-      const override = input.jobConfigurationOverrideDetails as Record<string, unknown> | undefined;
-      if (override && override.jobType !== 'DEFAULT') return [400, { code: 'InvalidParameter', message: 'jobConfigurationOverrideDetails.jobType must be DEFAULT' }];
-      return create({ ...input, id: ocid('datasciencejobrun'), lifecycleState: 'ACCEPTED', timeAccepted: now, createdBy: 'ocid1.user.oc1..fakeuser' });
+    switch (kind) {
+      case 'jobRun': {
+        const problem = missing(input, ['projectId', 'compartmentId', 'jobId']);
+        if (problem) return problem;
+        const overrides = input.jobConfigurationOverrideDetails;
+        if (overrides !== undefined) {
+          if (!isRecord(overrides) || (overrides.jobType !== 'DEFAULT' && overrides.jobType !== 'EMPTY')) {
+            return invalid('jobConfigurationOverrideDetails.jobType must be DEFAULT or EMPTY');
+          }
+          const variables = overrides.environmentVariables;
+          if (variables !== undefined && (!isRecord(variables) || Object.values(variables).some((value) => typeof value !== 'string'))) {
+            return invalid('jobConfigurationOverrideDetails.environmentVariables must map names to strings');
+          }
+        }
+        return [200, this.put('jobRun', { displayName: `jobrun${now.replace(/\D/g, '').slice(0, 14)}`, ...input, id, lifecycleState: 'ACCEPTED', timeAccepted: now, createdBy: CREATED_BY })];
+      }
+      case 'pipelineRun': {
+        const problem = missing(input, ['compartmentId', 'pipelineId']);
+        if (problem) return problem;
+        return [
+          200,
+          this.put('pipelineRun', { projectId: DEFAULT_DS_PROJECT, displayName: 'pipeline-run', ...input, id, lifecycleState: 'ACCEPTED', timeAccepted: now, createdBy: CREATED_BY, stepRuns: [] }),
+        ];
+      }
+      case 'buildRun': {
+        const problem = missing(input, ['buildPipelineId']) ?? badArguments('buildRunArguments', input.buildRunArguments);
+        if (problem) return problem;
+        const home = this.home(String(input.buildPipelineId));
+        return [
+          200,
+          this.put('buildRun', {
+            ...input,
+            ...home,
+            id,
+            buildRunSource: { sourceType: 'MANUAL' },
+            lifecycleState: 'ACCEPTED',
+            timeCreated: now,
+            timeUpdated: now,
+            buildRunProgress: {},
+          }),
+        ];
+      }
+      case 'deployment': {
+        if (input.deploymentType !== 'PIPELINE_DEPLOYMENT') return invalid('deploymentType must be PIPELINE_DEPLOYMENT (the only type this fake knows)');
+        const problem = missing(input, ['deployPipelineId']) ?? badArguments('deploymentArguments', input.deploymentArguments);
+        if (problem) return problem;
+        const home = this.home(String(input.deployPipelineId));
+        return [200, this.put('deployment', { ...input, ...home, id, lifecycleState: 'ACCEPTED', timeCreated: now, timeUpdated: now, deploymentExecutionProgress: {} })];
+      }
+      case 'job':
+        return [404, NOT_FOUND];
     }
-    if (method === 'POST' && path === `${DS}/pipelineRuns`) {
-      const absent = missing(['compartmentId', 'pipelineId']);
-      if (absent.length > 0) return [400, { code: 'InvalidParameter', message: `missing ${absent.join(', ')}` }];
-      return create({ ...input, id: ocid('datasciencepipelinerun'), lifecycleState: 'ACCEPTED', timeAccepted: now });
-    }
-    if (method === 'POST' && path === `${DEVOPS}/buildRuns`) {
-      const absent = missing(['buildPipelineId']);
-      if (absent.length > 0) return [400, { code: 'InvalidParameter', message: `missing ${absent.join(', ')}` }];
-      const pipeline = this.pipelines.get(String(input.buildPipelineId)) ?? { projectId: 'ocid1.devopsproject.oc1.iad.proj', compartmentId: 'ocid1.compartment.oc1..ml' };
-      return create({ ...input, ...pipeline, id: ocid('devopsbuildrun'), lifecycleState: 'ACCEPTED', timeCreated: now, buildRunSource: { sourceType: 'MANUAL' } });
-    }
-    if (method === 'POST' && path === `${DEVOPS}/deployments`) {
-      if (input.deploymentType !== 'PIPELINE_DEPLOYMENT') return [400, { code: 'InvalidParameter', message: 'deploymentType must be PIPELINE_DEPLOYMENT' }];
-      const absent = missing(['deployPipelineId']);
-      if (absent.length > 0) return [400, { code: 'InvalidParameter', message: `missing ${absent.join(', ')}` }];
-      const pipeline = this.pipelines.get(String(input.deployPipelineId)) ?? { projectId: 'ocid1.devopsproject.oc1.iad.proj', compartmentId: 'ocid1.compartment.oc1..ml' };
-      return create({ ...input, ...pipeline, id: ocid('devopsdeployment'), lifecycleState: 'ACCEPTED', timeCreated: now });
-    }
-    const get = /^\/(20190101|20210630)\/(jobRuns|pipelineRuns|jobs|buildRuns|deployments)\/([^/]+)$/.exec(path);
-    if (method === 'GET' && get?.[3]) {
-      const resource = this.resources.get(decodeURIComponent(get[3]));
-      if (!resource) return [404, { code: 'NotAuthorizedOrNotFound', message: 'Authorization failed or requested resource not found.' }];
-      return [200, resource];
-    }
-    return [404, { code: 'NotAuthorizedOrNotFound', message: `no route ${method} ${path}` }];
   }
 
-  private reply(req: IncomingMessage, res: ServerResponse, status: number, answer: unknown, body: unknown, requestId: string): void {
+  private send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    seen: { body: unknown; verified: boolean; problem: string | undefined },
+    [status, answer]: Answer,
+    headers: Record<string, string>,
+  ): void {
     this.log.push({
       method: req.method ?? '',
       path: req.url ?? '',
-      headers: Object.fromEntries(Object.entries(req.headers).map(([key, value]) => [key, Array.isArray(value) ? value.join(',') : (value ?? '')])),
-      body,
+      headers: Object.fromEntries(Object.entries(req.headers).map(([name, value]) => [name, Array.isArray(value) ? value.join(', ') : (value ?? '')])),
+      body: seen.body,
       status,
+      signatureVerified: seen.verified,
+      signatureProblem: seen.problem,
     });
-    const text = JSON.stringify(answer ?? {});
-    res.writeHead(status, { 'content-type': 'application/json', 'opc-request-id': requestId, ...(status === 200 ? { etag: randomBytes(8).toString('hex') } : {}) });
-    res.end(text);
+    // OCI keeps a caller's opc-request-id as the first part of its own.
+    const callerId = req.headers['opc-request-id'];
+    const id = typeof callerId === 'string' && callerId !== '' ? `${callerId}/${requestId()}` : requestId();
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'opc-request-id': id,
+      ...(status === 200 ? { etag: randomBytes(16).toString('hex') } : {}),
+      ...headers,
+    });
+    res.end(JSON.stringify(answer ?? {}));
   }
 
   /** Returns why the signature is refused, or undefined when it verifies. */
   private verifySignature(req: IncomingMessage, body: Buffer): string | undefined {
     const authorization = req.headers.authorization ?? '';
-    if (!authorization.startsWith('Signature ')) return 'missing Signature authorization';
-    const params: Record<string, string> = {};
-    for (const match of authorization.slice('Signature '.length).matchAll(/(\w+)="([^"]*)"/g)) params[match[1] ?? ''] = match[2] ?? '';
-    if (params.version !== '1') return 'signature version must be 1';
-    if (params.algorithm !== 'rsa-sha256') return 'algorithm must be rsa-sha256';
-    if (params.keyId !== this.key.keyId) return `unknown keyId ${params.keyId ?? ''}`;
-    const names = (params.headers ?? '').split(' ').map((name) => name.toLowerCase());
+    if (!authorization.startsWith('Signature ')) return 'The required information to complete authentication was not provided.';
+    const params = new Map<string, string>();
+    for (const match of authorization.slice('Signature '.length).matchAll(/([A-Za-z]+)="([^"]*)"/g)) params.set(match[1] ?? '', match[2] ?? '');
+    if (params.get('version') !== '1') return 'Signature version must be "1"';
+    if (params.get('algorithm') !== 'rsa-sha256') return 'Signature algorithm must be "rsa-sha256"';
+    const keyId = params.get('keyId');
+    if (keyId !== this.keyId) return `Unknown keyId ${keyId ?? '(none)'}`;
+    const signature = params.get('signature');
+    if (!signature) return 'Signature is missing';
+    // The SDK lists some names in mixed case (Content-Type, Content-Length); header names are case-insensitive.
+    const names = (params.get('headers') ?? '').split(' ').filter(Boolean).map((name) => name.toLowerCase());
     const method = (req.method ?? 'GET').toLowerCase();
-    const required = ['(request-target)', 'host', 'x-date'];
+    const dateName = names.includes('x-date') ? 'x-date' : 'date';
+    const required = ['(request-target)', 'host', dateName];
     if (['post', 'put', 'patch'].includes(method)) required.push('content-type', 'content-length', 'x-content-sha256');
-    const unsigned = required.filter((name) => !names.includes(name) && !(name === 'x-date' && names.includes('date')));
-    if (unsigned.length > 0) return `headers not signed: ${unsigned.join(', ')}`;
-    const dateHeader = req.headers['x-date'] ?? req.headers.date;
-    const date = Date.parse(String(dateHeader));
-    if (!Number.isFinite(date) || Math.abs(Date.now() - date) > 5 * 60_000) return 'date outside the 5 minute window';
-    if (names.includes('x-content-sha256')) {
-      const digest = createHash('sha256').update(body).digest('base64');
-      if (req.headers['x-content-sha256'] !== digest) return 'x-content-sha256 does not match the body';
-      if (Number(req.headers['content-length']) !== body.length) return 'content-length does not match the body';
+    const unsigned = required.filter((name) => !names.includes(name));
+    if (unsigned.length > 0) return `Headers not signed: ${unsigned.join(', ')}`;
+    const date = Date.parse(String(req.headers[dateName] ?? ''));
+    if (!Number.isFinite(date)) return `The ${dateName} header is not a date`;
+    if (Math.abs(Date.now() - date) > MAX_SKEW_MS) return `The ${dateName} header is more than 5 minutes from the server's clock`;
+    if (names.includes('x-content-sha256') && req.headers['x-content-sha256'] !== createHash('sha256').update(body).digest('base64')) {
+      return 'x-content-sha256 does not match the body';
     }
-    const lines = names.map((name) => {
-      if (name === '(request-target)') return `(request-target): ${method} ${req.url ?? '/'}`;
+    if (names.includes('content-length') && Number(req.headers['content-length']) !== body.length) return 'content-length does not match the body';
+    const lines: string[] = [];
+    for (const name of names) {
+      if (name === '(request-target)') {
+        lines.push(`(request-target): ${method} ${req.url ?? '/'}`);
+        continue;
+      }
       const value = req.headers[name];
-      return `${name}: ${Array.isArray(value) ? value.join(', ') : (value ?? '')}`;
-    });
-    const ok = verify('sha256', Buffer.from(lines.join('\n')), this.publicKey, Buffer.from(params.signature ?? '', 'base64'));
-    return ok ? undefined : 'signature does not verify';
+      if (value === undefined) return `Signed header ${name} is missing`;
+      lines.push(`${name}: ${Array.isArray(value) ? value.join(', ') : value}`);
+    }
+    const verified = verify('sha256', Buffer.from(lines.join('\n')), this.publicKey, Buffer.from(signature, 'base64'));
+    return verified ? undefined : 'The signature does not verify';
   }
 }

@@ -1,102 +1,80 @@
 import * as common from 'oci-common';
-import { DataScienceClient, type models as dsModels } from 'oci-datascience';
+import { DataScienceClient, type models as dataScienceModels } from 'oci-datascience';
 import { DevopsClient, type models as devopsModels } from 'oci-devops';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { Env } from '../../config/env.js';
-import type { OciReader, OciRunInfo, OciStarter } from '../../context.js';
+import type { OciReader, OciStarter } from '../../context.js';
+import { MlopsError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { createAuthProvider, type OciAuthProvider } from './auth-provider.js';
-import { toOciError } from './oci-errors.js';
+import { runInCallScope } from './call-scope.js';
+import { toOciError, toUnexpectedResponse } from './oci-errors.js';
+import { buildRunSchema, deploymentSchema, jobRunSchema, pipelineRunSchema, type OciRun } from './oci-runs.js';
+import { RetryAfterHttpClient } from './retry-after-http-client.js';
 
-const time = z
-  .union([z.date(), z.string()])
-  .optional()
-  .transform((value) => (value === undefined ? undefined : new Date(value).toISOString()));
-const args = z
-  .object({ items: z.array(z.object({ name: z.string(), value: z.string() })).default([]) })
-  .optional()
-  .transform((collection) => (collection ? Object.fromEntries(collection.items.map((item) => [item.name, item.value])) : undefined));
-
-/** What we keep of an SDK response: parsed at the edge, nothing else leaks past the adapter. */
-const jobRun = z.object({
-  id: z.string(),
-  displayName: z.string().optional(),
-  lifecycleState: z.string(),
-  lifecycleDetails: z.string().optional(),
-  compartmentId: z.string().optional(),
-  projectId: z.string().optional(),
-  jobId: z.string().optional(),
-  pipelineId: z.string().optional(),
-  timeAccepted: time,
-  timeStarted: time,
-  timeFinished: time,
-  timeUpdated: time,
-});
-const buildRun = z.object({
-  id: z.string(),
-  displayName: z.string().optional(),
-  lifecycleState: z.string(),
-  lifecycleDetails: z.string().optional(),
-  compartmentId: z.string().optional(),
-  projectId: z.string().optional(),
-  buildPipelineId: z.string().optional(),
-  deployPipelineId: z.string().optional(),
-  timeCreated: time,
-  timeUpdated: time,
-  buildRunArguments: args,
-  deploymentArguments: args,
-  buildRunProgress: z.object({ timeStarted: time, timeFinished: time }).partial().optional(),
-  deploymentExecutionProgress: z.object({ timeStarted: time, timeFinished: time }).partial().optional(),
-});
-
-function fromJobRun(value: unknown): OciRunInfo {
-  const run = jobRun.parse(value);
-  return {
-    id: run.id,
-    displayName: run.displayName,
-    lifecycleState: run.lifecycleState,
-    lifecycleDetails: run.lifecycleDetails,
-    compartmentId: run.compartmentId,
-    projectId: run.projectId,
-    pipelineId: run.jobId ?? run.pipelineId,
-    timeCreated: run.timeAccepted,
-    timeStarted: run.timeStarted,
-    timeFinished: run.timeFinished,
-    timeUpdated: run.timeUpdated,
-  };
+export interface CreateJobRunInput {
+  jobId: string;
+  projectId: string;
+  compartmentId: string;
+  displayName: string;
+  environmentVariables?: Record<string, string> | undefined;
+  commandLineArguments?: string | undefined;
+  /** opc-retry-token: the same token within 24 h returns the run already created instead of a new one. */
+  retryToken: string;
 }
 
-function fromDevopsRun(value: unknown): OciRunInfo {
-  const run = buildRun.parse(value);
-  const progress = run.buildRunProgress ?? run.deploymentExecutionProgress;
-  return {
-    id: run.id,
-    displayName: run.displayName,
-    lifecycleState: run.lifecycleState,
-    lifecycleDetails: run.lifecycleDetails,
-    compartmentId: run.compartmentId,
-    projectId: run.projectId,
-    pipelineId: run.buildPipelineId ?? run.deployPipelineId,
-    timeCreated: run.timeCreated,
-    timeStarted: progress?.timeStarted,
-    timeFinished: progress?.timeFinished,
-    timeUpdated: run.timeUpdated,
-    arguments: run.buildRunArguments ?? run.deploymentArguments,
-  };
+export interface CreateBuildRunInput {
+  buildPipelineId: string;
+  displayName: string;
+  arguments: Record<string, string>;
+  retryToken: string;
+}
+
+export interface CreateDeploymentInput {
+  deployPipelineId: string;
+  displayName: string;
+  arguments: Record<string, string>;
+  retryToken: string;
 }
 
 export interface OciGatewayOptions {
-  /** Tests inject a SimpleAuthenticationDetailsProvider; production builds it from OCI_AUTH. */
-  provider?: OciAuthProvider;
+  /** Tests inject a SimpleAuthenticationDetailsProvider; production builds one from OCI_AUTH. */
+  provider?: OciAuthProvider | undefined;
+}
+
+interface Clients {
+  provider: OciAuthProvider;
+  dataScience: DataScienceClient;
+  devops: DevopsClient;
+}
+
+/** The setters both generated clients share; `region`/`regionId` overwrite `endpoint`. */
+interface Addressable {
+  region: common.Region;
+  regionId: string;
+  endpoint: string;
 }
 
 /**
- * The OCI calls the bot makes, on oci-sdk clients built lazily (start-up never waits for OCI auth).
- * Exactly one retry layer: the SDK's retries and circuit breaker are off, and the BullMQ job that made
- * the call retries retryable errors with backoff.
+ * Exactly one retry layer: the BullMQ job that makes a call retries retryable errors with backoff, so
+ * the SDK's retries (8 attempts by default) and its opossum circuit breaker (which would turn one
+ * outage into failures of later, unrelated calls) are off for these clients.
+ */
+const CLIENT_CONFIGURATION: common.ClientConfiguration = {
+  retryConfiguration: common.NoRetryConfigurationDetails,
+  circuitBreaker: new common.CircuitBreaker({ disableClientCircuitBreaker: true }),
+};
+
+function toArgumentItems(values: Record<string, string>): { name: string; value: string }[] {
+  return Object.entries(values).map(([name, value]) => ({ name, value }));
+}
+
+/**
+ * The OCI calls the bot makes, on oci-sdk clients built on first use (start-up never waits for OCI
+ * auth). Every answer is parsed into a plain OciRun; every failure becomes an MlopsError.
  */
 export class OciGateway implements OciReader, OciStarter {
-  private clients: Promise<{ dataScience: DataScienceClient; devops: DevopsClient }> | undefined;
+  private clients: Promise<Clients> | undefined;
 
   constructor(
     private readonly env: Env,
@@ -104,101 +82,149 @@ export class OciGateway implements OciReader, OciStarter {
     private readonly options: OciGatewayOptions = {},
   ) {}
 
-  private connect(): Promise<{ dataScience: DataScienceClient; devops: DevopsClient }> {
-    this.clients ??= (async () => {
-      const provider = this.options.provider ?? (await createAuthProvider(this.env));
-      const configuration: common.ClientConfiguration = {
-        retryConfiguration: { terminationStrategy: new common.MaxAttemptsTerminationStrategy(1) },
-        circuitBreaker: new common.CircuitBreaker({ disableClientCircuitBreaker: true }),
-      };
-      const dataScience = new DataScienceClient({ authenticationDetailsProvider: provider }, configuration);
-      const devops = new DevopsClient({ authenticationDetailsProvider: provider }, configuration);
-      // Region first: setting it overwrites the endpoint, so the overrides come last.
-      if (this.env.OCI_REGION) {
-        dataScience.regionId = this.env.OCI_REGION;
-        devops.regionId = this.env.OCI_REGION;
+  getJobRun(id: string): Promise<OciRun> {
+    return this.call('getJobRun', jobRunSchema, async ({ dataScience }) => (await dataScience.getJobRun({ jobRunId: id })).jobRun);
+  }
+
+  getPipelineRun(id: string): Promise<OciRun> {
+    return this.call('getPipelineRun', pipelineRunSchema, async ({ dataScience }) => (await dataScience.getPipelineRun({ pipelineRunId: id })).pipelineRun);
+  }
+
+  getBuildRun(id: string): Promise<OciRun> {
+    return this.call('getBuildRun', buildRunSchema, async ({ devops }) => (await devops.getBuildRun({ buildRunId: id })).buildRun);
+  }
+
+  getDeployment(id: string): Promise<OciRun> {
+    return this.call('getDeployment', deploymentSchema, async ({ devops }) => (await devops.getDeployment({ deploymentId: id })).deployment);
+  }
+
+  createJobRun(input: CreateJobRunInput): Promise<OciRun> {
+    const overrides: dataScienceModels.DefaultJobConfigurationDetails | undefined =
+      input.environmentVariables !== undefined || input.commandLineArguments !== undefined
+        ? {
+            jobType: 'DEFAULT',
+            ...(input.environmentVariables !== undefined ? { environmentVariables: input.environmentVariables } : {}),
+            ...(input.commandLineArguments !== undefined ? { commandLineArguments: input.commandLineArguments } : {}),
+          }
+        : undefined;
+    const details: dataScienceModels.CreateJobRunDetails = {
+      jobId: input.jobId,
+      projectId: input.projectId,
+      compartmentId: input.compartmentId,
+      displayName: input.displayName,
+      ...(overrides ? { jobConfigurationOverrideDetails: overrides } : {}),
+    };
+    return this.call(
+      'createJobRun',
+      jobRunSchema,
+      async ({ dataScience }) => (await dataScience.createJobRun({ createJobRunDetails: details, opcRetryToken: input.retryToken })).jobRun,
+    );
+  }
+
+  createBuildRun(input: CreateBuildRunInput): Promise<OciRun> {
+    const items = toArgumentItems(input.arguments);
+    const details: devopsModels.CreateBuildRunDetails = {
+      buildPipelineId: input.buildPipelineId,
+      displayName: input.displayName,
+      ...(items.length > 0 ? { buildRunArguments: { items } } : {}),
+    };
+    return this.call(
+      'createBuildRun',
+      buildRunSchema,
+      async ({ devops }) => (await devops.createBuildRun({ createBuildRunDetails: details, opcRetryToken: input.retryToken })).buildRun,
+    );
+  }
+
+  createDeployment(input: CreateDeploymentInput): Promise<OciRun> {
+    const items = toArgumentItems(input.arguments);
+    // The SDK does not fill in the discriminator of the createDeploymentDetails union.
+    const details: devopsModels.CreateDeployPipelineDeploymentDetails = {
+      deploymentType: 'PIPELINE_DEPLOYMENT',
+      deployPipelineId: input.deployPipelineId,
+      displayName: input.displayName,
+      ...(items.length > 0 ? { deploymentArguments: { items } } : {}),
+    };
+    return this.call(
+      'createDeployment',
+      deploymentSchema,
+      async ({ devops }) => (await devops.createDeployment({ createDeploymentDetails: details, opcRetryToken: input.retryToken })).deployment,
+    );
+  }
+
+  async close(): Promise<void> {
+    const pending = this.clients;
+    this.clients = undefined;
+    const clients = await pending?.catch(() => undefined);
+    if (!clients) return;
+    clients.dataScience.close();
+    clients.devops.close();
+    // The clients were given an HTTP client, not the provider, so they cannot close a provider we built.
+    if (!this.options.provider && clients.provider instanceof common.AbstractRequestingAuthenticationDetailsProvider) {
+      clients.provider.closeProvider();
+    }
+  }
+
+  private call(operationName: string, schema: z.ZodType<OciRun>, send: (clients: Clients) => Promise<unknown>): Promise<OciRun> {
+    return runInCallScope(this.logger, async (scope) => {
+      const clients = await this.connect();
+      const started = performance.now();
+      let answer: unknown;
+      try {
+        answer = await send(clients);
+      } catch (error) {
+        const mapped = toOciError(operationName, error, scope.retryAfterMs);
+        this.logger.debug({ ...mapped.details, code: mapped.code, ms: Math.round(performance.now() - started) }, 'oci call failed');
+        throw mapped;
       }
-      if (this.env.OCI_DATASCIENCE_ENDPOINT) dataScience.endpoint = this.env.OCI_DATASCIENCE_ENDPOINT;
-      if (this.env.OCI_DEVOPS_ENDPOINT) devops.endpoint = this.env.OCI_DEVOPS_ENDPOINT;
-      this.logger.info({ auth: this.options.provider ? 'injected' : this.env.OCI_AUTH, region: this.env.OCI_REGION }, 'oci clients ready');
-      return { dataScience, devops };
-    })().catch((error: unknown) => {
+      const parsed = schema.safeParse(answer);
+      if (!parsed.success) throw toUnexpectedResponse(operationName, parsed.error.issues);
+      this.logger.debug({ operationName, id: parsed.data.id, lifecycleState: parsed.data.lifecycleState, ms: Math.round(performance.now() - started) }, 'oci call succeeded');
+      return parsed.data;
+    });
+  }
+
+  private connect(): Promise<Clients> {
+    this.clients ??= this.build().catch((error: unknown) => {
+      // Not cached: the next call tries again (the config file or token may have appeared meanwhile).
       this.clients = undefined;
       throw error;
     });
     return this.clients;
   }
 
-  private async call<T>(operation: string, send: (clients: { dataScience: DataScienceClient; devops: DevopsClient }) => Promise<T>): Promise<T> {
-    const clients = await this.connect();
+  private async build(): Promise<Clients> {
+    const provider = await createAuthProvider(this.env, { provider: this.options.provider });
     try {
-      return await send(clients);
+      const dataScience = new DataScienceClient({ httpClient: new RetryAfterHttpClient(provider) }, CLIENT_CONFIGURATION);
+      const devops = new DevopsClient({ httpClient: new RetryAfterHttpClient(provider) }, CLIENT_CONFIGURATION);
+      this.address('Data Science', dataScience, provider, this.env.OCI_DATASCIENCE_ENDPOINT);
+      this.address('DevOps', devops, provider, this.env.OCI_DEVOPS_ENDPOINT);
+      this.logger.info(
+        { auth: this.options.provider ? 'injected' : this.env.OCI_AUTH, region: this.env.OCI_REGION, dataScience: dataScience.endpoint, devops: devops.endpoint },
+        'oci clients ready',
+      );
+      return { provider, dataScience, devops };
     } catch (error) {
-      throw toOciError(operation, error);
+      if (error instanceof MlopsError) throw error;
+      // The SDK throws plain strings too (e.g. a service disabled by developer tool configuration).
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new MlopsError('CONFIG_INVALID', `OCI clients cannot be built: ${reason}`, {
+        userMessage: `The bot cannot set up its OCI clients: ${reason}`,
+        cause: error,
+      });
     }
   }
 
-  getJobRun(id: string): Promise<OciRunInfo> {
-    return this.call('getJobRun', async ({ dataScience }) => fromJobRun((await dataScience.getJobRun({ jobRunId: id })).jobRun));
-  }
-
-  getPipelineRun(id: string): Promise<OciRunInfo> {
-    return this.call('getPipelineRun', async ({ dataScience }) => fromJobRun((await dataScience.getPipelineRun({ pipelineRunId: id })).pipelineRun));
-  }
-
-  getBuildRun(id: string): Promise<OciRunInfo> {
-    return this.call('getBuildRun', async ({ devops }) => fromDevopsRun((await devops.getBuildRun({ buildRunId: id })).buildRun));
-  }
-
-  getDeployment(id: string): Promise<OciRunInfo> {
-    return this.call('getDeployment', async ({ devops }) => fromDevopsRun((await devops.getDeployment({ deploymentId: id })).deployment));
-  }
-
-  createJobRun(request: Parameters<OciStarter['createJobRun']>[0]): Promise<OciRunInfo> {
-    const override: dsModels.DefaultJobConfigurationDetails | undefined =
-      request.environmentVariables || request.commandLineArguments
-        ? {
-            jobType: 'DEFAULT',
-            ...(request.environmentVariables ? { environmentVariables: request.environmentVariables } : {}),
-            ...(request.commandLineArguments ? { commandLineArguments: request.commandLineArguments } : {}),
-          }
-        : undefined;
-    return this.call('createJobRun', async ({ dataScience }) => {
-      const response = await dataScience.createJobRun({
-        createJobRunDetails: {
-          jobId: request.jobId,
-          projectId: request.projectId,
-          compartmentId: request.compartmentId,
-          displayName: request.displayName,
-          ...(override ? { jobConfigurationOverrideDetails: override } : {}),
-        },
-        opcRetryToken: request.retryToken,
+  /** Region first (OCI_REGION, else the provider's), then the endpoint override: the region setters overwrite it. */
+  private address(service: string, client: Addressable, provider: OciAuthProvider, endpointOverride: string | undefined): void {
+    if (this.env.OCI_REGION) client.regionId = this.env.OCI_REGION;
+    else if (common.isRegionProvider(provider) && provider.getRegion()) client.region = provider.getRegion();
+    // The setter appends the API version (/20190101, /20210630); a trailing slash would double it.
+    if (endpointOverride) client.endpoint = endpointOverride.replace(/\/+$/, '');
+    if (!client.endpoint) {
+      throw new MlopsError('CONFIG_INVALID', `No OCI region for the ${service} client: OCI_AUTH=${this.env.OCI_AUTH} does not provide one, so set OCI_REGION`, {
+        userMessage: `The bot has no OCI region for ${service}; set OCI_REGION.`,
       });
-      return fromJobRun(response.jobRun);
-    });
-  }
-
-  createBuildRun(request: Parameters<OciStarter['createBuildRun']>[0]): Promise<OciRunInfo> {
-    const items: devopsModels.BuildRunArgument[] = Object.entries(request.arguments).map(([name, value]) => ({ name, value }));
-    return this.call('createBuildRun', async ({ devops }) => {
-      const response = await devops.createBuildRun({
-        createBuildRunDetails: {
-          buildPipelineId: request.buildPipelineId,
-          displayName: request.displayName,
-          ...(items.length > 0 ? { buildRunArguments: { items } } : {}),
-        },
-        opcRetryToken: request.retryToken,
-      });
-      return fromDevopsRun(response.buildRun);
-    });
-  }
-
-  async close(): Promise<void> {
-    const clients = this.clients;
-    this.clients = undefined;
-    if (!clients) return;
-    const { dataScience, devops } = await clients.catch(() => ({ dataScience: undefined, devops: undefined }));
-    dataScience?.close();
-    devops?.close();
+    }
   }
 }
