@@ -2,9 +2,35 @@ import { isTerminal } from '../src/domain/run-state.js';
 import { formatDuration, runDurationMs, type Run } from '../src/domain/run.js';
 import { code, escapeMrkdwn, link, mention, slackDate } from '../src/slack/mrkdwn.js';
 import { stateLabel } from '../src/slack/run-message.js';
+import type { Context } from '../src/context.js';
+import { targetLabel } from '../src/domain/approval.js';
+import { messageLink } from '../src/slack/permalink.js';
 import { UsageError, type Reply, type Subcommand } from './command.js';
 
-const USAGE = 'status [<target>|audit]';
+/** A model: who holds each alias and stage in MLflow, its latest versions, and pending requests. */
+async function modelStatus(model: string, context: Context): Promise<Reply> {
+  const lines: string[] = [`*${code(model)}*`];
+  if (context.mlflow) {
+    const registered = await context.mlflow.getRegisteredModel(model);
+    const aliases = Object.entries(registered.aliases).map(([alias, version]) => `${code(`@${alias}`)} → ${link(context.mlflow?.modelVersionUrl(model, version), `v${version}`)}`);
+    const stages = Object.entries(registered.stages).map(([stage, version]) => `${escapeMrkdwn(stage)} → v${version}`);
+    const latest = [...new Set(registered.latestVersions.map((version) => version.version))].sort((a, b) => Number(b) - Number(a)).slice(0, 5);
+    lines.push(`Aliases: ${aliases.length > 0 ? aliases.join(', ') : '_none_'}`);
+    if (stages.length > 0) lines.push(`Stages: ${stages.join(', ')}`);
+    lines.push(`Latest versions: ${latest.length > 0 ? latest.map((version) => `v${version}`).join(', ') : '_none_'}`);
+  } else {
+    lines.push('_MLflow is not configured (MLFLOW_TRACKING_URI)._');
+  }
+  const pending = (await context.approvals.pending(context.now())).filter((approval) => approval.model === model);
+  lines.push(
+    pending.length === 0
+      ? 'Pending approvals: _none_'
+      : `Pending approvals:\n${pending.map((approval) => `• v${approval.version} → ${code(targetLabel(approval.target))}, ${approval.approvers.length}/${approval.required}, ${link(messageLink(approval.channel, approval.ts), 'open')}`).join('\n')}`,
+  );
+  return { text: lines.join('\n') };
+}
+
+const USAGE = 'status [<model>|<target>|audit]';
 const RECENT = 15;
 
 function runLine(run: Run, now: Date): string {
@@ -20,7 +46,7 @@ export function createStatusCommand(): Subcommand {
   return {
     name: 'status',
     usage: USAGE,
-    summary: 'Recent runs with state and links; a target for its runs; `audit` for the latest audit entries.',
+    summary: 'Recent runs with state and links; a target for its runs; a model for its alias holders, versions and pending approvals; `audit` for the latest audit entries.',
     who: 'anyone',
     async run(input, { context }): Promise<Reply> {
       const now = context.now();
@@ -35,6 +61,7 @@ export function createStatusCommand(): Subcommand {
         );
         return { text: `*Latest audit entries*\n${lines.join('\n')}` };
       }
+      if (subject !== undefined && Object.hasOwn(context.config.file.models, subject)) return modelStatus(subject, context);
       if (subject !== undefined) {
         if (!Object.hasOwn(context.config.file.train, subject)) {
           const targets = Object.keys(context.config.file.train).map((name) => code(name));

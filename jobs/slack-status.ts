@@ -8,7 +8,9 @@ import { isFailure } from '../src/domain/run-state.js';
 import type { Run } from '../src/domain/run.js';
 import { isMlopsError } from '../src/errors.js';
 import { mrkdwnText } from '../src/slack/blocks.js';
+import { renderApprovalMessage } from '../src/slack/approval-message.js';
 import { renderNotice } from '../src/slack/notice-message.js';
+import { approvalLinks } from './promote.js';
 import { renderFailureAlert, renderRunMessage, renderTransitions } from '../src/slack/run-message.js';
 import type { SlackStatusJob } from '../src/queues.js';
 
@@ -47,6 +49,15 @@ async function process(context: Context, data: SlackStatusJob): Promise<void> {
     case 'notice':
       await context.slack.postMessage({ channel: data.channel, ...renderNotice(data.notice) });
       return;
+    case 'message':
+      await context.slack.postMessage({ channel: data.channel, text: data.text, blocks: data.blocks });
+      return;
+    case 'approval': {
+      const approval = await context.approvals.get(data.approvalId);
+      if (!approval?.channel || !approval.ts) return;
+      await context.slack.updateMessage(approval.channel, approval.ts, renderApprovalMessage(approval, await approvalLinks(context, approval)));
+      return;
+    }
     case 'text':
       await context.slack.postMessage({ channel: data.channel, text: data.text, blocks: [{ type: 'section', text: mrkdwnText(data.text) }] });
       return;
@@ -81,7 +92,8 @@ async function syncRun(context: Context, runKey: string): Promise<void> {
   const view = renderRunMessage(run, now);
   if (!message) {
     const channel = channelFor(context, run);
-    const posted = await context.slack.postMessage({ channel, ...view });
+    // A deployment started by a promotion lives in the approval's thread rather than as a new message.
+    const posted = await context.slack.postMessage({ channel, ...view, ...(run.details.threadTs ? { threadTs: run.details.threadTs } : {}) });
     message = { channel: posted.channel, ts: posted.ts, renderedVersion: run.version, narrated: run.history.length, alerted: false };
     await context.runs.setMessage(runKey, message);
   } else if (message.renderedVersion < run.version) {
@@ -92,14 +104,14 @@ async function syncRun(context: Context, runKey: string): Promise<void> {
 
   if (run.history.length > message.narrated) {
     const text = renderTransitions(run, run.history.slice(message.narrated));
-    await context.slack.postMessage({ channel: message.channel, threadTs: message.ts, text, blocks: [{ type: 'section', text: mrkdwnText(text) }] });
+    await context.slack.postMessage({ channel: message.channel, threadTs: run.details.threadTs ?? message.ts, text, blocks: [{ type: 'section', text: mrkdwnText(text) }] });
     message = { ...message, narrated: run.history.length };
     await context.runs.setMessage(runKey, message);
   }
 
   if (isFailure(run.state) && !message.alerted) {
     const alert = renderFailureAlert(run, context.config.file.slack.oncall, now);
-    await context.slack.postMessage({ channel: message.channel, threadTs: message.ts, broadcast: true, ...alert });
+    await context.slack.postMessage({ channel: message.channel, threadTs: run.details.threadTs ?? message.ts, broadcast: true, ...alert });
     await context.runs.setMessage(runKey, { ...message, alerted: true });
   }
 }

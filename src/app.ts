@@ -3,12 +3,18 @@ import { App, LogLevel } from '@slack/bolt';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createCommandListener } from '../commands/index.js';
+import { createApprovalsCommand } from '../commands/approvals.js';
+import { createPromoteCommand } from '../commands/promote.js';
+import { createRollbackCommand } from '../commands/rollback.js';
 import { createStatusCommand } from '../commands/status.js';
 import { createTrainCommand } from '../commands/train.js';
 import { createNotificationProcessor } from '../jobs/oci-notification.js';
 import { createSlackStatusProcessor } from '../jobs/slack-status.js';
+import { createPromoteProcessor } from '../jobs/promote.js';
 import { createTrainProcessor } from '../jobs/train.js';
 import { retryRun } from './interactions/retry-run.js';
+import { MlflowClient } from './adapters/mlflow/mlflow-client.js';
+import { ApprovalStore } from './adapters/redis/approval-store.js';
 import { AuditLog } from './adapters/redis/audit-log.js';
 import { RateLimiter } from './adapters/redis/rate-limiter.js';
 import { createRedis } from './adapters/redis/redis-connection.js';
@@ -18,10 +24,12 @@ import { createSlackWebClient, SlackGateway, type GatewayOptions } from './adapt
 import { Authorizer } from './authorizer.js';
 import type { Config } from './config/load-config.js';
 import type { Context, OciReader, OciStarter } from './context.js';
+import { createMlflowWebhooksHandler } from './http/mlflow-webhooks-route.js';
 import { createOciNotificationsHandler } from './http/oci-notifications-route.js';
 import { sendJson, sendText } from './http/respond.js';
 import { createHttpServer, type RouteTable } from './http/server.js';
 import { SlackHttpReceiver } from './http/slack-receiver.js';
+import { registerApprovalButtons } from './interactions/approval-buttons.js';
 import { registerRunButtons } from './interactions/run-buttons.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
@@ -65,7 +73,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
   const webClient = createSlackWebClient(env.SLACK_BOT_TOKEN, env.SLACK_API_URL, logger);
   const slack = new SlackGateway(webClient, limiter, metrics, logger.child({ component: 'slack-gateway' }), options.slackGateway);
   const audit = new AuditLog(redis, logger.child({ component: 'audit' }));
-  const context: Context = { config, logger, metrics, redis, runs: new RunStore(redis), limiter, slack, oci: options.oci, queues, audit, now };
+  const context: Context = { config, logger, metrics, redis, runs: new RunStore(redis), limiter, slack, oci: options.oci, queues, audit, approvals: new ApprovalStore(redis), mlflow: env.MLFLOW_TRACKING_URI ? new MlflowClient(env) : undefined, now };
   const authorizer = new Authorizer(config.file.roles, slack, redis, logger.child({ component: 'authorizer' }));
 
   // Bolt would call auth.test itself and cache even a failure; we learn the bot's identity with retries
@@ -88,8 +96,9 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
           clientOptions: { slackApiUrl: env.SLACK_API_URL, retryConfig: { retries: 0 } },
           ...(receiver ? { receiver } : { socketMode: true, appToken: env.SLACK_APP_TOKEN ?? '' }),
         });
-        app.command('/mlops', createCommandListener({ context, authorizer }, [createTrainCommand(), createStatusCommand()]));
+        app.command('/mlops', createCommandListener({ context, authorizer }, [createTrainCommand(), createPromoteCommand(), createRollbackCommand(), createStatusCommand(), createApprovalsCommand()]));
         registerRunButtons(app, context, authorizer, { retry: (click) => retryRun(context, click) });
+        registerApprovalButtons(app, context, authorizer);
         app.event('subteam_members_changed', async ({ event }) => {
           const subteam = (event as { subteam_id?: unknown }).subteam_id;
           if (typeof subteam === 'string') await authorizer.forget(subteam);
@@ -118,6 +127,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       [QUEUE_NAMES.notifications]: { run: createNotificationProcessor(context), concurrency: 16 },
       [QUEUE_NAMES.slackStatus]: { run: createSlackStatusProcessor(context), concurrency: 32 },
       [QUEUE_NAMES.train]: { run: createTrainProcessor(context), concurrency: 8 },
+      [QUEUE_NAMES.promote]: { run: createPromoteProcessor(context), concurrency: 4 },
     };
     for (const [name, { run, concurrency }] of Object.entries(processors)) {
       const connection: Redis = createRedis(env.REDIS_URL, 'worker', `worker:${name}`);
@@ -174,6 +184,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
   };
   if (serveWeb) {
     routes['/oci/notifications'] = { method: 'POST', handler: notifications };
+    routes['/mlflow/webhooks'] = { method: 'POST', handler: createMlflowWebhooksHandler(context) };
     if (!env.SLACK_APP_TOKEN) {
       routes['/slack/events'] = {
         method: 'POST',

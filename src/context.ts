@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
+import type { ApprovalStore } from './adapters/redis/approval-store.js';
 import type { AuditLog } from './adapters/redis/audit-log.js';
+import type { MlflowClient } from './adapters/mlflow/mlflow-client.js';
 import type { RateLimiter } from './adapters/redis/rate-limiter.js';
 import type { RunStore } from './adapters/redis/run-store.js';
 import type { SlackGateway } from './adapters/slack-api/slack-gateway.js';
@@ -44,6 +46,7 @@ export interface OciStarter {
     retryToken: string;
   }): Promise<OciRunInfo>;
   createBuildRun(request: { buildPipelineId: string; displayName: string; arguments: Record<string, string>; retryToken: string }): Promise<OciRunInfo>;
+  createDeployment(request: { deployPipelineId: string; displayName: string; arguments: Record<string, string>; retryToken: string }): Promise<OciRunInfo>;
 }
 
 /** Everything handlers and job processors use, built once per process by the app. */
@@ -57,6 +60,9 @@ export interface Context {
   slack: SlackGateway;
   oci: OciReader & OciStarter;
   audit: AuditLog;
+  approvals: ApprovalStore;
+  /** Present when MLFLOW_TRACKING_URI is set. */
+  mlflow: MlflowClient | undefined;
   queues: Queues;
   now: () => Date;
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { GenericNotification, OciNotification } from './domain/oci-notification.js';
+import type { Block } from './slack/blocks.js';
 
 export const QUEUE_PREFIX = 'mlops:bull';
 
@@ -9,6 +10,7 @@ export const QUEUE_NAMES = {
   notifications: 'oci-notifications',
   slackStatus: 'slack-status',
   train: 'train',
+  promote: 'promote',
 } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
@@ -21,7 +23,9 @@ export interface NotificationJob {
 export type SlackStatusJob =
   | { kind: 'run'; runKey: string; version: number }
   | { kind: 'notice'; channel: string; notice: GenericNotification }
-  | { kind: 'text'; channel: string; text: string };
+  | { kind: 'text'; channel: string; text: string }
+  | { kind: 'message'; channel: string; text: string; blocks: Block[] }
+  | { kind: 'approval'; approvalId: string };
 
 export interface TrainJob {
   runKey: string;
@@ -31,10 +35,15 @@ export interface TrainJob {
   requestedAt: string;
 }
 
+export interface PromoteJob {
+  approvalId: string;
+}
+
 export interface Queues {
   notifications: Queue<NotificationJob>;
   slackStatus: Queue<SlackStatusJob>;
   train: Queue<TrainJob>;
+  promote: Queue<PromoteJob>;
 }
 
 /**
@@ -73,6 +82,7 @@ export function createQueues(connection: Redis): Queues {
     notifications: new Queue<NotificationJob>(QUEUE_NAMES.notifications, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: NOTIFICATION_JOB_OPTIONS }),
     slackStatus: new Queue<SlackStatusJob>(QUEUE_NAMES.slackStatus, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: SLACK_STATUS_JOB_OPTIONS }),
     train: new Queue<TrainJob>(QUEUE_NAMES.train, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
+    promote: new Queue<PromoteJob>(QUEUE_NAMES.promote, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
   };
 }
 

@@ -43,6 +43,8 @@ const modelSchema = z
   .strictObject({
     alias: z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, 'must be an MLflow alias').optional(),
     stage: z.enum(['Staging', 'Production', 'Archived']).optional(),
+    /** With a stage: move the stage's other versions to Archived (MLflow archive_existing_versions). */
+    archiveExisting: z.boolean().default(true),
     deployPipelineId: ocid('devopsdeploypipeline').optional(),
     deployment: z
       .strictObject({

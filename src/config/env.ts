@@ -71,6 +71,8 @@ export const envSchema = z
       const missing = env.MLFLOW_TRACKING_USERNAME ? 'MLFLOW_TRACKING_PASSWORD' : 'MLFLOW_TRACKING_USERNAME';
       ctx.addIssue({ code: 'custom', path: [missing], message: 'must be set together with the other MLFLOW_TRACKING_ credential' });
     }
-  });
+    // Zod skips refinements once any field failed; run them anyway so one start-up names every bad key.
+    // Only presence and equality are checked, so fields that failed (still raw strings) are read safely.
+  }, { when: (payload) => typeof payload.value === 'object' && payload.value !== null });
 
 export type Env = z.output<typeof envSchema>;

@@ -39,15 +39,37 @@ export function checkConfirmationUrl(raw: string, rules: readonly ConfirmHostRul
   return { ok: false, reason: `ConfirmationURL host ${host} is not in OCI_CONFIRM_HOSTS` };
 }
 
-/** True for loopback, private, link-local (169.254/16: cloud metadata), CGNAT, multicast and unspecified addresses. */
+/** An IPv6 address in one spelling (lower case, compressed, hex groups), as the WHATWG URL parser writes it. */
+function canonicalV6(address: string): string {
+  try {
+    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  } catch {
+    return address.toLowerCase();
+  }
+}
+
+/** The IPv4 address inside an IPv4-mapped (::ffff:0:0/96) or NAT64 (64:ff9b::/96) IPv6 address. */
+function embeddedV4(v6: string): string | undefined {
+  const match = /^(?:::ffff:|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(v6);
+  if (!match?.[1] || !match[2]) return undefined;
+  const high = parseInt(match[1], 16);
+  const low = parseInt(match[2], 16);
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+}
+
+/**
+ * True for loopback, private, link-local (169.254/16: cloud metadata), CGNAT, multicast and unspecified
+ * addresses, including IPv4 ones written inside IPv6 (`::ffff:a9fe:a9fe` is 169.254.169.254).
+ */
 export function isInternalAddress(address: string): boolean {
-  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  const v6 = isIP(address) === 6 ? canonicalV6(address) : address.toLowerCase();
+  const v4 = embeddedV4(v6) ?? address;
   if (isIP(v4) === 4) {
     const [a = 0, b = 0] = v4.split('.').map(Number);
     return a === 0 || a === 10 || a === 127 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || a >= 224;
   }
-  const v6 = address.toLowerCase();
-  return v6 === '::' || v6 === '::1' || v6.startsWith('fc') || v6.startsWith('fd') || v6.startsWith('fe80') || v6.startsWith('ff');
+  // Unspecified, loopback, unique local fc00::/7, link-local fe80::/10 (with or without a zone), multicast ff00::/8.
+  return v6 === '::' || v6 === '::1' || /^f[cd][0-9a-f]{2}:/.test(v6) || /^fe[89ab][0-9a-f]:/.test(v6) || /^ff[0-9a-f]{2}:/.test(v6);
 }
 
 /** A DNS lookup that refuses internal addresses, so a public name pointed at 169.254.169.254 is refused too. */

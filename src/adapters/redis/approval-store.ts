@@ -5,7 +5,7 @@ import { KEY_PREFIX } from './keys.js';
 
 const metrics = z.object({ version: z.string().optional(), runId: z.string().optional(), metrics: z.record(z.string(), z.number()) });
 // Lua's cjson encodes an empty array as {}; read either as [].
-const list = z.preprocess((value) => (Array.isArray(value) ? value : []), z.array(z.string()));
+const list = z.preprocess((value): unknown[] => (Array.isArray(value) ? (value as unknown[]) : []), z.array(z.string()));
 const approvalSchema = z.object({
   id: z.string(),
   model: z.string(),

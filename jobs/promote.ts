@@ -1,0 +1,195 @@
+import { randomBytes } from 'node:crypto';
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { MlflowClient } from '../src/adapters/mlflow/mlflow-client.js';
+import { KEY_PREFIX } from '../src/adapters/redis/keys.js';
+import type { Context } from '../src/context.js';
+import { targetLabel, type Approval, type MetricsSnapshot, type PromotionTarget } from '../src/domain/approval.js';
+import { pickChannel } from '../src/domain/route.js';
+import { applyRunUpdate } from '../src/domain/run.js';
+import { fromOciLifecycleState } from '../src/domain/run-state.js';
+import { MlopsError, toMlopsError } from '../src/errors.js';
+import { jobId, TRAIN_JOB_OPTIONS, type PromoteJob } from '../src/queues.js';
+import { renderApprovalMessage, type ApprovalLinks } from '../src/slack/approval-message.js';
+import { consoleUrlFor } from '../src/slack/console-url.js';
+import { code } from '../src/slack/mrkdwn.js';
+
+export interface PromotionRequest {
+  model: string;
+  version: string;
+  target?: PromotionTarget;
+  requestedBy: string;
+}
+
+/** Marks an alias the bot itself is about to set, so MLflow's webhook echo is not reported as an outside change. */
+export const botAliasKey = (model: string, alias: string, version: string) => `${KEY_PREFIX}:bot-alias:${model}|${alias}|${version}`;
+
+function requireMlflow(context: Context): MlflowClient {
+  if (!context.mlflow) throw new MlopsError('CONFIG_INVALID', 'MLFLOW_TRACKING_URI is not set', { userMessage: 'Promotion needs MLflow: set MLFLOW_TRACKING_URI.' });
+  return context.mlflow;
+}
+
+export function defaultTarget(context: Context, model: string): PromotionTarget {
+  const config = context.config.file.models[model];
+  if (config?.alias) return { kind: 'alias', alias: config.alias };
+  if (config?.stage) return { kind: 'stage', stage: config.stage };
+  return { kind: 'alias', alias: 'champion' };
+}
+
+export function modelChannel(context: Context, model: string): string {
+  const configured = context.config.file.models[model]?.channel;
+  return configured ?? pickChannel(context.config.file.routes, context.config.file.slack.defaultChannel, { kind: 'model', resourceName: model });
+}
+
+async function snapshot(mlflow: MlflowClient, runId: string | undefined, version: string | undefined): Promise<MetricsSnapshot> {
+  if (!runId) return { ...(version ? { version } : {}), metrics: {} };
+  try {
+    const run = await mlflow.getRun(runId);
+    return { ...(version ? { version } : {}), runId, metrics: run.metrics };
+  } catch (error) {
+    // A deleted run only costs the comparison, not the request.
+    if (error instanceof MlopsError && !error.retryable) return { ...(version ? { version } : {}), runId, metrics: {} };
+    throw error;
+  }
+}
+
+export async function approvalLinks(context: Context, approval: Approval): Promise<ApprovalLinks> {
+  const mlflow = context.mlflow;
+  const links: ApprovalLinks = {};
+  if (mlflow) {
+    links.candidateUrl = mlflow.modelVersionUrl(approval.model, approval.version);
+    if (approval.candidate.runId) links.candidateRunUrl = mlflow.runUrl(undefined, approval.candidate.runId);
+  }
+  const deployment = approval.outcome ? await context.runs.resolveAlias(`promotion:${approval.id}`) : undefined;
+  const run = deployment ? await context.runs.get(deployment) : undefined;
+  if (run?.details.consoleUrl) links.deploymentUrl = run.details.consoleUrl;
+  return links;
+}
+
+/** Re-renders an approval's Slack message from Redis (through the rate-limited Slack queue). */
+export async function refreshApprovalMessage(context: Context, approvalId: string): Promise<void> {
+  await context.queues.slackStatus.add('approval', { kind: 'approval', approvalId }, { jobId: jobId('approval', approvalId, randomBytes(4).toString('hex')) });
+}
+
+/**
+ * `/mlops promote` and the Request promotion button: check with MLflow that the version exists and is
+ * READY, compare its run's metrics with the current holder's, store the request (superseding an older one
+ * for the same model and alias) and post it with Approve / Reject buttons.
+ */
+export async function requestPromotion(context: Context, request: PromotionRequest): Promise<{ approval: Approval; channel: string }> {
+  const mlflow = requireMlflow(context);
+  const target = request.target ?? defaultTarget(context, request.model);
+  let version;
+  try {
+    version = await mlflow.getModelVersion(request.model, request.version);
+  } catch (error) {
+    if (error instanceof MlopsError && error.code === 'NOT_FOUND') {
+      throw new MlopsError('NOT_FOUND', error.message, { userMessage: `Version ${code(request.version)} of ${code(request.model)} does not exist in MLflow.`, cause: error });
+    }
+    throw error;
+  }
+  if (version.status && version.status !== 'READY') {
+    throw new MlopsError('BAD_REQUEST', `version status ${version.status}`, { userMessage: `Version ${code(request.version)} of ${code(request.model)} is ${code(version.status)}, not READY.` });
+  }
+  const registered = await mlflow.getRegisteredModel(request.model);
+  const currentVersion = target.kind === 'alias' ? registered.aliases[target.alias] : registered.stages[target.stage];
+  if (currentVersion === request.version) {
+    throw new MlopsError('BAD_REQUEST', 'already holds', { userMessage: `Version ${code(request.version)} already holds ${code(targetLabel(target))}.` });
+  }
+  const current = currentVersion ? await mlflow.getModelVersion(request.model, currentVersion) : undefined;
+  const now = context.now();
+  const { approvals } = context.config.file;
+  const approval: Approval = {
+    id: randomBytes(6).toString('hex'),
+    model: request.model,
+    version: request.version,
+    target,
+    requestedBy: request.requestedBy,
+    requestedAt: now.toISOString(),
+    expiresAt: new Date(now.getTime() + approvals.ttl).toISOString(),
+    required: approvals.required,
+    allowSelfApproval: approvals.allowSelfApproval,
+    approvers: [],
+    state: 'pending',
+    candidate: await snapshot(mlflow, version.runId, version.version),
+    current: await snapshot(mlflow, current?.runId, currentVersion),
+  };
+  const channel = modelChannel(context, request.model);
+  const superseded = await context.approvals.create(approval);
+  if (superseded) await refreshApprovalMessage(context, superseded);
+  const posted = await context.slack.postMessage({ channel, ...renderApprovalMessage(approval, await approvalLinks(context, approval)) });
+  const stored = (await context.approvals.update(approval.id, (current) => ({ ...current, channel: posted.channel, ts: posted.ts }))) ?? approval;
+  return { approval: stored, channel: posted.channel };
+}
+
+/**
+ * After approval: set the alias (or transition the stage), verify it, start the model's OCI DevOps
+ * deployment when configured (its notifications then update the approval's thread), and finish the
+ * approval message with the outcome. Every step is idempotent, so a retry or a second worker cannot
+ * promote twice or start two deployments.
+ */
+export function createPromoteProcessor(context: Context) {
+  return async (job: Job<PromoteJob>): Promise<void> => {
+    const { approvalId } = job.data;
+    const approval = await context.approvals.get(approvalId);
+    if (!approval || approval.state !== 'approved') return;
+    const mlflow = requireMlflow(context);
+    const modelConfig = context.config.file.models[approval.model];
+    try {
+      let previous: string | undefined;
+      if (approval.target.kind === 'alias') {
+        previous = (await mlflow.getVersionByAlias(approval.model, approval.target.alias))?.version;
+        await context.redis.set(botAliasKey(approval.model, approval.target.alias, approval.version), '1', 'EX', 600);
+        if (previous !== approval.version) await mlflow.setAlias(approval.model, approval.target.alias, approval.version);
+        const now = await mlflow.getVersionByAlias(approval.model, approval.target.alias);
+        if (now?.version !== approval.version) throw new MlopsError('UPSTREAM_UNAVAILABLE', `alias ${approval.target.alias} reads ${now?.version ?? 'unset'} after setting`);
+      } else {
+        previous = (await mlflow.getRegisteredModel(approval.model)).stages[approval.target.stage];
+        await mlflow.transitionStage(approval.model, approval.version, approval.target.stage, modelConfig?.archiveExisting ?? true);
+      }
+      let deployment = '';
+      if (modelConfig?.deployPipelineId && approval.channel && approval.ts) {
+        const started = await context.oci.createDeployment({
+          deployPipelineId: modelConfig.deployPipelineId,
+          displayName: `${approval.model}-v${approval.version}`,
+          arguments: { MODEL_NAME: approval.model, MODEL_VERSION: approval.version },
+          retryToken: approval.id,
+        });
+        const runKey = `promotion-${approval.id}`;
+        await context.runs.setAlias(started.id, runKey);
+        await context.runs.setAlias(`promotion:${approval.id}`, runKey);
+        const details: Record<string, string> = { channel: approval.channel, threadTs: approval.ts, model: approval.model };
+        if (started.projectId) details.projectId = started.projectId;
+        if (started.pipelineId) details.pipelineId = started.pipelineId;
+        const consoleUrl = consoleUrlFor('deployment', started.id, details, context.config.env.OCI_REGION);
+        if (consoleUrl) details.consoleUrl = consoleUrl;
+        const { run } = applyRunUpdate(undefined, {
+          key: runKey,
+          resourceId: started.id,
+          subject: 'deployment',
+          kind: 'deploy',
+          at: started.timeCreated ?? context.now().toISOString(),
+          state: fromOciLifecycleState(started.lifecycleState) ?? 'ACCEPTED',
+          name: started.displayName ?? `${approval.model}-v${approval.version}`,
+          compartmentId: started.compartmentId,
+          startedBy: approval.decidedBy ?? approval.requestedBy,
+          details,
+        });
+        await context.runs.update(runKey, (existing) => existing ?? run);
+        await context.queues.slackStatus.add('run', { kind: 'run', runKey, version: run.version }, { jobId: jobId('run', runKey, String(run.version)) });
+        deployment = ` Deployment ${started.id} started.`;
+      }
+      const outcome = `${targetLabel(approval.target)}: ${previous ? `v${previous}` : 'unset'} → v${approval.version}.${deployment}`;
+      await context.approvals.update(approvalId, (current) => ({ ...current, state: 'promoted', outcome }));
+      await context.audit.record({ actor: approval.decidedBy ?? 'system', action: 'job.promote', subject: `${approval.model} v${approval.version}`, outcome: 'promoted', jobId: job.id ?? '', detail: outcome });
+      await refreshApprovalMessage(context, approvalId);
+    } catch (error) {
+      const mlops = toMlopsError(error);
+      const attempts = job.opts.attempts ?? TRAIN_JOB_OPTIONS.attempts ?? 1;
+      if (mlops.retryable && job.attemptsMade + 1 < attempts) throw mlops;
+      await context.approvals.update(approvalId, (current) => ({ ...current, state: 'failed', outcome: mlops.userMessage }));
+      await context.audit.record({ actor: 'system', action: 'job.promote', subject: `${approval.model} v${approval.version}`, outcome: `failed: ${mlops.code}`, jobId: job.id ?? '', detail: mlops.userMessage });
+      await refreshApprovalMessage(context, approvalId);
+      throw new UnrecoverableError(mlops.message);
+    }
+  };
+}

@@ -1,0 +1,170 @@
+import axios, { type AxiosInstance, isAxiosError } from 'axios';
+import { z } from 'zod';
+import type { Env } from '../../config/env.js';
+import { MlopsError } from '../../errors.js';
+
+const tag = z.object({ key: z.string(), value: z.string().optional() });
+const modelVersionSchema = z.object({
+  name: z.string(),
+  version: z.union([z.string(), z.number()]).transform(String),
+  current_stage: z.string().optional(),
+  status: z.string().optional(),
+  status_message: z.string().optional(),
+  run_id: z.string().optional(),
+  source: z.string().optional(),
+  aliases: z.array(z.string()).optional(),
+  tags: z.array(tag).optional(),
+  creation_timestamp: z.number().optional(),
+});
+const registeredModelSchema = z.object({
+  name: z.string(),
+  latest_versions: z.array(modelVersionSchema).optional(),
+  aliases: z.array(z.object({ alias: z.string(), version: z.union([z.string(), z.number()]).transform(String) })).optional(),
+});
+const metricValue = z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity']).transform(Number)]);
+const runSchema = z.object({
+  info: z.object({ run_id: z.string(), run_name: z.string().optional(), experiment_id: z.string().optional(), status: z.string().optional() }),
+  data: z.object({ metrics: z.array(z.object({ key: z.string(), value: metricValue })).optional() }).optional(),
+});
+const errorBody = z.object({ error_code: z.string(), message: z.string().optional() });
+
+export interface ModelVersion {
+  name: string;
+  version: string;
+  stage: string | undefined;
+  status: string | undefined;
+  runId: string | undefined;
+  source: string | undefined;
+}
+
+export interface RegisteredModel {
+  name: string;
+  aliases: Record<string, string>;
+  /** Latest version per stage (MLflow's `latest_versions`). */
+  stages: Record<string, string>;
+  latestVersions: ModelVersion[];
+}
+
+export interface RunSummary {
+  runId: string;
+  runName: string | undefined;
+  experimentId: string | undefined;
+  metrics: Record<string, number>;
+}
+
+const toVersion = (version: z.output<typeof modelVersionSchema>): ModelVersion => ({
+  name: version.name,
+  version: version.version,
+  stage: version.current_stage,
+  status: version.status,
+  runId: version.run_id,
+  source: version.source,
+});
+
+/**
+ * MLflow's REST API (reference/mlflow.md) over axios: GET parameters in the query string, everything else a
+ * JSON body; responses parsed with zod (fields are often omitted); errors mapped into the catalogue, with
+ * 429/5xx/network retryable and MLflow's own error code in the message.
+ */
+export class MlflowClient {
+  private readonly http: AxiosInstance;
+  readonly baseUrl: string;
+
+  constructor(env: Pick<Env, 'MLFLOW_TRACKING_URI' | 'MLFLOW_TRACKING_TOKEN' | 'MLFLOW_TRACKING_USERNAME' | 'MLFLOW_TRACKING_PASSWORD'>) {
+    if (!env.MLFLOW_TRACKING_URI) throw new MlopsError('CONFIG_INVALID', 'MLFLOW_TRACKING_URI is not set');
+    this.baseUrl = env.MLFLOW_TRACKING_URI.replace(/\/+$/, '');
+    const headers: Record<string, string> = {};
+    if (env.MLFLOW_TRACKING_TOKEN) headers.authorization = `Bearer ${env.MLFLOW_TRACKING_TOKEN}`;
+    this.http = axios.create({
+      baseURL: `${this.baseUrl}/api/2.0/mlflow`,
+      timeout: 10_000,
+      headers,
+      ...(env.MLFLOW_TRACKING_USERNAME && env.MLFLOW_TRACKING_PASSWORD && !env.MLFLOW_TRACKING_TOKEN
+        ? { auth: { username: env.MLFLOW_TRACKING_USERNAME, password: env.MLFLOW_TRACKING_PASSWORD } }
+        : {}),
+      // Repeated query fields must be `k=a&k=b`, not axios' default `k[]=a`.
+      paramsSerializer: { indexes: null },
+      // Redirects would resend credentials elsewhere; MLflow's API never redirects.
+      maxRedirects: 0,
+    });
+  }
+
+  async getRegisteredModel(name: string): Promise<RegisteredModel> {
+    const body = await this.request('registered-models/get', () => this.http.get('/registered-models/get', { params: { name } }));
+    const model = z.object({ registered_model: registeredModelSchema }).parse(body).registered_model;
+    const latestVersions = (model.latest_versions ?? []).map(toVersion);
+    return {
+      name: model.name,
+      aliases: Object.fromEntries((model.aliases ?? []).map((alias) => [alias.alias, alias.version])),
+      stages: Object.fromEntries(latestVersions.filter((version) => version.stage && version.stage !== 'None').map((version) => [version.stage ?? '', version.version])),
+      latestVersions,
+    };
+  }
+
+  async getModelVersion(name: string, version: string): Promise<ModelVersion> {
+    const body = await this.request('model-versions/get', () => this.http.get('/model-versions/get', { params: { name, version } }));
+    return toVersion(z.object({ model_version: modelVersionSchema }).parse(body).model_version);
+  }
+
+  /** The version an alias points to, or undefined when the alias is not set (MLflow answers 400 then). */
+  async getVersionByAlias(name: string, alias: string): Promise<ModelVersion | undefined> {
+    try {
+      const body = await this.request('registered-models/alias', () => this.http.get('/registered-models/alias', { params: { name, alias } }));
+      return toVersion(z.object({ model_version: modelVersionSchema }).parse(body).model_version);
+    } catch (error) {
+      if (error instanceof MlopsError && error.details.mlflowError === 'INVALID_PARAMETER_VALUE' && /alias/i.test(error.message)) return undefined;
+      throw error;
+    }
+  }
+
+  async getRun(runId: string): Promise<RunSummary> {
+    const body = await this.request('runs/get', () => this.http.get('/runs/get', { params: { run_id: runId } }));
+    const run = z.object({ run: runSchema }).parse(body).run;
+    const metrics: Record<string, number> = {};
+    for (const metric of run.data?.metrics ?? []) metrics[metric.key] = metric.value;
+    return { runId: run.info.run_id, runName: run.info.run_name, experimentId: run.info.experiment_id, metrics };
+  }
+
+  async setAlias(name: string, alias: string, version: string): Promise<void> {
+    await this.request('registered-models/alias', () => this.http.post('/registered-models/alias', { name, alias, version }));
+  }
+
+  async transitionStage(name: string, version: string, stage: string, archiveExistingVersions: boolean): Promise<ModelVersion> {
+    const body = await this.request('model-versions/transition-stage', () =>
+      this.http.post('/model-versions/transition-stage', { name, version, stage, archive_existing_versions: archiveExistingVersions }),
+    );
+    return toVersion(z.object({ model_version: modelVersionSchema }).parse(body).model_version);
+  }
+
+  modelVersionUrl(name: string, version: string): string {
+    return `${this.baseUrl}/#/models/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}`;
+  }
+
+  runUrl(experimentId: string | undefined, runId: string): string {
+    return experimentId ? `${this.baseUrl}/#/experiments/${encodeURIComponent(experimentId)}/runs/${encodeURIComponent(runId)}` : `${this.baseUrl}/#/runs/${encodeURIComponent(runId)}`;
+  }
+
+  private async request(endpoint: string, send: () => Promise<{ data: unknown }>): Promise<unknown> {
+    try {
+      return (await send()).data;
+    } catch (error) {
+      throw toMlflowError(endpoint, error);
+    }
+  }
+}
+
+function toMlflowError(endpoint: string, error: unknown): MlopsError {
+  if (!isAxiosError(error) || !error.response) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return new MlopsError('UPSTREAM_UNAVAILABLE', `MLflow ${endpoint} unreachable: ${reason}`, { userMessage: `MLflow could not be reached (${reason}).`, details: { endpoint }, cause: error });
+  }
+  const status = error.response.status;
+  const parsed = errorBody.safeParse(error.response.data);
+  const code = parsed.success ? parsed.data.error_code : `HTTP ${status}`;
+  const message = parsed.success ? (parsed.data.message ?? '') : typeof error.response.data === 'string' ? error.response.data.slice(0, 200) : '';
+  const details = { endpoint, status, mlflowError: code };
+  const userMessage = `MLflow refused ${endpoint}: ${code}${message ? ` (${message})` : ''}`;
+  if (status === 429 || status >= 500) return new MlopsError(status === 429 ? 'RATE_LIMITED' : 'UPSTREAM_UNAVAILABLE', `MLflow ${endpoint} answered ${status}`, { userMessage, details, cause: error });
+  const catalogue = status === 404 ? 'NOT_FOUND' : status === 401 ? 'UNAUTHORIZED' : status === 403 ? 'FORBIDDEN' : 'UPSTREAM_REJECTED';
+  return new MlopsError(catalogue, `MLflow ${endpoint} answered ${status} ${code}: ${message}`, { userMessage, details, retryable: false, cause: error });
+}

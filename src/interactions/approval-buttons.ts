@@ -1,0 +1,175 @@
+import type { AllMiddlewareArgs, App, BlockAction, SlackActionMiddlewareArgs, SlackViewMiddlewareArgs, ViewSubmitAction } from '@slack/bolt';
+import { z } from 'zod';
+import { refreshApprovalMessage, requestPromotion } from '../../jobs/promote.js';
+import type { Decision } from '../adapters/redis/approval-store.js';
+import { refusalText, type Authorizer } from '../authorizer.js';
+import type { Context } from '../context.js';
+import { targetLabel, type Approval } from '../domain/approval.js';
+import { toMlopsError } from '../errors.js';
+import { jobId } from '../queues.js';
+import { APPROVAL_ACTIONS } from '../slack/approval-message.js';
+import { code, escapeMrkdwn } from '../slack/mrkdwn.js';
+
+const click = z.object({
+  user: z.object({ id: z.string().regex(/^[UW][A-Z0-9]+$/) }),
+  channel: z.object({ id: z.string() }).optional(),
+  container: z.object({ channel_id: z.string().optional() }).loose().optional(),
+  trigger_id: z.string().optional(),
+  actions: z.array(z.object({ value: z.string().max(2000).optional() })).min(1),
+});
+const approvalId = z.string().regex(/^[0-9a-f]{12}$/);
+const versionButton = z.object({ model: z.string().max(64), version: z.string().regex(/^\d{1,10}$/) });
+const submission = z.object({
+  user: z.object({ id: z.string().regex(/^[UW][A-Z0-9]+$/) }),
+  view: z.object({
+    private_metadata: z.string(),
+    state: z.object({ values: z.record(z.string(), z.record(z.string(), z.object({ value: z.string().nullish() }).loose())) }),
+  }),
+});
+
+const ANSWERS: Record<Exclude<Decision, 'approved' | 'recorded' | 'rejected'>, string> = {
+  self: ':no_entry: You asked for this promotion, so someone else has to approve it.',
+  already: ':ballot_box_with_check: Your approval is already counted.',
+  expired: ':alarm_clock: This request expired; ask again with `/mlops promote`.',
+  superseded: ':fast_forward: A newer request for this model and alias replaced this one.',
+  closed: ':lock: This request is already decided.',
+  missing: ':warning: This request is no longer known to the bot.',
+};
+
+/**
+ * Approve / Reject on approval requests, the reject-reason modal, and Request promotion on "version
+ * registered" messages. Authorization is by Slack ID (approvers role); the decision itself is one atomic
+ * step in Redis, so double clicks and racing replicas cannot promote twice.
+ */
+export function registerApprovalButtons(app: App, context: Context, authorizer: Authorizer): void {
+  const ephemeral = async (channel: string | undefined, user: string, text: string) => {
+    if (channel) await context.slack.postEphemeral(channel, user, { text });
+  };
+
+  const decide = async (approval: string, user: string, action: 'approve' | 'reject', reason = ''): Promise<{ decision: Decision; approval: Approval | undefined }> => {
+    const result = await context.approvals.decide(approval, user, action, context.now(), reason);
+    const subject = result.approval ? `${result.approval.model} v${result.approval.version} ${targetLabel(result.approval.target)}` : approval;
+    await context.audit.record({ actor: user, action: `button.${action}`, subject, outcome: result.decision, jobId: approval });
+    if (['approved', 'recorded', 'rejected', 'expired', 'superseded'].includes(result.decision)) await refreshApprovalMessage(context, approval);
+    if (result.decision === 'approved') await context.queues.promote.add('promote', { approvalId: approval }, { jobId: jobId('promote', approval) });
+    return result;
+  };
+
+  app.action<BlockAction>(APPROVAL_ACTIONS.approve, async ({ ack, body }: SlackActionMiddlewareArgs<BlockAction> & AllMiddlewareArgs) => {
+    await ack();
+    const parsed = click.safeParse(body);
+    if (!parsed.success) return;
+    const channel = parsed.data.channel?.id ?? parsed.data.container?.channel_id;
+    const user = parsed.data.user.id;
+    const id = approvalId.safeParse(parsed.data.actions[0]?.value);
+    try {
+      if (!id.success) return;
+      const allowed = await authorizer.check('approvers', user);
+      if (!allowed.allowed) {
+        await context.audit.record({ actor: user, action: 'button.approve', subject: id.data, outcome: 'not an approver' });
+        await ephemeral(channel, user, refusalText(allowed, 'Approving a promotion'));
+        return;
+      }
+      const { decision, approval } = await decide(id.data, user, 'approve');
+      if (decision === 'approved') await ephemeral(channel, user, `:white_check_mark: Approved: promoting ${code(approval?.model ?? '')} v${approval?.version ?? ''}.`);
+      else if (decision === 'recorded') await ephemeral(channel, user, `:ballot_box_with_check: Approval recorded (${approval?.approvers.length ?? 0}/${approval?.required ?? 0}).`);
+      else if (decision !== 'rejected') await ephemeral(channel, user, ANSWERS[decision]);
+    } catch (error) {
+      context.logger.error({ err: error }, 'approve failed');
+      await ephemeral(channel, user, `:x: ${escapeMrkdwn(toMlopsError(error).userMessage)}`).catch(() => undefined);
+    }
+  });
+
+  app.action<BlockAction>(APPROVAL_ACTIONS.reject, async ({ ack, body, client }: SlackActionMiddlewareArgs<BlockAction> & AllMiddlewareArgs) => {
+    await ack();
+    const parsed = click.safeParse(body);
+    if (!parsed.success) return;
+    const channel = parsed.data.channel?.id ?? parsed.data.container?.channel_id;
+    const user = parsed.data.user.id;
+    const id = approvalId.safeParse(parsed.data.actions[0]?.value);
+    try {
+      if (!id.success) return;
+      const approval = await context.approvals.get(id.data);
+      const allowed = approval?.requestedBy === user ? { allowed: true as const } : await authorizer.check('approvers', user);
+      if (!allowed.allowed) {
+        await ephemeral(channel, user, refusalText(allowed, 'Rejecting a promotion'));
+        return;
+      }
+      if (!approval || approval.state !== 'pending') {
+        await ephemeral(channel, user, ANSWERS[approval ? 'closed' : 'missing']);
+        return;
+      }
+      // The trigger expires 3 s after the click, so the modal opens before anything else.
+      await client.views.open({
+        trigger_id: parsed.data.trigger_id ?? '',
+        view: {
+          type: 'modal',
+          callback_id: APPROVAL_ACTIONS.rejectModal,
+          private_metadata: JSON.stringify({ approval: id.data, channel: channel ?? '' }),
+          title: { type: 'plain_text', text: 'Reject promotion' },
+          submit: { type: 'plain_text', text: 'Reject' },
+          close: { type: 'plain_text', text: 'Cancel' },
+          blocks: [
+            { type: 'section', text: { type: 'mrkdwn', text: `Reject ${code(approval.model)} v${approval.version} → ${code(targetLabel(approval.target))}?` } },
+            { type: 'input', block_id: 'reason', optional: true, label: { type: 'plain_text', text: 'Reason' }, element: { type: 'plain_text_input', action_id: 'reason', multiline: true, max_length: 500 } },
+          ],
+        },
+      });
+    } catch (error) {
+      context.logger.error({ err: error }, 'reject failed');
+      await ephemeral(channel, user, `:x: ${escapeMrkdwn(toMlopsError(error).userMessage)}`).catch(() => undefined);
+    }
+  });
+
+  app.view<ViewSubmitAction>(APPROVAL_ACTIONS.rejectModal, async ({ ack, body }: SlackViewMiddlewareArgs<ViewSubmitAction> & AllMiddlewareArgs) => {
+    await ack();
+    const parsed = submission.safeParse(body);
+    if (!parsed.success) return;
+    const meta = z.object({ approval: approvalId, channel: z.string() }).safeParse(safeJson(parsed.data.view.private_metadata));
+    if (!meta.success) return;
+    const user = parsed.data.user.id;
+    const channel = meta.data.channel || undefined;
+    try {
+      const approval = await context.approvals.get(meta.data.approval);
+      const allowed = approval?.requestedBy === user ? { allowed: true as const } : await authorizer.check('approvers', user);
+      if (!allowed.allowed) {
+        await ephemeral(channel, user, refusalText(allowed, 'Rejecting a promotion'));
+        return;
+      }
+      const reason = parsed.data.view.state.values.reason?.reason?.value ?? '';
+      const { decision } = await decide(meta.data.approval, user, 'reject', reason);
+      if (decision !== 'rejected' && decision !== 'approved' && decision !== 'recorded') await ephemeral(channel, user, ANSWERS[decision]);
+    } catch (error) {
+      context.logger.error({ err: error }, 'reject submission failed');
+    }
+  });
+
+  app.action<BlockAction>(APPROVAL_ACTIONS.requestPromotion, async ({ ack, body }: SlackActionMiddlewareArgs<BlockAction> & AllMiddlewareArgs) => {
+    await ack();
+    const parsed = click.safeParse(body);
+    if (!parsed.success) return;
+    const channel = parsed.data.channel?.id ?? parsed.data.container?.channel_id;
+    const user = parsed.data.user.id;
+    const value = versionButton.safeParse(safeJson(parsed.data.actions[0]?.value));
+    try {
+      if (!value.success || !Object.hasOwn(context.config.file.models, value.data.model)) {
+        await ephemeral(channel, user, ':warning: That model is not configured for promotion.');
+        return;
+      }
+      const { approval, channel: posted } = await requestPromotion(context, { ...value.data, requestedBy: user });
+      await context.audit.record({ actor: user, action: 'button.request_promotion', subject: `${approval.model} v${approval.version}`, outcome: 'requested', jobId: approval.id });
+      await ephemeral(channel, user, `:memo: Approval request posted in <#${posted}>.`);
+    } catch (error) {
+      await ephemeral(channel, user, `:x: ${escapeMrkdwn(toMlopsError(error).userMessage)}`).catch(() => undefined);
+    }
+  });
+}
+
+function safeJson(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,110 @@
+import { targetLabel, type Approval } from '../domain/approval.js';
+import { mrkdwnText, plainText, type Block, type SlackMessage } from './blocks.js';
+import { code, escapeMrkdwn, link, mention, plain, slackDate } from './mrkdwn.js';
+
+export const APPROVAL_ACTIONS = {
+  approve: 'approval.approve',
+  reject: 'approval.reject',
+  rejectModal: 'approval.reject_modal',
+  requestPromotion: 'model.request_promotion',
+} as const;
+
+export interface ApprovalLinks {
+  candidateUrl?: string;
+  candidateRunUrl?: string;
+  currentRunUrl?: string;
+  deploymentUrl?: string;
+}
+
+const STATE_LINE: Record<Approval['state'], string> = {
+  pending: ':hourglass_flowing_sand: Waiting for approval',
+  approved: ':gear: Approved, promoting…',
+  promoted: ':white_check_mark: Promoted',
+  rejected: ':no_entry: Rejected',
+  expired: ':alarm_clock: Expired before enough approvals',
+  superseded: ':fast_forward: Superseded by a newer request',
+  failed: ':x: Approved, but the promotion failed',
+};
+
+function formatMetric(value: number | undefined): string {
+  if (value === undefined) return '—';
+  if (!Number.isFinite(value)) return String(value);
+  return Math.abs(value) >= 1000 || Number.isInteger(value) ? String(value) : value.toPrecision(4);
+}
+
+/** Candidate against the current holder, metric by metric, the difference marked. */
+export function metricsTable(approval: Approval): string {
+  const keys = [...new Set([...Object.keys(approval.candidate.metrics), ...Object.keys(approval.current.metrics)])].sort().slice(0, 20);
+  if (keys.length === 0) return '_No run metrics recorded for either version._';
+  const currentLabel = approval.current.version ? `v${approval.current.version}` : 'current';
+  const rows = keys.map((key) => {
+    const candidate = approval.candidate.metrics[key];
+    const current = approval.current.metrics[key];
+    let delta = '';
+    if (candidate !== undefined && current !== undefined && Number.isFinite(candidate) && Number.isFinite(current)) {
+      const diff = candidate - current;
+      delta = diff === 0 ? ' (=)' : ` (${diff > 0 ? '▲ +' : '▼ '}${formatMetric(diff)})`;
+    }
+    return `${key.padEnd(18).slice(0, 18)} ${formatMetric(candidate).padStart(10)} ${formatMetric(current).padStart(10)}${delta}`;
+  });
+  const header = `${'metric'.padEnd(18)} ${`v${approval.version}`.padStart(10)} ${currentLabel.padStart(10)}`;
+  return `\`\`\`${escapeMrkdwn([header, ...rows].join('\n'))}\`\`\``;
+}
+
+/** The approval request, re-rendered whole after each decision; live buttons only while pending. */
+export function renderApprovalMessage(approval: Approval, links: ApprovalLinks = {}): SlackMessage {
+  const title = `Promote ${approval.model} v${approval.version} → ${targetLabel(approval.target)}`;
+  const holder = approval.current.version ? `v${approval.current.version}` : 'nobody yet';
+  const fields = [
+    `*Requested by*\n${mention(approval.requestedBy)}`,
+    `*Candidate*\n${link(links.candidateUrl, `${approval.model} v${approval.version}`)}`,
+    `*Current holder*\n${escapeMrkdwn(holder)}`,
+    `*Source run*\n${approval.candidate.runId ? link(links.candidateRunUrl, approval.candidate.runId) : '—'}`,
+    `*Approvals*\n${approval.approvers.length}/${approval.required}${approval.approvers.length > 0 ? ` (${approval.approvers.map(mention).join(', ')})` : ''}`,
+    `*Expires*\n${slackDate(approval.expiresAt)}`,
+  ];
+  const blocks: Block[] = [
+    { type: 'header', text: plainText(plain(title, 150)) },
+    { type: 'section', fields: fields.map(mrkdwnText) },
+    { type: 'section', text: mrkdwnText(metricsTable(approval)) },
+  ];
+  let status = STATE_LINE[approval.state];
+  if (approval.decidedBy && approval.state !== 'pending') status += ` by ${mention(approval.decidedBy)}`;
+  if (approval.reason) status += `: _${escapeMrkdwn(plain(approval.reason, 500))}_`;
+  if (approval.outcome) status += `\n${escapeMrkdwn(approval.outcome)}`;
+  if (links.deploymentUrl) status += `\n${link(links.deploymentUrl, 'Deployment in the OCI console')}`;
+  blocks.push({ type: 'context', elements: [mrkdwnText(status)] });
+  if (approval.state === 'pending') {
+    blocks.push({
+      type: 'actions',
+      block_id: `approval-${approval.id}-${approval.approvers.length}`,
+      elements: [
+        { type: 'button', action_id: APPROVAL_ACTIONS.approve, text: plainText('Approve'), style: 'primary', value: approval.id },
+        { type: 'button', action_id: APPROVAL_ACTIONS.reject, text: plainText('Reject'), style: 'danger', value: approval.id },
+      ],
+    });
+  }
+  return { text: `${STATE_LINE[approval.state]}: ${escapeMrkdwn(title)}`, blocks };
+}
+
+/** Posted when MLflow registers a new version of a model: one click asks for its promotion. */
+export function renderVersionRegistered(model: string, version: string, url: string | undefined, alias: string): SlackMessage {
+  const text = `:package: Version ${code(version)} of ${code(model)} registered in MLflow. ${link(url, 'Open in MLflow')}`;
+  return {
+    text,
+    blocks: [
+      { type: 'section', text: mrkdwnText(text) },
+      {
+        type: 'actions',
+        elements: [
+          {
+            type: 'button',
+            action_id: APPROVAL_ACTIONS.requestPromotion,
+            text: plainText(plain(`Request promotion to @${alias}`, 75)),
+            value: JSON.stringify({ model, version }).slice(0, 2000),
+          },
+        ],
+      },
+    ],
+  };
+}
