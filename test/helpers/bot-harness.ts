@@ -37,6 +37,8 @@ export interface HarnessOptions {
   env?: Record<string, string>;
   file?: Record<string, unknown>;
   logger?: Logger;
+  /** The bot's clock, for expiry tests. */
+  now?: () => Date;
 }
 
 /** Starts the real bot in this process on a free port, with its config built the way start-up builds it. */
@@ -57,7 +59,7 @@ export async function startTestBot(options: HarnessOptions): Promise<RunningBot>
     () => yaml,
   );
   const logger = options.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  return startBot({ config, oci: options.oci, logger });
+  return startBot({ config, oci: options.oci, logger, ...(options.now ? { now: options.now } : {}) });
 }
 
 /** Polls until the bot reports ready (Redis, Slack identity, workers). */

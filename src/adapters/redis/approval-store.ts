@@ -65,6 +65,7 @@ local raw = redis.call('GET', KEYS[1])
 if not raw then return {'missing', ''} end
 local a = cjson.decode(raw)
 local user, action, now = ARGV[1], ARGV[2], ARGV[3]
+if a.state == 'superseded' or a.state == 'expired' then return {a.state, raw} end
 if a.state ~= 'pending' then return {'closed', raw} end
 if now > a.expiresAt then
   a.state = 'expired'
