@@ -7,7 +7,7 @@ import { applyRunUpdate, type RunUpdate } from '../src/domain/run.js';
 import { isMlopsError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { jobId, type NotificationJob } from '../src/queues.js';
-import { consoleUrlFor } from '../src/slack/console-url.js';
+import { consoleUrlFor } from '../src/adapters/oci/console-links.js';
 
 /**
  * Folds one OCI notification into its run (asking OCI for the state when the event does not carry it),

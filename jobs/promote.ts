@@ -10,7 +10,7 @@ import { fromOciLifecycleState } from '../src/domain/run-state.js';
 import { MlopsError, toMlopsError } from '../src/errors.js';
 import { jobId, TRAIN_JOB_OPTIONS, type PromoteJob } from '../src/queues.js';
 import { renderApprovalMessage, type ApprovalLinks } from '../src/slack/approval-message.js';
-import { consoleUrlFor } from '../src/slack/console-url.js';
+import { consoleUrlFor } from '../src/adapters/oci/console-links.js';
 import { code } from '../src/slack/mrkdwn.js';
 
 export interface PromotionRequest {

@@ -8,7 +8,7 @@ import { fromOciLifecycleState } from '../src/domain/run-state.js';
 import { applyRunUpdate, type RunUpdate } from '../src/domain/run.js';
 import { toMlopsError } from '../src/errors.js';
 import { jobId, TRAIN_JOB_OPTIONS, type TrainJob } from '../src/queues.js';
-import { consoleUrlFor } from '../src/slack/console-url.js';
+import { consoleUrlFor } from '../src/adapters/oci/console-links.js';
 
 /** A second identical `/mlops train` within this window is answered with the first one's job. */
 export const TRAIN_DEDUPE_SECONDS = 60;

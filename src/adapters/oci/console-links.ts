@@ -65,3 +65,31 @@ export function deployPipelineLink(ids: { projectId: string; deployPipelineId: s
 export function alarmLink(alarmId: string, region?: string): string | undefined {
   return link(['monitoring', 'alarms', alarmId], [alarmId], region);
 }
+
+/** `https://cloud.oracle.com/data-science/pipeline-runs/<pipelineRunOcid>` (path by analogy with job runs; unconfirmed by Oracle). */
+export function pipelineRunLink(pipelineRunId: string, region?: string): string | undefined {
+  return link(['data-science', 'pipeline-runs', pipelineRunId], [pipelineRunId], region);
+}
+
+type LinkedSubject = 'buildRun' | 'deployment' | 'jobRun' | 'pipelineRun' | 'modelDeployment' | 'model' | 'alarm';
+
+/** The console page for a tracked run, from its OCID and the project/pipeline ids OCI reported with it. */
+export function consoleUrlFor(subject: LinkedSubject, resourceId: string, details: Record<string, string>, region: string | undefined): string | undefined {
+  const { projectId, pipelineId } = details;
+  switch (subject) {
+    case 'jobRun':
+      return jobRunLink(resourceId, region);
+    case 'pipelineRun':
+      return pipelineRunLink(resourceId, region);
+    case 'modelDeployment':
+      return modelDeploymentLink(resourceId, region);
+    case 'model':
+      return link(['data-science', 'models', resourceId], [resourceId], region);
+    case 'buildRun':
+      return projectId && pipelineId ? buildRunLink({ projectId, buildPipelineId: pipelineId, buildRunId: resourceId }, region) : undefined;
+    case 'deployment':
+      return projectId && pipelineId ? deployPipelineLink({ projectId, deployPipelineId: pipelineId }, region) : undefined;
+    case 'alarm':
+      return alarmLink(resourceId, region);
+  }
+}
