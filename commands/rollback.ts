@@ -1,40 +1,60 @@
+import { previewRollback, resolveRollbackTarget, storeConfirm } from '../jobs/rollback.js';
 import { refusalText } from '../src/authorizer.js';
-import { code } from '../src/slack/mrkdwn.js';
+import { code, escapeMrkdwn } from '../src/slack/mrkdwn.js';
+import { renderRollbackConfirm } from '../src/slack/rollback-message.js';
 import { UsageError, type Subcommand } from './command.js';
 
 const USAGE = 'rollback <deployment-or-model> [--to-revision N] [--dry-run]';
 
+/** Parses `[--to-revision N] [--dry-run]` after the subject. */
+export function parseRollbackOptions(options: readonly string[]): { toRevision: number; dryRun: boolean } {
+  let toRevision = 0;
+  let dryRun = false;
+  for (let index = 0; index < options.length; index++) {
+    const option = options[index];
+    if (option === '--dry-run' && !dryRun) {
+      dryRun = true;
+    } else if (option === '--to-revision' && toRevision === 0 && /^[1-9]\d{0,9}$/.test(options[index + 1] ?? '')) {
+      toRevision = Number(options[++index]);
+    } else {
+      throw new UsageError(`Unexpected ${code(option ?? '')}.`, USAGE);
+    }
+  }
+  return { toRevision, dryRun };
+}
+
 /**
- * `/mlops rollback`: the entry point, its argument checks and the deployers role are here; the
- * Kubernetes rollout undo itself arrives with the rollback flow, and until then the command says so.
+ * `/mlops rollback`: deployers see the current and the target revision (images, change-cause) and
+ * confirm before anything changes; `--dry-run` shows the same and changes nothing.
  */
 export function createRollbackCommand(): Subcommand {
   return {
     name: 'rollback',
     usage: USAGE,
-    summary: 'Roll an OKE inference Deployment back to its previous (or a given) revision, after a confirm step.',
+    summary: 'Roll an OKE inference Deployment back to its previous (or a given) revision, after a confirm step; `--dry-run` changes nothing.',
     who: 'deployers',
     async run(input, { context, authorizer }) {
       const [subject, ...options] = input.args;
       if (!subject) throw new UsageError('Name a model or a `namespace/name` Deployment.', USAGE);
-      const modelDeployment = context.config.file.models[subject]?.deployment;
-      if (!modelDeployment && !/^[a-z0-9][-a-z0-9]*\/[a-z0-9][-.a-z0-9]*$/.test(subject)) {
-        throw new UsageError(`${code(subject)} is neither a model with a \`deployment\` in the config nor \`namespace/name\`.`, USAGE);
-      }
-      for (let index = 0; index < options.length; index++) {
-        const option = options[index];
-        if (option === '--dry-run') continue;
-        if (option === '--to-revision' && /^[1-9]\d{0,9}$/.test(options[index + 1] ?? '')) {
-          index++;
-          continue;
-        }
-        throw new UsageError(`Unexpected ${code(option ?? '')}.`, USAGE);
-      }
+      const target = resolveRollbackTarget(context, subject);
+      if (!target) throw new UsageError(`${code(subject)} is neither a model with a \`deployment\` in the config nor \`namespace/name\`.`, USAGE);
+      const { toRevision, dryRun } = parseRollbackOptions(options);
       const decision = await authorizer.check('deployers', input.userId);
-      if (!decision.allowed) return { text: refusalText(decision, 'Rolling back') };
-      const target = modelDeployment ? `${modelDeployment.namespace}/${modelDeployment.name}` : subject;
-      await context.audit.record({ actor: input.userId, action: 'command.rollback', subject: target, outcome: 'not available' });
-      return { text: `:construction: Rolling back ${code(target)} from Slack is not available in this version yet; use \`kubectl rollout undo deployment/${target.split('/')[1] ?? ''} -n ${target.split('/')[0] ?? ''}\`.` };
+      const label = `${target.namespace}/${target.name}`;
+      if (!decision.allowed) {
+        await context.audit.record({ actor: input.userId, action: 'command.rollback', subject: label, outcome: 'refused' });
+        return { text: refusalText(decision, 'Rolling back') };
+      }
+      const preview = await previewRollback(context, target, toRevision);
+      if (preview.kind === 'error') return { text: `:x: Cannot roll back ${code(label)}: ${escapeMrkdwn(preview.message)}` };
+      if (preview.kind === 'skip') return { text: `:information_source: ${code(label)}: ${escapeMrkdwn(preview.message)}` };
+      if (dryRun) {
+        await context.audit.record({ actor: input.userId, action: 'command.rollback', subject: label, outcome: 'dry run' });
+        return renderRollbackConfirm(label, preview.current, preview.goal, undefined, '_Dry run: nothing was changed._');
+      }
+      const confirmId = await storeConfirm(context, { ...target, targetReplicaSet: preview.targetReplicaSet, goal: preview.goal, requestedBy: input.userId, channel: input.channelId });
+      await context.audit.record({ actor: input.userId, action: 'command.rollback', subject: label, outcome: 'confirm shown', jobId: confirmId });
+      return renderRollbackConfirm(label, preview.current, preview.goal, confirmId);
     },
   };
 }

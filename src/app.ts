@@ -11,8 +11,10 @@ import { createTrainCommand } from '../commands/train.js';
 import { createNotificationProcessor } from '../jobs/oci-notification.js';
 import { createSlackStatusProcessor } from '../jobs/slack-status.js';
 import { createPromoteProcessor } from '../jobs/promote.js';
+import { createRollbackProcessor } from '../jobs/rollback.js';
 import { createTrainProcessor } from '../jobs/train.js';
 import { retryRun } from './interactions/retry-run.js';
+import { KubeClient } from './adapters/kube/kube-client.js';
 import { MlflowClient } from './adapters/mlflow/mlflow-client.js';
 import { ApprovalStore } from './adapters/redis/approval-store.js';
 import { AuditLog } from './adapters/redis/audit-log.js';
@@ -30,6 +32,7 @@ import { sendJson, sendText } from './http/respond.js';
 import { createHttpServer, type RouteTable } from './http/server.js';
 import { SlackHttpReceiver } from './http/slack-receiver.js';
 import { registerApprovalButtons } from './interactions/approval-buttons.js';
+import { registerRollbackButtons, rollbackFromRun } from './interactions/rollback-buttons.js';
 import { registerRunButtons } from './interactions/run-buttons.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
@@ -72,8 +75,9 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
   const limiter = new RateLimiter(redis);
   const webClient = createSlackWebClient(env.SLACK_BOT_TOKEN, env.SLACK_API_URL, logger);
   const slack = new SlackGateway(webClient, limiter, metrics, logger.child({ component: 'slack-gateway' }), options.slackGateway);
+  let kube: KubeClient | undefined;
   const audit = new AuditLog(redis, logger.child({ component: 'audit' }));
-  const context: Context = { config, logger, metrics, redis, runs: new RunStore(redis), limiter, slack, oci: options.oci, queues, audit, approvals: new ApprovalStore(redis), mlflow: env.MLFLOW_TRACKING_URI ? new MlflowClient(env) : undefined, now };
+  const context: Context = { config, logger, metrics, redis, runs: new RunStore(redis), limiter, slack, oci: options.oci, queues, audit, approvals: new ApprovalStore(redis), mlflow: env.MLFLOW_TRACKING_URI ? new MlflowClient(env) : undefined, kube: () => (kube ??= new KubeClient(env)), now };
   const authorizer = new Authorizer(config.file.roles, slack, redis, logger.child({ component: 'authorizer' }));
 
   // Bolt would call auth.test itself and cache even a failure; we learn the bot's identity with retries
@@ -97,7 +101,8 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
           ...(receiver ? { receiver } : { socketMode: true, appToken: env.SLACK_APP_TOKEN ?? '' }),
         });
         app.command('/mlops', createCommandListener({ context, authorizer }, [createTrainCommand(), createPromoteCommand(), createRollbackCommand(), createStatusCommand(), createApprovalsCommand()]));
-        registerRunButtons(app, context, authorizer, { retry: (click) => retryRun(context, click) });
+        registerRunButtons(app, context, authorizer, { retry: (click) => retryRun(context, click), rollback: (click) => rollbackFromRun(context, click) });
+        registerRollbackButtons(app, context, authorizer);
         registerApprovalButtons(app, context, authorizer);
         app.event('subteam_members_changed', async ({ event }) => {
           const subteam = (event as { subteam_id?: unknown }).subteam_id;
@@ -128,6 +133,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       [QUEUE_NAMES.slackStatus]: { run: createSlackStatusProcessor(context), concurrency: 32 },
       [QUEUE_NAMES.train]: { run: createTrainProcessor(context), concurrency: 8 },
       [QUEUE_NAMES.promote]: { run: createPromoteProcessor(context), concurrency: 4 },
+      [QUEUE_NAMES.rollback]: { run: createRollbackProcessor(context), concurrency: 4 },
     };
     for (const [name, { run, concurrency }] of Object.entries(processors)) {
       const connection: Redis = createRedis(env.REDIS_URL, 'worker', `worker:${name}`);

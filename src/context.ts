@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { ApprovalStore } from './adapters/redis/approval-store.js';
 import type { AuditLog } from './adapters/redis/audit-log.js';
 import type { MlflowClient } from './adapters/mlflow/mlflow-client.js';
+import type { KubeClient } from './adapters/kube/kube-client.js';
 import type { RateLimiter } from './adapters/redis/rate-limiter.js';
 import type { RunStore } from './adapters/redis/run-store.js';
 import type { SlackGateway } from './adapters/slack-api/slack-gateway.js';
@@ -63,6 +64,8 @@ export interface Context {
   approvals: ApprovalStore;
   /** Present when MLFLOW_TRACKING_URI is set. */
   mlflow: MlflowClient | undefined;
+  /** Kubernetes access for rollbacks, built on first use (in-cluster or KUBECONFIG); throws CONFIG_INVALID when unusable. */
+  kube: () => KubeClient;
   queues: Queues;
   now: () => Date;
 }

@@ -11,6 +11,7 @@ export const QUEUE_NAMES = {
   slackStatus: 'slack-status',
   train: 'train',
   promote: 'promote',
+  rollback: 'rollback',
 } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
@@ -39,11 +40,24 @@ export interface PromoteJob {
   approvalId: string;
 }
 
+/** The rollback job's data (see jobs/rollback.ts for its meaning). */
+export interface RollbackJobData {
+  namespace: string;
+  name: string;
+  model?: string;
+  timeoutMs: number;
+  targetReplicaSet: string;
+  goal: { revision?: number | undefined; replicaSet?: string; images: string[]; changeCause?: string };
+  requestedBy: string;
+  channel: string;
+}
+
 export interface Queues {
   notifications: Queue<NotificationJob>;
   slackStatus: Queue<SlackStatusJob>;
   train: Queue<TrainJob>;
   promote: Queue<PromoteJob>;
+  rollback: Queue<RollbackJobData>;
 }
 
 /**
@@ -83,6 +97,7 @@ export function createQueues(connection: Redis): Queues {
     slackStatus: new Queue<SlackStatusJob>(QUEUE_NAMES.slackStatus, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: SLACK_STATUS_JOB_OPTIONS }),
     train: new Queue<TrainJob>(QUEUE_NAMES.train, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
     promote: new Queue<PromoteJob>(QUEUE_NAMES.promote, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
+    rollback: new Queue<RollbackJobData>(QUEUE_NAMES.rollback, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
   };
 }
 

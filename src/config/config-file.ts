@@ -50,6 +50,18 @@ const modelSchema = z
       .strictObject({
         namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a Kubernetes namespace name'),
         name: z.string().regex(/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/, 'must be a Kubernetes Deployment name'),
+        /** How long a rollback waits for the rollout, like `kubectl rollout status --timeout`. */
+        timeout: z
+          .string()
+          .default('10m')
+          .transform((text, ctx) => {
+            const ms = parseDuration(text);
+            if (ms === undefined) {
+              ctx.addIssue({ code: 'custom', message: 'must be a duration such as 90s or 10m' });
+              return z.NEVER;
+            }
+            return ms;
+          }),
       })
       .optional(),
     channel: channelId.optional(),

@@ -1,0 +1,182 @@
+import { randomBytes } from 'node:crypto';
+import { UnrecoverableError, type Job } from 'bullmq';
+import { z } from 'zod';
+import { KEY_PREFIX } from '../src/adapters/redis/keys.js';
+import type { Context } from '../src/context.js';
+import { planRollback, rolloutStatus, selectorString, type RevisionSummary } from '../src/domain/rollback.js';
+import { MlopsError, toMlopsError } from '../src/errors.js';
+import { jobId, type RollbackJobData } from '../src/queues.js';
+import { mrkdwnText } from '../src/slack/blocks.js';
+import { escapeMrkdwn } from '../src/slack/mrkdwn.js';
+import { renderRollbackStatus, type RollbackState } from '../src/slack/rollback-message.js';
+
+export interface RollbackTarget {
+  namespace: string;
+  name: string;
+  model?: string;
+  timeoutMs: number;
+}
+
+export type RollbackJob = RollbackJobData;
+
+const DEFAULT_TIMEOUT_MS = 10 * 60_000;
+const confirmKey = (id: string) => `${KEY_PREFIX}:rollback-confirm:${id}`;
+const lockKey = (target: RollbackTarget) => `${KEY_PREFIX}:lock:rollback:${target.namespace}/${target.name}`;
+const messageKey = (id: string) => `${KEY_PREFIX}:rollback-message:${id}`;
+
+const jobSchema = z.object({
+  namespace: z.string(),
+  name: z.string(),
+  model: z.string().optional(),
+  timeoutMs: z.number(),
+  targetReplicaSet: z.string(),
+  goal: z.object({ revision: z.number().optional(), replicaSet: z.string().optional(), images: z.array(z.string()), changeCause: z.string().optional() }),
+  requestedBy: z.string(),
+  channel: z.string(),
+});
+
+/** A model name (through `models.<name>.deployment`) or `namespace/name`. */
+export function resolveRollbackTarget(context: Context, subject: string): RollbackTarget | undefined {
+  const model = context.config.file.models[subject];
+  if (model?.deployment) return { namespace: model.deployment.namespace, name: model.deployment.name, model: subject, timeoutMs: model.deployment.timeout };
+  const match = /^([a-z0-9][-a-z0-9]*)\/([a-z0-9][-.a-z0-9]*)$/.exec(subject);
+  return match?.[1] && match[2] ? { namespace: match[1], name: match[2], timeoutMs: DEFAULT_TIMEOUT_MS } : undefined;
+}
+
+export type Preview =
+  | { kind: 'error'; message: string }
+  | { kind: 'skip'; message: string; current: RevisionSummary; goal: RevisionSummary }
+  | { kind: 'ready'; current: RevisionSummary; goal: RevisionSummary; targetReplicaSet: string };
+
+/** What an undo would do now (read only): the confirm step and --dry-run show this. */
+export async function previewRollback(context: Context, target: RollbackTarget, toRevision: number): Promise<Preview> {
+  const kube = context.kube();
+  const deployment = await kube.getDeployment(target.namespace, target.name);
+  const replicaSets = await kube.listReplicaSets(target.namespace, selectorString(deployment));
+  const plan = planRollback(deployment, replicaSets, toRevision);
+  if (plan.kind === 'error' || plan.kind === 'paused') return { kind: 'error', message: plan.message };
+  if (plan.kind === 'skip') return { kind: 'skip', message: plan.message, current: plan.current, goal: plan.target };
+  return { kind: 'ready', current: plan.current, goal: plan.target, targetReplicaSet: plan.targetReplicaSet };
+}
+
+/** Remembers a confirm step for 15 minutes; its id is the button value and the rollback job's id. */
+export async function storeConfirm(context: Context, job: RollbackJob): Promise<string> {
+  const id = randomBytes(8).toString('hex');
+  await context.redis.set(confirmKey(id), JSON.stringify(job), 'EX', 900);
+  return id;
+}
+
+export async function loadConfirm(context: Context, id: string): Promise<RollbackJob | undefined> {
+  const raw = await context.redis.get(confirmKey(id));
+  if (!raw) return undefined;
+  try {
+    const parsed = jobSchema.safeParse(JSON.parse(raw));
+    return parsed.success ? (parsed.data) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Both clicks of a double click (or two replicas) give the same job id, so one rollback runs. */
+export async function enqueueRollback(context: Context, confirmId: string, job: RollbackJob): Promise<void> {
+  await context.queues.rollback.add('rollback', job, { jobId: jobId('rollback', confirmId) });
+}
+
+/**
+ * The rollback worker: exactly what `kubectl rollout undo` does (pinned to the ReplicaSet shown in the
+ * confirm step, so a retry after a crash cannot undo the undo), then a watch like `kubectl rollout status`
+ * until success, failure (ProgressDeadlineExceeded) or the timeout. A lease in Redis keeps two rollbacks
+ * of one Deployment from running at once.
+ */
+export function createRollbackProcessor(context: Context) {
+  return async (job: Job<RollbackJob>): Promise<void> => {
+    const data = jobSchema.parse(job.data);
+    const id = job.id ?? 'rollback';
+    const target = `${data.namespace}/${data.name}`;
+    const lock = lockKey(data);
+    const taken = await context.redis.set(lock, id, 'PX', data.timeoutMs + 120_000, 'NX');
+    if (taken !== 'OK' && (await context.redis.get(lock)) !== id) {
+      await report(context, id, data, 'failed', `Another rollback of ${target} is already running; try again when it has finished.`);
+      throw new UnrecoverableError(`rollback of ${target} already running`);
+    }
+    try {
+      await run(context, id, data, target);
+      await context.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, lock, id);
+    } catch (error) {
+      const mlops = toMlopsError(error);
+      const final = !mlops.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      if (final) {
+        await report(context, id, data, 'failed', mlops.userMessage);
+        await context.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, lock, id);
+        await context.audit.record({ actor: data.requestedBy, action: 'job.rollback', subject: target, outcome: `failed: ${mlops.code}`, jobId: id, detail: mlops.userMessage });
+        throw new UnrecoverableError(mlops.message);
+      }
+      throw mlops;
+    }
+  };
+}
+
+async function run(context: Context, id: string, data: RollbackJob, target: string): Promise<void> {
+  const kube = context.kube();
+  await report(context, id, data, 'running');
+  const deployment = await kube.getDeployment(data.namespace, data.name);
+  const replicaSets = await kube.listReplicaSets(data.namespace, selectorString(deployment));
+  const plan = planRollback(deployment, replicaSets, data.goal.revision ?? 0, data.targetReplicaSet);
+  let generation = deployment.metadata?.generation ?? 0;
+  if (plan.kind === 'error' || plan.kind === 'paused') throw new MlopsError('BAD_REQUEST', plan.message, { userMessage: plan.message });
+  if (plan.kind === 'patch') {
+    const patched = await kube.patchDeployment(data.namespace, data.name, plan.patch);
+    generation = patched.metadata?.generation ?? generation;
+    await progress(context, id, data, `deployment.apps/${data.name} rolled back (template of ${data.targetReplicaSet} restored)`);
+  } else {
+    await progress(context, id, data, `${plan.message}; watching the rollout`);
+  }
+  let last = '';
+  let outcome: { state: RollbackState; detail: string } | undefined;
+  const watched = await kube.watchDeployment(
+    data.namespace,
+    data.name,
+    (current) => {
+      if ((current.metadata?.generation ?? 0) < generation) return false;
+      const status = rolloutStatus(current);
+      if (status.message !== last) {
+        last = status.message;
+        void progress(context, id, data, status.message);
+      }
+      if (status.done) outcome = { state: plan.kind === 'skip' ? 'skipped' : 'succeeded', detail: status.message };
+      else if (status.failed) outcome = { state: 'failed', detail: status.message };
+      return outcome !== undefined;
+    },
+    AbortSignal.timeout(data.timeoutMs),
+  );
+  if (watched === 'deleted') outcome = { state: 'failed', detail: `deployment ${target} was deleted during the rollout` };
+  outcome ??= { state: 'timed out', detail: `timed out after ${Math.round(data.timeoutMs / 1000)}s waiting for the rollout (${last || 'no status yet'})` };
+  await report(context, id, data, outcome.state, outcome.detail);
+  await context.audit.record({ actor: data.requestedBy, action: 'job.rollback', subject: target, outcome: outcome.state, jobId: id, detail: outcome.detail });
+}
+
+/** Posts the rollback's message once, then updates it in place; the outcome also goes to the thread. */
+async function report(context: Context, id: string, data: RollbackJob, state: RollbackState, detail?: string): Promise<void> {
+  const target = `${data.namespace}/${data.name}`;
+  const view = renderRollbackStatus(target, data.requestedBy, data.goal, state, detail);
+  const stored = await context.redis.hgetall(messageKey(id));
+  if (!stored.ts || !stored.channel) {
+    const posted = await context.slack.postMessage({ channel: data.channel, ...view });
+    await context.redis.multi().hset(messageKey(id), { channel: posted.channel, ts: posted.ts }).expire(messageKey(id), 7 * 24 * 3600).exec();
+    return;
+  }
+  await context.slack.updateMessage(stored.channel, stored.ts, view);
+  if (state !== 'running') await context.slack.postMessage({ channel: stored.channel, threadTs: stored.ts, text: view.text, blocks: view.blocks, broadcast: state === 'failed' || state === 'timed out' });
+}
+
+/** Progress lines in the thread; under Slack's limits a skipped line is fine, the outcome is not skipped. */
+async function progress(context: Context, id: string, data: RollbackJob, line: string): Promise<void> {
+  const stored = await context.redis.hgetall(messageKey(id));
+  if (!stored.ts || !stored.channel) return;
+  const text = escapeMrkdwn(line);
+  try {
+    await context.slack.postMessage({ channel: stored.channel, threadTs: stored.ts, text, blocks: [{ type: 'section', text: mrkdwnText(text) }] });
+  } catch (error) {
+    context.logger.debug({ err: error, rollback: id }, 'rollback progress line skipped');
+  }
+}
