@@ -4,6 +4,8 @@ import { code, escapeMrkdwn, link, mention, slackDate } from '../src/slack/mrkdw
 import { stateLabel } from '../src/slack/run-message.js';
 import type { Context } from '../src/context.js';
 import { targetLabel } from '../src/domain/approval.js';
+import { revisionOf, rolloutStatus, templateImages } from '../src/domain/rollback.js';
+import { toMlopsError } from '../src/errors.js';
 import { messageLink } from '../src/slack/permalink.js';
 import { UsageError, type Reply, type Subcommand } from './command.js';
 
@@ -20,6 +22,20 @@ async function modelStatus(model: string, context: Context): Promise<Reply> {
     lines.push(`Latest versions: ${latest.length > 0 ? latest.map((version) => `v${version}`).join(', ') : '_none_'}`);
   } else {
     lines.push('_MLflow is not configured (MLFLOW_TRACKING_URI)._');
+  }
+  const deployment = context.config.file.models[model]?.deployment;
+  if (deployment) {
+    const label = `${deployment.namespace}/${deployment.name}`;
+    try {
+      const current = await context.kube().getDeployment(deployment.namespace, deployment.name);
+      const status = current.status ?? {};
+      const ready = typeof status.readyReplicas === 'number' ? status.readyReplicas : 0;
+      const wanted = typeof current.spec?.replicas === 'number' ? current.spec.replicas : 0;
+      const images = templateImages(current.spec?.template).map((image) => code(image)).join(', ');
+      lines.push(`Deployment ${code(label)}: revision ${revisionOf(current) ?? '?'} · ${images || '_no images_'} · ${ready}/${wanted} ready · ${escapeMrkdwn(rolloutStatus(current).message)}`);
+    } catch (error) {
+      lines.push(`Deployment ${code(label)}: _${escapeMrkdwn(toMlopsError(error).userMessage)}_`);
+    }
   }
   const pending = (await context.approvals.pending(context.now())).filter((approval) => approval.model === model);
   lines.push(
@@ -46,7 +62,7 @@ export function createStatusCommand(): Subcommand {
   return {
     name: 'status',
     usage: USAGE,
-    summary: 'Recent runs with state and links; a target for its runs; a model for its alias holders, versions and pending approvals; `audit` for the latest audit entries.',
+    summary: 'Recent runs with state and links; a target for its runs; a model for its alias holders, versions, deployment revision and readiness, and pending approvals; `audit` for the latest audit entries.',
     who: 'anyone',
     async run(input, { context }): Promise<Reply> {
       const now = context.now();
