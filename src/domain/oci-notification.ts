@@ -348,8 +348,9 @@ export function parseOciNotification(body: string, headers: DeliveryHeaders, now
     const event = cloudEventSchema.safeParse(record);
     if (event.success) return { ok: true, notification: parseCloudEvent(event.data, now) };
   }
-  if ('dedupeKey' in record || 'alarmMetaData' in record) {
-    const alarm = alarmSchema.safeParse(record);
+  if ('dedupeKey' in record || 'dedupekey' in record || 'alarmMetaData' in record) {
+    // Oracle's field table spells it `dedupekey`, its examples `dedupeKey`: accept both.
+    const alarm = alarmSchema.safeParse('dedupeKey' in record ? record : { ...record, dedupeKey: record.dedupekey });
     if (alarm.success) return { ok: true, notification: parseAlarm(alarm.data, now) };
   }
   const title = typeof record.title === 'string' ? clip(record.title) : clip(headers.topicName ?? 'Notification');

@@ -582,3 +582,11 @@ describe('parseOciNotification: properties', () => {
     );
   });
 });
+
+describe('alarm field spellings', () => {
+  it('accepts dedupekey as Oracle\'s field table spells it, with the same dedupe key', () => {
+    const body = JSON.stringify({ dedupekey: 'abc', title: 'CPU', type: 'OK_TO_FIRING', severity: 'CRITICAL', timestampEpochMillis: 1700000000000, alarmMetaData: [{ id: 'ocid1.alarm.oc1.iad.x', status: 'FIRING' }] });
+    const parsed = parseOciNotification(body, {});
+    expect(parsed).toMatchObject({ ok: true, notification: { type: 'alarm', dedupeKey: 'alarm:abc:1700000000000', state: 'FIRING' } });
+  });
+});
