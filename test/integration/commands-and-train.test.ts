@@ -190,6 +190,33 @@ describe('/mlops commands, roles and the train flow', () => {
     expect(String(answer.args.text)).toContain('Retrying `fraud-model`');
   });
 
+  it('caches user-group membership and drops the cache on subteam_members_changed', async () => {
+    const first = await command('train fraud-model via=events', 'U0NEWBIE');
+    expect((await hooks.waitFor(first.responseUrl)).text).toContain('*trainers* role');
+    slack.setUsergroup('S0DS', ['U0DS1', 'U0DS2', 'U0NEWBIE']);
+    const cached = await command('train fraud-model via=cache', 'U0NEWBIE');
+    expect((await hooks.waitFor(cached.responseUrl)).text).toContain('*trainers* role');
+    const event = JSON.stringify({
+      token: 'deprecated',
+      team_id: 'T0FAKE',
+      api_app_id: 'A0MLOPS',
+      type: 'event_callback',
+      event_id: 'Ev0MEMBERS1',
+      event_time: Math.floor(Date.now() / 1000),
+      event: { type: 'subteam_members_changed', subteam_id: 'S0DS', team_id: 'T0FAKE', added_users: ['U0NEWBIE'], added_users_count: 1, event_ts: String(Date.now() / 1000) },
+    });
+    const delivered = await postSigned(`${bot.url}/slack/events`, SIGNING_SECRET, event, { contentType: 'application/json' });
+    expect(delivered.status).toBe(200);
+    const after = await command('train fraud-model via=event', 'U0NEWBIE');
+    expect((await hooks.waitFor(after.responseUrl)).text).toContain('queued training');
+  });
+
+  it('answers the Events API URL verification challenge', async () => {
+    const response = await postSigned(`${bot.url}/slack/events`, SIGNING_SECRET, JSON.stringify({ token: 'x', challenge: 'challenge-123', type: 'url_verification' }), { contentType: 'application/json' });
+    expect(response.status).toBe(200);
+    expect(response.json).toEqual({ challenge: 'challenge-123' });
+  });
+
   it('status lists runs per target, a target on its own, and the audit log', async () => {
     const all = await command('status');
     const allReply = await hooks.waitFor(all.responseUrl);
