@@ -208,6 +208,13 @@ function stringMap(value: unknown): Record<string, string> {
 
 const annotations = (object: JsonObject): JsonObject => child(metadata(object), 'annotations');
 
+/** Reads a nested value without creating anything on the way. */
+function at(object: unknown, ...path: string[]): unknown {
+  let current = object;
+  for (const step of path) current = isObject(current) ? current[step] : undefined;
+  return current;
+}
+
 /** JSON with sorted keys, so equal values give equal strings. */
 function stableStringify(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
@@ -275,9 +282,8 @@ function scaledValue(value: unknown, replicas: number, fallback: string, roundUp
 }
 
 function imageOf(template: unknown): string | undefined {
-  if (!isObject(template)) return undefined;
-  const containers = spec(clone(template)).containers;
-  return Array.isArray(containers) && isObject(containers[0]) ? text(containers[0].image) : undefined;
+  const containers = at(template, 'spec', 'containers');
+  return Array.isArray(containers) ? text(at(containers[0], 'image')) : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -326,13 +332,15 @@ function parseLabelSelector(selector: string): Requirement[] {
   return requirements;
 }
 
+const OPERATORS: Record<string, Requirement['op']> = { In: 'in', NotIn: 'notin', Exists: 'exists', DoesNotExist: 'doesnotexist' };
+
 /** `metav1.LabelSelectorAsSelector`. */
 function selectorRequirements(selector: unknown): Requirement[] {
   if (!isObject(selector)) return [];
   const requirements: Requirement[] = Object.entries(stringMap(selector.matchLabels)).map(([key, value]) => ({ key, op: 'in', values: [value] }));
   for (const expression of Array.isArray(selector.matchExpressions) ? selector.matchExpressions : []) {
     if (!isObject(expression)) continue;
-    const op = { In: 'in', NotIn: 'notin', Exists: 'exists', DoesNotExist: 'doesnotexist' }[text(expression.operator) ?? ''] as Requirement['op'] | undefined;
+    const op = OPERATORS[text(expression.operator) ?? ''];
     if (!op) continue;
     requirements.push({ key: text(expression.key) ?? '', op, values: Array.isArray(expression.values) ? expression.values.filter((v): v is string => typeof v === 'string') : [] });
   }
@@ -821,30 +829,32 @@ export class FakeKubeApi {
    * controller runs. Returns the Deployment after the controller.
    */
   updateTemplate(namespace: string, name: string, mutate: (template: JsonObject) => JsonObject | void, options: { changeCause?: string } = {}): JsonObject {
-    const stored = this.deploymentOrThrow(namespace, name);
-    const template = child(spec(stored), 'template');
-    const replaced = mutate(template);
-    spec(stored).template = replaced ?? template;
-    if (options.changeCause !== undefined) annotations(stored)[CHANGE_CAUSE] = options.changeCause;
-    this.commit(stored);
+    const candidate = clone(this.deploymentOrThrow(namespace, name));
+    const template = child(spec(candidate), 'template');
+    spec(candidate).template = mutate(template) ?? template;
+    if (options.changeCause !== undefined) annotations(candidate)[CHANGE_CAUSE] = options.changeCause;
+    this.commit(candidate);
     return this.deploymentOrThrow(namespace, name);
   }
 
   /** `kubectl set image deployment/<name> <container>=<image>` (first container by default), recording a change-cause. */
   setImage(namespace: string, name: string, image: string, options: { container?: string; changeCause?: string } = {}): JsonObject {
-    let containerName = options.container;
+    const findContainer = (template: unknown): JsonObject | undefined => {
+      const containers = at(template, 'spec', 'containers');
+      const list = Array.isArray(containers) ? containers.filter(isObject) : [];
+      return options.container === undefined ? list[0] : list.find((entry) => entry.name === options.container);
+    };
+    const container = findContainer(at(this.deploymentOrThrow(namespace, name), 'spec', 'template'));
+    if (!container) throw new Error(`deployment ${namespace}/${name} has no container ${options.container ?? '(first)'}`);
+    const changeCause = options.changeCause ?? `kubectl set image deployment/${name} ${text(container.name) ?? ''}=${image}`;
     return this.updateTemplate(
       namespace,
       name,
       (template) => {
-        const containers = spec(template).containers;
-        const list = Array.isArray(containers) ? containers.filter(isObject) : [];
-        const container = containerName === undefined ? list[0] : list.find((entry) => entry.name === containerName);
-        if (!container) throw new Error(`deployment ${namespace}/${name} has no container ${containerName ?? '(first)'}`);
-        containerName = text(container.name);
-        container.image = image;
+        const target = findContainer(template);
+        if (target) target.image = image;
       },
-      { changeCause: options.changeCause ?? `kubectl set image deployment/${name} ${options.container ?? 'app'}=${image}` },
+      { changeCause },
     );
   }
 
@@ -856,9 +866,9 @@ export class FakeKubeApi {
 
   /** `kubectl rollout pause|resume`. */
   setPaused(namespace: string, name: string, paused: boolean): JsonObject {
-    const stored = this.deploymentOrThrow(namespace, name);
-    spec(stored).paused = paused;
-    this.commit(stored);
+    const candidate = clone(this.deploymentOrThrow(namespace, name));
+    spec(candidate).paused = paused;
+    this.commit(candidate);
     return this.deploymentOrThrow(namespace, name);
   }
 
@@ -1021,13 +1031,11 @@ export class FakeKubeApi {
   }
 
   private maxSurge(deployment: JsonObject): number {
-    const rollingUpdate = child(child(spec(deployment), 'strategy'), 'rollingUpdate');
-    return scaledValue(rollingUpdate.maxSurge, count(spec(deployment).replicas), '25%', true);
+    return scaledValue(at(deployment, 'spec', 'strategy', 'rollingUpdate', 'maxSurge'), count(at(deployment, 'spec', 'replicas')), '25%', true);
   }
 
   private maxUnavailable(deployment: JsonObject): number {
-    const rollingUpdate = child(child(spec(deployment), 'strategy'), 'rollingUpdate');
-    return scaledValue(rollingUpdate.maxUnavailable, count(spec(deployment).replicas), '25%', false);
+    return scaledValue(at(deployment, 'spec', 'strategy', 'rollingUpdate', 'maxUnavailable'), count(at(deployment, 'spec', 'replicas')), '25%', false);
   }
 
   /** Copies the Deployment's annotations (minus the skip list) onto its ReplicaSet; true if any changed. */
@@ -1286,8 +1294,10 @@ export class FakeKubeApi {
     let progressing: JsonObject | undefined;
     if (spec(deployment).paused === true) progressing = condition('Progressing', 'Unknown', 'DeploymentPaused', 'Deployment is paused');
     else if (!current) progressing = undefined;
-    else if (rollout.deadlineExceeded) progressing = condition('Progressing', 'False', 'ProgressDeadlineExceeded', `ReplicaSet "${rsName}" has timed out progressing.`);
-    else if (this.complete(deployment)) progressing = condition('Progressing', 'True', 'NewReplicaSetAvailable', `ReplicaSet "${rsName}" has successfully progressed.`);
+    else if (this.complete(deployment)) {
+      rollout.deadlineExceeded = false;
+      progressing = condition('Progressing', 'True', 'NewReplicaSetAvailable', `ReplicaSet "${rsName}" has successfully progressed.`);
+    } else if (rollout.deadlineExceeded) progressing = condition('Progressing', 'False', 'ProgressDeadlineExceeded', `ReplicaSet "${rsName}" has timed out progressing.`);
     else if (rollout.reason === 'NewReplicaSetCreated') progressing = condition('Progressing', 'True', 'NewReplicaSetCreated', `Created new replica set "${rsName}"`);
     else if (rollout.reason === 'FoundNewReplicaSet') progressing = condition('Progressing', 'True', 'FoundNewReplicaSet', `Found new replica set "${rsName}"`);
     else progressing = condition('Progressing', 'True', 'ReplicaSetUpdated', `ReplicaSet "${rsName}" is progressing.`);
@@ -1310,16 +1320,18 @@ export class FakeKubeApi {
     return deployment;
   }
 
-  /** Stores a changed Deployment from a helper: generation up when the spec changed, then the controller. */
-  private commit(deployment: JsonObject): void {
-    const stored = this.store.deployments.get(key(namespaceOf(deployment), nameOf(deployment)));
-    defaultDeployment(deployment);
-    const causes = validateDeployment(deployment, undefined);
+  /** Stores a changed copy of a Deployment from a helper: generation up when the spec changed, then the controller. */
+  private commit(candidate: JsonObject): void {
+    const deploymentKey = key(namespaceOf(candidate), nameOf(candidate));
+    const stored = this.store.deployments.get(deploymentKey);
+    if (!stored) throw new Error(`fake Kubernetes has no deployment ${deploymentKey}`);
+    defaultDeployment(candidate);
+    const causes = validateDeployment(candidate, stored);
     if (causes.length > 0) throw new Error(`invalid deployment: ${causes.map((cause) => `${cause.field}: ${cause.message}`).join('; ')}`);
-    if (stored !== deployment) throw new Error('commit expects the stored object');
-    metadata(deployment).generation = count(metadata(deployment).generation) + 1;
-    this.write('deployments', deployment, 'MODIFIED');
-    this.reconcile(key(namespaceOf(deployment), nameOf(deployment)));
+    if (stableStringify(spec(candidate)) !== stableStringify(spec(stored))) metadata(candidate).generation = count(metadata(stored).generation) + 1;
+    if (stableStringify(candidate) === stableStringify(stored)) return;
+    this.write('deployments', candidate, 'MODIFIED');
+    this.reconcile(deploymentKey);
   }
 
   private write(resource: KubeResource, object: JsonObject, type: WatchEventType): void {
@@ -1569,12 +1581,12 @@ export class FakeKubeApi {
     const before = metadata(stored);
     const after = metadata(patched);
     if (after.name !== before.name || after.namespace !== before.namespace) {
-      throw new BadRequest(`the name of the object (${String(after.name)}) does not match the name on the URL (${name})`);
+      throw new BadRequest(`the name of the object (${JSON.stringify(after.name) ?? ''}) does not match the name on the URL (${name})`);
     }
-    if (after.uid !== before.uid) {
-      throw new StatusError(409, `Precondition failed: UID in precondition: ${String(after.uid)}, UID in object meta: ${String(before.uid)}`, { name, group: GROUP, kind: 'deployments' });
+    if (after.uid !== undefined && after.uid !== before.uid) {
+      throw new StatusError(409, `Precondition failed: UID in precondition: ${JSON.stringify(after.uid)}, UID in object meta: ${text(before.uid) ?? ''}`, { name, group: GROUP, kind: 'deployments' });
     }
-    if (after.resourceVersion !== before.resourceVersion) {
+    if (after.resourceVersion !== undefined && after.resourceVersion !== before.resourceVersion) {
       throw new StatusError(409, `Operation cannot be fulfilled on deployments.${GROUP} "${name}": the object has been modified; please apply your changes to the latest version and try again`, {
         name,
         group: GROUP,
@@ -1582,7 +1594,7 @@ export class FakeKubeApi {
       });
     }
     // What the API server owns: identity, timestamps, generation, and status (a subresource).
-    for (const field of ['generation', 'creationTimestamp', 'managedFields']) {
+    for (const field of ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'managedFields']) {
       if (before[field] === undefined) delete after[field];
       else after[field] = clone(before[field]);
     }
