@@ -27,6 +27,15 @@ const submission = z.object({
   }),
 });
 
+/** The clicker, the channel and the approval id of an Approve or Reject click; undefined for a malformed one. */
+function readClick(body: unknown): { channel: string | undefined; user: string; id: string; triggerId: string } | undefined {
+  const parsed = click.safeParse(body);
+  if (!parsed.success) return undefined;
+  const id = approvalId.safeParse(parsed.data.actions[0]?.value);
+  if (!id.success) return undefined;
+  return { channel: parsed.data.channel?.id ?? parsed.data.container?.channel_id, user: parsed.data.user.id, id: id.data, triggerId: parsed.data.trigger_id ?? '' };
+}
+
 const ANSWERS: Record<Exclude<Decision, 'approved' | 'recorded' | 'rejected'>, string> = {
   self: ':no_entry: You asked for this promotion, so someone else has to approve it.',
   already: ':ballot_box_with_check: Your approval is already counted.',
@@ -57,20 +66,17 @@ export function registerApprovalButtons(app: App, context: Context, authorizer: 
 
   app.action<BlockAction>(APPROVAL_ACTIONS.approve, async ({ ack, body }: SlackActionMiddlewareArgs<BlockAction> & AllMiddlewareArgs) => {
     await ack();
-    const parsed = click.safeParse(body);
-    if (!parsed.success) return;
-    const channel = parsed.data.channel?.id ?? parsed.data.container?.channel_id;
-    const user = parsed.data.user.id;
-    const id = approvalId.safeParse(parsed.data.actions[0]?.value);
+    const clicked = readClick(body);
+    if (!clicked) return;
+    const { channel, user, id } = clicked;
     try {
-      if (!id.success) return;
       const allowed = await authorizer.check('approvers', user);
       if (!allowed.allowed) {
-        await context.audit.record({ actor: user, action: 'button.approve', subject: id.data, outcome: 'not an approver' });
+        await context.audit.record({ actor: user, action: 'button.approve', subject: id, outcome: 'not an approver' });
         await ephemeral(channel, user, refusalText(allowed, 'Approving a promotion'));
         return;
       }
-      const { decision, approval } = await decide(id.data, user, 'approve');
+      const { decision, approval } = await decide(id, user, 'approve');
       if (decision === 'approved') await ephemeral(channel, user, `:white_check_mark: Approved: promoting ${code(approval?.model ?? '')} v${approval?.version ?? ''}.`);
       else if (decision === 'recorded') await ephemeral(channel, user, `:ballot_box_with_check: Approval recorded (${approval?.approvers.length ?? 0}/${approval?.required ?? 0}).`);
       else if (decision !== 'rejected') await ephemeral(channel, user, ANSWERS[decision]);
@@ -82,14 +88,11 @@ export function registerApprovalButtons(app: App, context: Context, authorizer: 
 
   app.action<BlockAction>(APPROVAL_ACTIONS.reject, async ({ ack, body, client }: SlackActionMiddlewareArgs<BlockAction> & AllMiddlewareArgs) => {
     await ack();
-    const parsed = click.safeParse(body);
-    if (!parsed.success) return;
-    const channel = parsed.data.channel?.id ?? parsed.data.container?.channel_id;
-    const user = parsed.data.user.id;
-    const id = approvalId.safeParse(parsed.data.actions[0]?.value);
+    const clicked = readClick(body);
+    if (!clicked) return;
+    const { channel, user, id, triggerId } = clicked;
     try {
-      if (!id.success) return;
-      const approval = await context.approvals.get(id.data);
+      const approval = await context.approvals.get(id);
       const allowed = approval?.requestedBy === user ? { allowed: true as const } : await authorizer.check('approvers', user);
       if (!allowed.allowed) {
         await ephemeral(channel, user, refusalText(allowed, 'Rejecting a promotion'));
@@ -101,11 +104,11 @@ export function registerApprovalButtons(app: App, context: Context, authorizer: 
       }
       // The trigger expires 3 s after the click, so the modal opens before anything else.
       await client.views.open({
-        trigger_id: parsed.data.trigger_id ?? '',
+        trigger_id: triggerId,
         view: {
           type: 'modal',
           callback_id: APPROVAL_ACTIONS.rejectModal,
-          private_metadata: JSON.stringify({ approval: id.data, channel: channel ?? '' }),
+          private_metadata: JSON.stringify({ approval: id, channel: channel ?? '' }),
           title: { type: 'plain_text', text: 'Reject promotion' },
           submit: { type: 'plain_text', text: 'Reject' },
           close: { type: 'plain_text', text: 'Cancel' },
