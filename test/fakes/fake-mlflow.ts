@@ -28,6 +28,8 @@ interface Model {
 export interface FakeMlflowOptions {
   token?: string;
   basic?: { username: string; password: string };
+  /** More basic-auth users, by name → password. */
+  users?: Record<string, string>;
   /** Users (by token or username) who get 403 on writes. */
   readOnly?: string[];
 }
@@ -173,7 +175,8 @@ export class FakeMlflow {
     if (this.options.basic) {
       const match = /^Basic (.+)$/.exec(header);
       const [user, password] = Buffer.from(match?.[1] ?? '', 'base64').toString('utf8').split(':');
-      return user === this.options.basic.username && password === this.options.basic.password ? user : undefined;
+      if (user === this.options.basic.username && password === this.options.basic.password) return user;
+      return user !== undefined && this.options.users?.[user] !== undefined && this.options.users[user] === password ? user : undefined;
     }
     return 'anonymous';
   }
