@@ -12,8 +12,10 @@ import { UsageError, type Reply, type Subcommand } from './command.js';
 /** A model: who holds each alias and stage in MLflow, its latest versions, and pending requests. */
 async function modelStatus(model: string, context: Context): Promise<Reply> {
   const lines: string[] = [`*${code(model)}*`];
-  if (context.mlflow) {
-    const registered = await context.mlflow.getRegisteredModel(model);
+  const registered = context.mlflow ? await context.mlflow.getRegisteredModel(model).catch((error: unknown) => toMlopsError(error)) : undefined;
+  if (registered instanceof Error) {
+    lines.push(`MLflow: _${escapeMrkdwn(registered.userMessage)}_`);
+  } else if (registered) {
     const aliases = Object.entries(registered.aliases).map(([alias, version]) => `${code(`@${alias}`)} → ${link(context.mlflow?.modelVersionUrl(model, version), `v${version}`)}`);
     const stages = Object.entries(registered.stages).map(([stage, version]) => `${escapeMrkdwn(stage)} → v${version}`);
     const latest = [...new Set(registered.latestVersions.map((version) => version.version))].sort((a, b) => Number(b) - Number(a)).slice(0, 5);

@@ -96,22 +96,25 @@ export function createRollbackProcessor(context: Context) {
     const lock = lockKey(data);
     const taken = await context.redis.set(lock, id, 'PX', data.timeoutMs + 120_000, 'NX');
     if (taken !== 'OK' && (await context.redis.get(lock)) !== id) {
-      await report(context, id, data, 'failed', `Another rollback of ${target} is already running; try again when it has finished.`);
+      await report(context, id, data, 'failed', `Another rollback of ${target} is already running; try again when it has finished.`).catch((error: unknown) =>
+        context.logger.warn({ err: error, rollback: id }, 'rollback outcome not posted'),
+      );
       throw new UnrecoverableError(`rollback of ${target} already running`);
     }
+    let release = true;
     try {
       await run(context, id, data, target);
-      await context.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, lock, id);
     } catch (error) {
       const mlops = toMlopsError(error);
       const final = !mlops.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      if (final) {
-        await report(context, id, data, 'failed', mlops.userMessage);
-        await context.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, lock, id);
-        await context.audit.record({ actor: data.requestedBy, action: 'job.rollback', subject: target, outcome: `failed: ${mlops.code}`, jobId: id, detail: mlops.userMessage });
-        throw new UnrecoverableError(mlops.message);
-      }
-      throw mlops;
+      // A retry of this job takes the lease over again, so only a final outcome gives it back.
+      release = final;
+      if (!final) throw mlops;
+      await report(context, id, data, 'failed', mlops.userMessage).catch((reportError: unknown) => context.logger.warn({ err: reportError, rollback: id }, 'rollback outcome not posted'));
+      await context.audit.record({ actor: data.requestedBy, action: 'job.rollback', subject: target, outcome: `failed: ${mlops.code}`, jobId: id, detail: mlops.userMessage });
+      throw new UnrecoverableError(mlops.message);
+    } finally {
+      if (release) await context.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, lock, id);
     }
   };
 }
@@ -165,8 +168,17 @@ async function report(context: Context, id: string, data: RollbackJob, state: Ro
     await context.redis.multi().hset(messageKey(id), { channel: posted.channel, ts: posted.ts }).expire(messageKey(id), 7 * 24 * 3600).exec();
     return;
   }
-  await context.slack.updateMessage(stored.channel, stored.ts, view);
-  if (state !== 'running') await context.slack.postMessage({ channel: stored.channel, threadTs: stored.ts, text: view.text, blocks: view.blocks, broadcast: state === 'failed' || state === 'timed out' });
+  try {
+    await context.slack.updateMessage(stored.channel, stored.ts, view);
+  } catch (error) {
+    if (!(error instanceof MlopsError) || error.details.slackError !== 'message_not_found') throw error;
+    // Someone deleted the rollback's message: start a new one rather than lose the outcome.
+    await context.redis.del(messageKey(id));
+    await report(context, id, data, state, detail);
+    return;
+  }
+  // The outcome waits for its slot rather than being dropped behind progress lines.
+  if (state !== 'running') await context.slack.postMessage({ channel: stored.channel, threadTs: stored.ts, text: view.text, blocks: view.blocks, broadcast: state === 'failed' || state === 'timed out' }, 15_000);
 }
 
 /** Progress lines in the thread; under Slack's limits a skipped line is fine, the outcome is not skipped. */
@@ -175,7 +187,7 @@ async function progress(context: Context, id: string, data: RollbackJob, line: s
   if (!stored.ts || !stored.channel) return;
   const text = escapeMrkdwn(line);
   try {
-    await context.slack.postMessage({ channel: stored.channel, threadTs: stored.ts, text, blocks: [{ type: 'section', text: mrkdwnText(text) }] });
+    await context.slack.postMessage({ channel: stored.channel, threadTs: stored.ts, text, blocks: [{ type: 'section', text: mrkdwnText(text) }] }, 0);
   } catch (error) {
     context.logger.debug({ err: error, rollback: id }, 'rollback progress line skipped');
   }

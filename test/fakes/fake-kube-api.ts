@@ -29,7 +29,8 @@ export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
  * - `stepwise`: nothing happens until `tick()` (or every `stepMs`): the first tick observes the new
  *   generation (until then watchers see `observedGeneration` lag), then each tick starts one new pod
  *   or makes one available and retires an old one, each a MODIFIED event;
- * - `stuck`: one new pod starts and never becomes available;
+ * - `stuck`: the rollout never completes: one new pod starts and never becomes available, and old
+ *   pods never finish terminating (so a rollback to a ReplicaSet that still runs stays incomplete too);
  * - `deadline`: like `stuck`, and after `deadlineMs` (or at `tick()`) Progressing turns
  *   `False`/`ProgressDeadlineExceeded`.
  */
@@ -98,6 +99,8 @@ export interface CreateDeploymentOptions {
   /** Default 3. */
   replicas?: number;
   annotations?: Record<string, string>;
+  /** Sets `kubernetes.io/change-cause`, which travels to the ReplicaSet. */
+  changeCause?: string;
   paused?: boolean;
   progressDeadlineSeconds?: number;
   rolloutMode?: RolloutMode;
@@ -314,10 +317,11 @@ function parseLabelSelector(selector: string): Requirement[] {
     } else current += char;
   }
   parts.push(current);
+  if (selector.trim() === '') return [];
   const requirements: Requirement[] = [];
   for (const raw of parts) {
     const part = raw.trim();
-    if (part === '') continue;
+    if (part === '') throw new BadRequest(`unable to parse requirement: found '', expected: identifier`);
     let match: RegExpExecArray | null;
     if ((match = new RegExp(`^!\\s*(${LABEL_KEY})$`).exec(part))) requirements.push({ key: match[1] ?? '', op: 'doesnotexist', values: [] });
     else if ((match = new RegExp(`^(${LABEL_KEY})\\s+(in|notin)\\s*\\(([^)]*)\\)$`).exec(part))) {
@@ -505,6 +509,13 @@ function mergePatch(target: unknown, patch: unknown): unknown {
   return out;
 }
 
+/** What a round trip through the API's Go types does to nulls: they vanish (a nil field is omitted). */
+function pruneNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.filter((item) => item !== null).map(pruneNulls);
+  if (isObject(value)) return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== null).map(([name, entry]) => [name, pruneNulls(entry)]));
+  return value;
+}
+
 const withoutDirectives = (value: JsonObject): JsonObject => Object.fromEntries(Object.entries(value).filter(([key]) => !key.startsWith('$')));
 
 /** The part of strategic merge that matters for pod templates: keyed lists merge, `$patch: replace|delete`, null deletes. */
@@ -621,13 +632,15 @@ function validateDeployment(deployment: JsonObject, previous: JsonObject | undef
 
 /** Thrown inside the handler to answer with a Status. */
 class StatusError extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-    readonly details: JsonObject = {},
-    readonly reason = DEFAULT_REASONS[code] ?? 'InternalError',
-  ) {
+  readonly code: number;
+  readonly details: JsonObject;
+  readonly reason: string;
+
+  constructor(code: number, message: string, details: JsonObject = {}) {
     super(message);
+    this.code = code;
+    this.details = details;
+    this.reason = DEFAULT_REASONS[code] ?? 'InternalError';
   }
 }
 
@@ -751,6 +764,11 @@ export class FakeKubeApi {
     this.forbidden.push({ verb, resource, namespace });
   }
 
+  /** Lifts every `forbid`. */
+  allowAll(): void {
+    this.forbidden.length = 0;
+  }
+
   /** The next `count` matching requests (after authentication) get this error instead. */
   failNext(matcher: KubeFailureMatcher, failure: KubeFailure): void {
     for (let i = 0; i < (failure.count ?? 1); i++) this.failures.push({ matcher, failure });
@@ -803,12 +821,14 @@ export class FakeKubeApi {
         generation: 1,
         creationTimestamp: this.now(),
         ...(options.labels ? { labels: { ...options.labels } } : {}),
-        ...(options.annotations ? { annotations: { ...options.annotations } } : {}),
+        ...(options.annotations || options.changeCause !== undefined
+          ? { annotations: { ...options.annotations, ...(options.changeCause !== undefined ? { [CHANGE_CAUSE]: options.changeCause } : {}) } }
+          : {}),
       },
       spec: {
         replicas: options.replicas ?? 3,
         selector: clone(selector),
-        template: clone(template),
+        template: pruneNulls(template),
         ...(options.paused !== undefined ? { paused: options.paused } : {}),
         ...(options.progressDeadlineSeconds !== undefined ? { progressDeadlineSeconds: options.progressDeadlineSeconds } : {}),
       },
@@ -1203,7 +1223,10 @@ export class FakeKubeApi {
     for (const rs of this.owned(deployment)) if (rs !== current && this.pods(rs).replicas > 0) this.setPods(rs, 0, 0);
   }
 
-  /** `stuck`/`deadline`: one new pod that never becomes available. */
+  /**
+   * `stuck`/`deadline`: one new pod starts and never becomes available. Old pods never finish going
+   * either, so even a rollback to a ReplicaSet whose pods still run does not complete in these modes.
+   */
   private startStuckPod(deployment: JsonObject): void {
     const current = this.currentReplicaSet(deployment);
     if (!current) return;
@@ -1321,7 +1344,8 @@ export class FakeKubeApi {
   }
 
   /** Stores a changed copy of a Deployment from a helper: generation up when the spec changed, then the controller. */
-  private commit(candidate: JsonObject): void {
+  private commit(changed: JsonObject): void {
+    const candidate = pruneNulls(changed) as JsonObject;
     const deploymentKey = key(namespaceOf(candidate), nameOf(candidate));
     const stored = this.store.deployments.get(deploymentKey);
     if (!stored) throw new Error(`fake Kubernetes has no deployment ${deploymentKey}`);
@@ -1575,8 +1599,9 @@ export class FakeKubeApi {
     }
     if (raw.length > 0 && typeof body === 'string') throw new BadRequest(`error decoding patch: invalid character in ${JSON.stringify(raw.slice(0, 20))}`);
     if (type !== 'application/json-patch+json' && !isObject(body)) throw new BadRequest('error decoding patch: the patch is not a JSON object');
-    const patched =
-      type === 'application/json-patch+json' ? applyJsonPatch(stored, body) : type === 'application/merge-patch+json' ? mergePatch(stored, body) : strategicMerge(stored, body);
+    const patched = pruneNulls(
+      type === 'application/json-patch+json' ? applyJsonPatch(stored, body) : type === 'application/merge-patch+json' ? mergePatch(stored, body) : strategicMerge(stored, body),
+    );
     if (!isObject(patched)) throw new PatchFailure('the patched object is not an object');
     const before = metadata(stored);
     const after = metadata(patched);

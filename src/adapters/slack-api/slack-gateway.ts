@@ -73,9 +73,13 @@ export class SlackGateway {
     this.options = { maxWaitMs: 2_000, limits: SLACK_LIMITS, ...options };
   }
 
-  async postMessage(message: OutgoingMessage): Promise<{ ts: string; channel: string }> {
+  /**
+   * `maxWaitMs` overrides how long this call may wait for its channel's slot: 0 for messages that are
+   * worth sending only if the channel is idle (progress lines), longer for ones that must not be lost.
+   */
+  async postMessage(message: OutgoingMessage, maxWaitMs = this.options.maxWaitMs): Promise<{ ts: string; channel: string }> {
     const bucket = `chat.postMessage:${message.channel}`;
-    await this.take(bucket, this.options.limits.postMessagePerChannel);
+    await this.take(bucket, this.options.limits.postMessagePerChannel, maxWaitMs);
     const thread = message.threadTs ? { thread_ts: message.threadTs, reply_broadcast: message.broadcast ?? false } : {};
     const result = await this.call('chat.postMessage', bucket, () =>
       this.client.chat.postMessage({
@@ -108,8 +112,8 @@ export class SlackGateway {
     return membersResult.parse(result).users;
   }
 
-  private async take(bucket: string, limit: RateLimit): Promise<void> {
-    const reservation = await this.limiter.reserve(bucket, limit, this.options.maxWaitMs);
+  private async take(bucket: string, limit: RateLimit, maxWaitMs = this.options.maxWaitMs): Promise<void> {
+    const reservation = await this.limiter.reserve(bucket, limit, maxWaitMs);
     if (!reservation.granted) {
       throw new MlopsError('RATE_LIMITED', `Slack bucket ${bucket} is busy`, { retryAfterMs: reservation.retryAfterMs, details: { bucket } });
     }
