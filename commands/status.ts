@@ -29,7 +29,7 @@ async function modelStatus(model: string, context: Context): Promise<Reply> {
   if (deployment) {
     const label = `${deployment.namespace}/${deployment.name}`;
     try {
-      const current = await context.kube().getDeployment(deployment.namespace, deployment.name);
+      const current = await (await context.kube()).getDeployment(deployment.namespace, deployment.name);
       const status = current.status ?? {};
       const ready = typeof status.readyReplicas === 'number' ? status.readyReplicas : 0;
       const wanted = typeof current.spec?.replicas === 'number' ? current.spec.replicas : 0;

@@ -50,7 +50,7 @@ export type Preview =
 
 /** What an undo would do now (read only): the confirm step and --dry-run show this. */
 export async function previewRollback(context: Context, target: RollbackTarget, toRevision: number): Promise<Preview> {
-  const kube = context.kube();
+  const kube = await context.kube();
   const deployment = await kube.getDeployment(target.namespace, target.name);
   const replicaSets = await kube.listReplicaSets(target.namespace, selectorString(deployment));
   const plan = planRollback(deployment, replicaSets, toRevision);
@@ -120,7 +120,7 @@ export function createRollbackProcessor(context: Context) {
 }
 
 async function run(context: Context, id: string, data: RollbackJob, target: string): Promise<void> {
-  const kube = context.kube();
+  const kube = await context.kube();
   await report(context, id, data, 'running');
   const deployment = await kube.getDeployment(data.namespace, data.name);
   const replicaSets = await kube.listReplicaSets(data.namespace, selectorString(deployment));

@@ -87,31 +87,42 @@ function channelFor(context: Context, run: Run): string {
 async function syncRun(context: Context, runKey: string): Promise<void> {
   const run = await context.runs.get(runKey);
   if (!run) return;
-  const now = context.now();
+  // Rendered after the rate-limit slot is taken, so the message shows the newest state of the run.
+  let shown = run;
+  const latest = async () => {
+    shown = (await context.runs.get(runKey)) ?? shown;
+    return renderRunMessage(shown, context.now());
+  };
   let message: RunMessage | undefined = await context.runs.getMessage(runKey);
-  const view = renderRunMessage(run, now);
   if (!message) {
     const channel = channelFor(context, run);
     // A deployment started by a promotion lives in the approval's thread rather than as a new message.
-    const posted = await context.slack.postMessage({ channel, ...view, ...(run.details.threadTs ? { threadTs: run.details.threadTs } : {}) });
-    message = { channel: posted.channel, ts: posted.ts, renderedVersion: run.version, narrated: run.history.length, alerted: false };
+    const posted = await context.slack.postLatest(channel, async () => ({ ...(await latest()), ...(run.details.threadTs ? { threadTs: run.details.threadTs } : {}) }));
+    message = { channel: posted.channel, ts: posted.ts, renderedVersion: shown.version, narrated: shown.history.length, alerted: false };
     await context.runs.setMessage(runKey, message);
   } else if (message.renderedVersion < run.version) {
-    await context.slack.updateMessage(message.channel, message.ts, view);
-    message = { ...message, renderedVersion: run.version };
+    await context.slack.updateLatest(message.channel, message.ts, latest);
+    message = { ...message, renderedVersion: shown.version };
     await context.runs.setMessage(runKey, message);
   }
 
-  if (run.history.length > message.narrated) {
-    const text = renderTransitions(run, run.history.slice(message.narrated));
-    await context.slack.postMessage({ channel: message.channel, threadTs: run.details.threadTs ?? message.ts, text, blocks: [{ type: 'section', text: mrkdwnText(text) }] });
-    message = { ...message, narrated: run.history.length };
+  if (shown.history.length > message.narrated) {
+    const from = message.narrated;
+    const posted = message;
+    let narrated = shown.history.length;
+    await context.slack.postLatest(posted.channel, async () => {
+      shown = (await context.runs.get(runKey)) ?? shown;
+      narrated = shown.history.length;
+      const text = renderTransitions(shown, shown.history.slice(from));
+      return { threadTs: shown.details.threadTs ?? posted.ts, text, blocks: [{ type: 'section', text: mrkdwnText(text) }] };
+    });
+    message = { ...message, narrated };
     await context.runs.setMessage(runKey, message);
   }
 
-  if (isFailure(run.state) && !message.alerted) {
-    const alert = renderFailureAlert(run, context.config.file.slack.oncall, now);
-    await context.slack.postMessage({ channel: message.channel, threadTs: run.details.threadTs ?? message.ts, broadcast: true, ...alert });
+  if (isFailure(shown.state) && !message.alerted) {
+    const alert = renderFailureAlert(shown, context.config.file.slack.oncall, context.now());
+    await context.slack.postMessage({ channel: message.channel, threadTs: shown.details.threadTs ?? message.ts, broadcast: true, ...alert });
     await context.runs.setMessage(runKey, { ...message, alerted: true });
   }
 }

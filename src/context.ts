@@ -65,7 +65,7 @@ export interface Context {
   /** Present when MLFLOW_TRACKING_URI is set. */
   mlflow: MlflowClient | undefined;
   /** Kubernetes access for rollbacks, built on first use (in-cluster or KUBECONFIG); throws CONFIG_INVALID when unusable. */
-  kube: () => KubeClient;
+  kube: () => Promise<KubeClient>;
   queues: Queues;
   now: () => Date;
 }

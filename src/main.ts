@@ -2,7 +2,7 @@ import { startBot } from './app.js';
 import { loadConfig } from './config/load-config.js';
 import { isMlopsError } from './errors.js';
 import { createLogger } from './log.js';
-import { OciGateway } from './adapters/oci/oci-gateway.js';
+import { lazyOciGateway } from './adapters/oci/lazy-oci-gateway.js';
 
 /** Pods get 30 s by default between SIGTERM and SIGKILL; shutdown must finish well inside it. */
 const SHUTDOWN_TIMEOUT_MS = 25_000;
@@ -16,7 +16,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const logger = createLogger({ level: config.env.LOG_LEVEL });
-  const oci = new OciGateway(config.env, logger.child({ component: 'oci' }));
+  const oci = lazyOciGateway(config.env, logger.child({ component: 'oci' }));
   const bot = await startBot({ config, logger, oci });
 
   const shutdown = (signal: string) => {

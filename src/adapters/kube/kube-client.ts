@@ -1,6 +1,6 @@
 import { request as httpRequest, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { KubeConfig, Watch } from '@kubernetes/client-node';
+import type { KubeConfig, Watch } from '@kubernetes/client-node';
 import { z } from 'zod';
 import type { Env } from '../../config/env.js';
 import type { JsonObject, KubeObject } from '../../domain/rollback.js';
@@ -38,15 +38,22 @@ const toKubeObject = (value: z.output<typeof objectSchema>): KubeObject => value
  * lost to a typed model.
  */
 export class KubeClient {
-  private readonly kc = new KubeConfig();
+  private constructor(
+    private readonly kc: KubeConfig,
+    private readonly WatchClass: typeof Watch,
+  ) {}
 
-  constructor(env: Pick<Env, 'KUBECONFIG'>) {
+  /** client-node is loaded on first use: it costs ~90 MB of memory that only rollbacks need. */
+  static async create(env: Pick<Env, 'KUBECONFIG'>): Promise<KubeClient> {
+    const client = await import('@kubernetes/client-node');
+    const kc = new client.KubeConfig();
     try {
-      if (env.KUBECONFIG) this.kc.loadFromFile(env.KUBECONFIG);
-      else this.kc.loadFromCluster();
+      if (env.KUBECONFIG) kc.loadFromFile(env.KUBECONFIG);
+      else kc.loadFromCluster();
     } catch (error) {
       throw new MlopsError('CONFIG_INVALID', `Kubernetes configuration unusable: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
+    return new KubeClient(kc, client.Watch);
   }
 
   async getDeployment(namespace: string, name: string): Promise<KubeObject> {
@@ -76,7 +83,7 @@ export class KubeClient {
    * deleted, or `signal` aborts. A watch that ends early is started again, as kubectl's watch tools do.
    */
   async watchDeployment(namespace: string, name: string, onChange: (deployment: KubeObject) => boolean, signal: AbortSignal): Promise<'done' | 'deleted' | 'aborted'> {
-    const watch = new Watch(this.kc);
+    const watch = new this.WatchClass(this.kc);
     while (!signal.aborted) {
       const outcome = await new Promise<'done' | 'deleted' | 'restart'>((resolve, reject) => {
         let settled = false;

@@ -77,13 +77,22 @@ export class SlackGateway {
    * `maxWaitMs` overrides how long this call may wait for its channel's slot: 0 for messages that are
    * worth sending only if the channel is idle (progress lines), longer for ones that must not be lost.
    */
-  async postMessage(message: OutgoingMessage, maxWaitMs = this.options.maxWaitMs): Promise<{ ts: string; channel: string }> {
-    const bucket = `chat.postMessage:${message.channel}`;
+  postMessage(message: OutgoingMessage, maxWaitMs = this.options.maxWaitMs): Promise<{ ts: string; channel: string }> {
+    return this.postLatest(message.channel, () => Promise.resolve(message), maxWaitMs);
+  }
+
+  /**
+   * Takes the channel's slot first and renders afterwards, so a message that waited for its slot still
+   * shows the newest state (that is how bursts coalesce into one up-to-date message).
+   */
+  async postLatest(channel: string, render: () => Promise<Omit<OutgoingMessage, 'channel'>>, maxWaitMs = this.options.maxWaitMs): Promise<{ ts: string; channel: string }> {
+    const bucket = `chat.postMessage:${channel}`;
     await this.take(bucket, this.options.limits.postMessagePerChannel, maxWaitMs);
+    const message = await render();
     const thread = message.threadTs ? { thread_ts: message.threadTs, reply_broadcast: message.broadcast ?? false } : {};
     const result = await this.call('chat.postMessage', bucket, () =>
       this.client.chat.postMessage({
-        channel: message.channel,
+        channel,
         text: message.text,
         blocks: message.blocks ?? [],
         ...thread,
@@ -94,9 +103,15 @@ export class SlackGateway {
     return postResult.parse(result);
   }
 
-  async updateMessage(channel: string, ts: string, message: { text: string; blocks: Block[] }): Promise<void> {
+  updateMessage(channel: string, ts: string, message: { text: string; blocks: Block[] }): Promise<void> {
+    return this.updateLatest(channel, ts, () => Promise.resolve(message));
+  }
+
+  /** Like postLatest: the update is rendered once its rate-limit slot is taken. */
+  async updateLatest(channel: string, ts: string, render: () => Promise<{ text: string; blocks: Block[] }>): Promise<void> {
     const bucket = 'chat.update';
     await this.take(bucket, this.options.limits.update);
+    const message = await render();
     // Blocks are always sent: chat.update with text alone would strip them.
     await this.call('chat.update', bucket, () => this.client.chat.update({ channel, ts, text: message.text, blocks: message.blocks }));
   }

@@ -1,0 +1,31 @@
+import type { Env } from '../../config/env.js';
+import type { OciReader, OciStarter } from '../../context.js';
+import type { Logger } from '../../log.js';
+import type { OciGateway } from './oci-gateway.js';
+
+/**
+ * The OCI gateway, loaded on first use: the oci-sdk service packages cost ~60 MB of memory, and a
+ * `web` replica that only ingests notifications never calls OCI.
+ */
+export function lazyOciGateway(env: Env, logger: Logger): OciReader & OciStarter & { close(): Promise<void> } {
+  let gateway: Promise<OciGateway> | undefined;
+  const load = () =>
+    (gateway ??= import('./oci-gateway.js')
+      .then(({ OciGateway: Gateway }) => new Gateway(env, logger))
+      .catch((error: unknown) => {
+        gateway = undefined;
+        throw error;
+      }));
+  return {
+    getBuildRun: async (id) => (await load()).getBuildRun(id),
+    getDeployment: async (id) => (await load()).getDeployment(id),
+    getJobRun: async (id) => (await load()).getJobRun(id),
+    getPipelineRun: async (id) => (await load()).getPipelineRun(id),
+    createJobRun: async (request) => (await load()).createJobRun(request),
+    createBuildRun: async (request) => (await load()).createBuildRun(request),
+    createDeployment: async (request) => (await load()).createDeployment(request),
+    close: async () => {
+      if (gateway) await (await gateway).close();
+    },
+  };
+}
