@@ -57,7 +57,11 @@ export function registerRollbackButtons(app: App, context: Context, authorizer: 
 
 /** Roll back on a failure alert: the same confirm step, shown only to the clicker. */
 export async function rollbackFromRun(context: Context, runClick: RunClick): Promise<string | undefined> {
-  const model = runClick.run.details.model;
+  // A deployment failure names its model when a promotion started it; otherwise the model whose
+  // deploy pipeline ran it.
+  const model =
+    runClick.run.details.model ??
+    Object.entries(context.config.file.models).find(([, config]) => config.deployPipelineId !== undefined && config.deployPipelineId === runClick.run.details.pipelineId)?.[0];
   const target = model ? resolveRollbackTarget(context, model) : undefined;
   if (!target) return `:warning: No Kubernetes Deployment is configured for ${code(runClick.run.name)} (set \`models.<name>.deployment\`).`;
   const label = `${target.namespace}/${target.name}`;
