@@ -78,7 +78,7 @@ describe('Rollback of OKE deployments, exactly like kubectl', () => {
     const file = baseConfigFile({
       routes: [{ match: { kind: 'alarm' }, channel: 'C0DEPLOY' }],
       models: {
-        'fraud-model': { alias: 'champion', deployment: { namespace: NS, name: 'fraud-model', timeout: '4s' } },
+        'fraud-model': { alias: 'champion', deployPipelineId: 'ocid1.devopsdeploypipeline.oc1.iad.fraud', deployment: { namespace: NS, name: 'fraud-model', timeout: '4s' } },
         'churn-model': { alias: 'champion', deployment: { namespace: NS, name: 'churn-model', timeout: '4s' } },
       },
     });
@@ -217,6 +217,27 @@ describe('Rollback of OKE deployments, exactly like kubectl', () => {
     const refused = await postSigned(`${bot.url}/slack/events`, SIGNING_SECRET, blockActionsBody({ actionId: 'run.rollback', userId: 'U0OUTSIDER', channelId: 'C0DEPLOY', message: alert }));
     expect(refused.status).toBe(200);
     await slack.waitFor(() => slack.ephemerals().find((message) => message.user === 'U0OUTSIDER' && message.text.includes('*deployers* role')), 10_000, 'refusal');
+  });
+
+  it('Roll back on a failed DevOps deployment finds the model by its deploy pipeline', async () => {
+    const failed = oci.fake.seedDeployment({ lifecycleState: 'FAILED', displayName: 'fraud-model-v9', deployPipelineId: 'ocid1.devopsdeploypipeline.oc1.iad.fraud', lifecycleDetails: 'Stage "apply" failed' });
+    const event = {
+      eventType: 'com.oraclecloud.devopsdeploy.updatedeployment',
+      cloudEventsVersion: '0.1',
+      eventTime: new Date().toISOString(),
+      eventID: `deploy-${failed.id}`,
+      data: { resourceId: failed.id, resourceName: 'fraud-model-v9', compartmentId: 'ocid1.compartment.oc1..ml' },
+    };
+    const response = await fetch(`${bot.url}/oci/notifications`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event) });
+    expect(response.status).toBe(200);
+    const alert: FakeMessage = await slack.waitFor(
+      () => slack.messages().flatMap((message) => slack.thread(message.channel, message.ts)).find((message) => message.text.includes('fraud-model-v9') && JSON.stringify(message.blocks).includes('run.rollback')),
+      15_000,
+      'deployment failure alert',
+    );
+    await postSigned(`${bot.url}/slack/events`, SIGNING_SECRET, blockActionsBody({ actionId: 'run.rollback', userId: 'U0SRE2', channelId: alert.channel, message: alert }));
+    const shown = await slack.waitFor(() => slack.ephemerals().find((message) => message.user === 'U0SRE2' && message.text.includes('Roll back `inference/fraud-model`?')), 10_000, 'confirm step');
+    expect(JSON.stringify(shown.blocks)).toContain('rollback.confirm');
   });
 
   it('status <model> shows the Deployment revision, image and readiness', async () => {
