@@ -56,6 +56,18 @@ const runFields = {
   projectId: text,
 };
 
+/** The fields every run type shares, copied from the parsed answer. */
+function commonFields(run: { id: string; displayName: string | undefined; lifecycleState: string; lifecycleDetails: string | undefined; compartmentId: string; projectId: string | undefined }) {
+  return {
+    id: run.id,
+    displayName: run.displayName,
+    lifecycleState: run.lifecycleState,
+    lifecycleDetails: run.lifecycleDetails,
+    compartmentId: run.compartmentId,
+    projectId: run.projectId,
+  };
+}
+
 export const jobRunSchema = z
   .object({
     ...runFields,
@@ -67,12 +79,7 @@ export const jobRunSchema = z
   })
   .transform(
     (run): OciRun => ({
-      id: run.id,
-      displayName: run.displayName,
-      lifecycleState: run.lifecycleState,
-      lifecycleDetails: run.lifecycleDetails,
-      compartmentId: run.compartmentId,
-      projectId: run.projectId,
+      ...commonFields(run),
       pipelineId: run.jobId,
       timeCreated: run.timeAccepted,
       timeStarted: run.timeStarted,
@@ -93,12 +100,7 @@ export const pipelineRunSchema = z
   })
   .transform(
     (run): OciRun => ({
-      id: run.id,
-      displayName: run.displayName,
-      lifecycleState: run.lifecycleState,
-      lifecycleDetails: run.lifecycleDetails,
-      compartmentId: run.compartmentId,
-      projectId: run.projectId,
+      ...commonFields(run),
       pipelineId: run.pipelineId,
       timeCreated: run.timeAccepted,
       timeStarted: run.timeStarted,
@@ -119,12 +121,7 @@ export const buildRunSchema = z
   })
   .transform(
     (run): OciRun => ({
-      id: run.id,
-      displayName: run.displayName,
-      lifecycleState: run.lifecycleState,
-      lifecycleDetails: run.lifecycleDetails,
-      compartmentId: run.compartmentId,
-      projectId: run.projectId,
+      ...commonFields(run),
       pipelineId: run.buildPipelineId,
       timeCreated: run.timeCreated,
       timeStarted: run.buildRunProgress?.timeStarted,
@@ -145,12 +142,7 @@ export const deploymentSchema = z
   })
   .transform(
     (run): OciRun => ({
-      id: run.id,
-      displayName: run.displayName,
-      lifecycleState: run.lifecycleState,
-      lifecycleDetails: run.lifecycleDetails,
-      compartmentId: run.compartmentId,
-      projectId: run.projectId,
+      ...commonFields(run),
       pipelineId: run.deployPipelineId,
       timeCreated: run.timeCreated,
       timeStarted: run.deploymentExecutionProgress?.timeStarted,
