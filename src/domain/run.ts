@@ -148,7 +148,10 @@ export function applyRunUpdate(run: Run | undefined, update: RunUpdate): { run: 
 
 /** Milliseconds from start (or acceptance) to finish, or to `now` while running. */
 export function runDurationMs(run: Run, now: Date): number | undefined {
-  const start = run.startedAt ?? run.history[0]?.at;
+  const first = run.history[0];
+  // Seen only at its end (no start time from OCI): the duration is unknown, not zero.
+  if (!run.startedAt && first && isTerminal(first.state)) return undefined;
+  const start = run.startedAt ?? first?.at;
   if (!start) return undefined;
   const end = run.finishedAt ?? (isTerminal(run.state) ? run.stateAt : now.toISOString());
   const ms = Date.parse(end) - Date.parse(start);

@@ -242,6 +242,11 @@ describe('runDurationMs and formatDuration', () => {
     expect(runDurationMs(run, new Date(T0))).toBeUndefined();
   });
 
+  it('gives no duration for a run first seen at its end, rather than "0s"', () => {
+    const { run } = applyRunUpdate(undefined, { key: JOB_RUN, resourceId: JOB_RUN, subject: 'jobRun', kind: 'training', at: new Date(T0).toISOString(), state: 'SUCCEEDED' });
+    expect(runDurationMs(run, now)).toBeUndefined();
+  });
+
   it('gives no duration for unparseable times', () => {
     const run = applyRunUpdate(undefined, { ...update('IN_PROGRESS', 0), at: 'not a time' }).run;
     expect(runDurationMs(run, now)).toBeUndefined();
