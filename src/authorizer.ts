@@ -4,17 +4,24 @@ import { keys } from './adapters/redis/keys.js';
 import type { SlackGateway } from './adapters/slack-api/slack-gateway.js';
 import type { ConfigFile, RoleName } from './config/config-file.js';
 import { decide, groupsIn, type Decision } from './domain/policy.js';
+import { isMlopsError, MlopsError } from './errors.js';
 import type { Logger } from './log.js';
 import { escapeMrkdwn, mention } from './slack/mrkdwn.js';
 
-const MEMBERSHIP_TTL_SECONDS = 300;
-const members = z.array(z.string());
+/** Membership is fresh for five minutes; a stale copy is kept a day to ride out Slack hiccups. */
+const FRESH_MS = 300_000;
+const KEEP_SECONDS = 24 * 3600;
+const cached = z.object({ users: z.array(z.string()), at: z.number() });
 
 /**
  * Role checks on Slack IDs. User-group membership comes from usergroups.users.list (Tier 2), cached in
- * Redis for five minutes so every replica shares it, and dropped early on subteam_members_changed.
+ * Redis so every replica shares it, fetched once per process at a time, and dropped early on
+ * subteam_members_changed. When Slack cannot answer (429, outage) the last known membership is used; with
+ * none, the check fails with a retryable error rather than refusing a real member.
  */
 export class Authorizer {
+  private readonly inFlight = new Map<string, Promise<readonly string[]>>();
+
   constructor(
     private readonly roles: ConfigFile['roles'],
     private readonly slack: SlackGateway,
@@ -34,18 +41,34 @@ export class Authorizer {
     await this.redis.del(keys.groupMembers(groupId));
   }
 
-  private async groupMembers(groupId: string): Promise<readonly string[]> {
-    const cached = await this.redis.get(keys.groupMembers(groupId));
-    if (cached !== null) {
-      const parsed = members.safeParse(safeJson(cached));
-      if (parsed.success) return parsed.data;
+  private groupMembers(groupId: string): Promise<readonly string[]> {
+    let pending = this.inFlight.get(groupId);
+    if (!pending) {
+      pending = this.load(groupId).finally(() => this.inFlight.delete(groupId));
+      this.inFlight.set(groupId, pending);
     }
+    return pending;
+  }
+
+  private async load(groupId: string): Promise<readonly string[]> {
+    const entry = cached.safeParse(safeJson(await this.redis.get(keys.groupMembers(groupId))));
+    if (entry.success && Date.now() - entry.data.at < FRESH_MS) return entry.data.users;
     try {
       const users = await this.slack.usergroupMembers(groupId);
-      await this.redis.set(keys.groupMembers(groupId), JSON.stringify(users), 'EX', MEMBERSHIP_TTL_SECONDS);
+      await this.redis.set(keys.groupMembers(groupId), JSON.stringify({ users, at: Date.now() }), 'EX', KEEP_SECONDS);
       return users;
     } catch (error) {
-      // A group we cannot read (free plan, deleted group) grants nothing; the refusal names it.
+      if (entry.success) {
+        this.logger.warn({ err: error, groupId }, 'user group membership stale');
+        return entry.data.users;
+      }
+      if (isMlopsError(error) && error.retryable) {
+        throw new MlopsError(error.code, `membership of ${groupId} unavailable`, {
+          userMessage: 'Slack could not tell the bot who is in the user groups that hold this role just now; try again in a minute.',
+          cause: error,
+        });
+      }
+      // A group Slack will never list (deleted, free plan) grants nothing; the refusal names it.
       this.logger.warn({ err: error, groupId }, 'user group membership unavailable');
       return [];
     }
@@ -59,7 +82,8 @@ export function refusalText(decision: Extract<Decision, { allowed: false }>, act
   return `:no_entry: ${escapeMrkdwn(action)} needs the *${decision.role}* role. ${who}`;
 }
 
-function safeJson(text: string): unknown {
+function safeJson(text: string | null): unknown {
+  if (text === null) return undefined;
   try {
     return JSON.parse(text);
   } catch {

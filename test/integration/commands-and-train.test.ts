@@ -211,6 +211,19 @@ describe('/mlops commands, roles and the train flow', () => {
     expect((await hooks.waitFor(after.responseUrl)).text).toContain('queued training');
   });
 
+  it('does not refuse a real trainer when Slack rate-limits the membership lookup', async () => {
+    const event = JSON.stringify({ type: 'event_callback', event_id: 'Ev0MEMBERS2', team_id: 'T0FAKE', event: { type: 'subteam_members_changed', subteam_id: 'S0DS' } });
+    expect((await postSigned(`${bot.url}/slack/events`, SIGNING_SECRET, event, { contentType: 'application/json' })).status).toBe(200);
+    slack.failNext('usergroups.users.list', { status: 429, retryAfter: 1 });
+    const throttled = await command('train fraud-model via=throttled', 'U0DS1');
+    const reply = String((await hooks.waitFor(throttled.responseUrl)).text);
+    expect(reply).toContain('try again in a minute');
+    expect(reply).not.toContain('*trainers* role');
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const retried = await command('train fraud-model via=later', 'U0DS1');
+    expect((await hooks.waitFor(retried.responseUrl)).text).toContain('queued training');
+  });
+
   it('answers the Events API URL verification challenge', async () => {
     const response = await postSigned(`${bot.url}/slack/events`, SIGNING_SECRET, JSON.stringify({ token: 'x', challenge: 'challenge-123', type: 'url_verification' }), { contentType: 'application/json' });
     expect(response.status).toBe(200);

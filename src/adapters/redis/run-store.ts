@@ -47,17 +47,32 @@ const messageSchema = z.object({
 
 /** Runs are kept for 30 days after their last change: long enough for status and late OCI retries. */
 const RUN_TTL_SECONDS = 30 * 24 * 3600;
-const MAX_WATCH_ATTEMPTS = 20;
+const MAX_ATTEMPTS = 50;
+
+/**
+ * Compare-and-set: writes the run only if it is still exactly what the caller read, and maintains the
+ * indexes in the same step. Works on a shared connection (unlike WATCH, which any other MULTI/EXEC on
+ * the connection silently cancels) and lets folds of different runs proceed in parallel.
+ */
+const COMPARE_AND_SET = `
+local current = redis.call('GET', KEYS[1]) or ''
+if current ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -1001)
+if KEYS[3] ~= '' then
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -201)
+end
+return 1
+`;
 
 /**
  * Runs and their Slack messages, in Redis so every replica and every restart sees the same message.
- * Updates are optimistic transactions (WATCH/MULTI) so two workers folding events of one run in
- * parallel never lose either event.
+ * Updates are optimistic: read, fold, compare-and-set, retry on conflict, so two workers folding events
+ * of one run at the same time never lose either event.
  */
 export class RunStore {
-  /** WATCH is per connection, so transactions on this client run one at a time within the process. */
-  private transactions: Promise<unknown> = Promise.resolve();
-
   constructor(private readonly redis: Redis) {}
 
   async get(runKey: string): Promise<Run | undefined> {
@@ -65,33 +80,31 @@ export class RunStore {
     return raw === null ? undefined : parseRun(raw);
   }
 
-  update(runKey: string, change: (run: Run | undefined) => Run | undefined): Promise<{ before: Run | undefined; after: Run | undefined }> {
-    const next = this.transactions.then(() => this.updateNow(runKey, change));
-    this.transactions = next.catch(() => undefined);
-    return next;
-  }
-
-  private async updateNow(runKey: string, change: (run: Run | undefined) => Run | undefined): Promise<{ before: Run | undefined; after: Run | undefined }> {
+  async update(runKey: string, change: (run: Run | undefined) => Run | undefined): Promise<{ before: Run | undefined; after: Run | undefined }> {
     const key = keys.run(runKey);
-    for (let attempt = 0; attempt < MAX_WATCH_ATTEMPTS; attempt++) {
-      await this.redis.watch(key);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const raw = await this.redis.get(key);
       const before = raw === null ? undefined : parseRun(raw);
       const after = change(before);
-      if (after === undefined || after === before) {
-        await this.redis.unwatch();
-        return { before, after: before };
-      }
+      if (after === undefined || after === before) return { before, after: before };
       const score = Date.parse(after.stateAt) || Date.now();
-      const tx = this.redis.multi().set(key, JSON.stringify(after), 'EX', RUN_TTL_SECONDS).zadd(keys.recentRuns(), score, runKey);
-      if (after.target) tx.zadd(keys.targetRuns(after.target), score, runKey);
-      const result = await tx.exec();
-      if (result !== null) {
-        await this.trimIndexes(after.target);
-        return { before, after };
-      }
+      const written = await this.redis.eval(
+        COMPARE_AND_SET,
+        3,
+        key,
+        keys.recentRuns(),
+        after.target ? keys.targetRuns(after.target) : '',
+        raw ?? '',
+        JSON.stringify(after),
+        RUN_TTL_SECONDS,
+        score,
+        runKey,
+      );
+      if (Number(written) === 1) return { before, after };
+      // Lost the race: back off a little, with jitter, so contending folds do not keep colliding.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 * (attempt + 1))));
     }
-    throw new Error(`run ${runKey} changed concurrently ${MAX_WATCH_ATTEMPTS} times`);
+    throw new Error(`run ${runKey} changed concurrently ${MAX_ATTEMPTS} times`);
   }
 
   async getMessage(runKey: string): Promise<RunMessage | undefined> {
@@ -143,12 +156,6 @@ export class RunStore {
       const run = raw === null ? undefined : parseRun(raw);
       return run ? [run] : [];
     });
-  }
-
-  private async trimIndexes(target: string | undefined): Promise<void> {
-    const tx = this.redis.multi().zremrangebyrank(keys.recentRuns(), 0, -1001);
-    if (target) tx.zremrangebyrank(keys.targetRuns(target), 0, -201);
-    await tx.exec();
   }
 }
 
