@@ -3,7 +3,8 @@ import type { Context, OciRunInfo } from '../src/context.js';
 import type { AlarmNotification, ResourceEvent } from '../src/domain/oci-notification.js';
 import { pickChannel } from '../src/domain/route.js';
 import { fromOciLifecycleState } from '../src/domain/run-state.js';
-import { applyRunUpdate, type RunUpdate } from '../src/domain/run.js';
+import type { RunUpdate } from '../src/domain/run.js';
+import { foldAndShow, isRetry } from './fold-run.js';
 import { isMlopsError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { jobId, type NotificationJob } from '../src/queues.js';
@@ -18,12 +19,13 @@ export function createNotificationProcessor(context: Context) {
   return async (job: Job<NotificationJob>): Promise<void> => {
     const { notification } = job.data;
     const logger = context.logger.child({ job: job.id, queue: job.queueName, dedupeKey: notification.dedupeKey });
+    const retry = { retry: isRetry(job) };
     switch (notification.type) {
       case 'event':
-        await foldEvent(context, notification, logger);
+        await foldEvent(context, notification, logger, retry);
         return;
       case 'alarm':
-        await foldAlarm(context, notification);
+        await foldAlarm(context, notification, retry);
         return;
       case 'generic': {
         const channel = pickChannel(context.config.file.routes, context.config.file.slack.defaultChannel, {
@@ -53,7 +55,7 @@ async function lookUp(context: Context, event: ResourceEvent): Promise<OciRunInf
   }
 }
 
-async function foldEvent(context: Context, event: ResourceEvent, logger: Logger): Promise<void> {
+async function foldEvent(context: Context, event: ResourceEvent, logger: Logger, retry: { retry: boolean }): Promise<void> {
   let info: OciRunInfo | undefined;
   let lookupError: string | undefined;
   try {
@@ -100,10 +102,10 @@ async function foldEvent(context: Context, event: ResourceEvent, logger: Logger)
     details,
     ...(event.subject === 'modelDeployment' ? { note: event.action } : {}),
   };
-  await foldUpdate(context, update);
+  await foldAndShow(context, update, retry);
 }
 
-async function foldAlarm(context: Context, alarm: AlarmNotification): Promise<void> {
+async function foldAlarm(context: Context, alarm: AlarmNotification, retry: { retry: boolean }): Promise<void> {
   const current = await context.runs.getEpisode(alarm.alarmId);
   const currentRun = current ? await context.runs.get(current) : undefined;
   let runKey = current;
@@ -120,7 +122,7 @@ async function foldAlarm(context: Context, alarm: AlarmNotification): Promise<vo
   if (alarm.query) details.query = alarm.query;
   const model = Object.keys(context.config.file.models).find((name) => name === alarm.resourceName);
   if (model) details.model = model;
-  await foldUpdate(context, {
+  await foldAndShow(context, {
     key: runKey,
     resourceId: alarm.alarmId,
     subject: 'alarm',
@@ -130,15 +132,5 @@ async function foldAlarm(context: Context, alarm: AlarmNotification): Promise<vo
     name: alarm.title,
     details,
     ...(alarm.transition === 'RESET' ? { note: 'reset: the metric stopped reporting' } : {}),
-  });
-}
-
-async function foldUpdate(context: Context, update: RunUpdate): Promise<void> {
-  const { before, after } = await context.runs.update(update.key, (run) => {
-    const result = applyRunUpdate(run, update);
-    return result.changed ? result.run : run;
-  });
-  if (after && after !== before) {
-    await context.queues.slackStatus.add('run', { kind: 'run', runKey: after.key, version: after.version }, { jobId: jobId('run', after.key, String(after.version)) });
-  }
+  }, retry);
 }

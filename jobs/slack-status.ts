@@ -15,13 +15,16 @@ import { renderFailureAlert, renderRunMessage, renderTransitions } from '../src/
 import type { SlackStatusJob } from '../src/queues.js';
 
 const LEASE_MS = 30_000;
-const BUSY_RETRY_MS = 200;
+const BUSY_RETRY_MIN_MS = 200;
+const BUSY_RETRY_MAX_MS = 2_000;
 
 /**
  * Brings a run's Slack message up to date with the run as it is in Redis now: post it once, then
  * chat.update in place, narrate new states in the thread (one reply per batch) and alert on-call once on
- * failure. Jobs for older versions find nothing left to do, which is how bursts coalesce. A lease per
- * run keeps two workers from posting the same message twice; rate limits reschedule the job without
+ * failure. Bursts coalesce: a job whose run has moved past its version leaves the work to the job of
+ * the newer version (every fold that changes a run enqueues one), and a job whose run is already shown
+ * ends at once. A lease per run keeps two workers from posting the same message twice; a job that finds
+ * it taken comes back when the holder should be done, and rate limits reschedule the job without
  * spending an attempt.
  */
 export function createSlackStatusProcessor(context: Context) {
@@ -29,7 +32,7 @@ export function createSlackStatusProcessor(context: Context) {
     try {
       await process(context, job.data);
     } catch (error) {
-      const delayMs = error instanceof RunBusy ? BUSY_RETRY_MS : isMlopsError(error) && error.code === 'RATE_LIMITED' ? (error.retryAfterMs ?? 1_000) : undefined;
+      const delayMs = error instanceof RunBusy ? error.retryInMs : isMlopsError(error) && error.code === 'RATE_LIMITED' ? (error.retryAfterMs ?? 1_000) : undefined;
       if (delayMs !== undefined && token) {
         await job.moveToDelayed(Date.now() + delayMs, token);
         context.metrics.jobOutcomes.inc({ queue: job.queueName, outcome: 'delayed' });
@@ -41,8 +44,17 @@ export function createSlackStatusProcessor(context: Context) {
   };
 }
 
-/** Another worker holds the run's lease; this job comes back shortly instead of failing. */
-class RunBusy extends Error {}
+/** Another worker holds the run's lease; this job comes back when the holder should be done. */
+class RunBusy extends Error {
+  constructor(readonly retryInMs: number) {
+    super('run is being shown by another worker');
+  }
+}
+
+/** Nothing is left to show: the message has the run's version, its thread every state, and on-call the alert. */
+function upToDate(run: Run, message: RunMessage | undefined): boolean {
+  return message !== undefined && message.renderedVersion >= run.version && message.narrated >= run.history.length && (message.alerted || !isFailure(run.state));
+}
 
 async function process(context: Context, data: SlackStatusJob): Promise<void> {
   switch (data.kind) {
@@ -62,8 +74,16 @@ async function process(context: Context, data: SlackStatusJob): Promise<void> {
       await context.slack.postMessage({ channel: data.channel, text: data.text, blocks: [{ type: 'section', text: mrkdwnText(data.text) }] });
       return;
     case 'run': {
-      const lease = await Lease.acquire(context.redis, keys.runLock(data.runKey), LEASE_MS);
-      if (!lease) throw new RunBusy();
+      const [run, message] = await Promise.all([context.runs.get(data.runKey), context.runs.getMessage(data.runKey)]);
+      // A newer version's job exists (its fold enqueued it), and it shows at least that version.
+      if (!run || run.version > data.version || upToDate(run, message)) return;
+      const lockKey = keys.runLock(data.runKey);
+      const lease = await Lease.acquire(context.redis, lockKey, LEASE_MS);
+      if (!lease) {
+        // The holder may be waiting for a Slack rate-limit slot; come back about when its lease says.
+        const left = await context.redis.pttl(lockKey);
+        throw new RunBusy(Math.min(BUSY_RETRY_MAX_MS, Math.max(BUSY_RETRY_MIN_MS, left)) + Math.floor(Math.random() * BUSY_RETRY_MIN_MS));
+      }
       try {
         await syncRun(context, data.runKey);
       } finally {

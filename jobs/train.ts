@@ -5,7 +5,8 @@ import type { TrainTarget } from '../src/config/config-file.js';
 import type { Context, OciRunInfo } from '../src/context.js';
 import { pickChannel } from '../src/domain/route.js';
 import { fromOciLifecycleState } from '../src/domain/run-state.js';
-import { applyRunUpdate, type RunUpdate } from '../src/domain/run.js';
+import { applyRunUpdate } from '../src/domain/run.js';
+import { foldAndShow, isRetry } from './fold-run.js';
 import { toMlopsError } from '../src/errors.js';
 import { jobId, TRAIN_JOB_OPTIONS, type TrainJob } from '../src/queues.js';
 import { consoleUrlFor } from '../src/adapters/oci/console-links.js';
@@ -95,16 +96,6 @@ async function start(context: Context, target: TrainTarget, data: TrainJob, retr
   return context.oci.createBuildRun({ buildPipelineId: target.devopsBuild.buildPipelineId, displayName: name, arguments: data.arguments, retryToken });
 }
 
-async function fold(context: Context, update: RunUpdate): Promise<void> {
-  const { before, after } = await context.runs.update(update.key, (run) => {
-    const result = applyRunUpdate(run, update);
-    return result.changed ? result.run : run;
-  });
-  if (after && after !== before) {
-    await context.queues.slackStatus.add('run', { kind: 'run', runKey: after.key, version: after.version }, { jobId: jobId('run', after.key, String(after.version)) });
-  }
-}
-
 /**
  * Starts the OCI run for a queued training request. OCI throttling and outages are retried by BullMQ with
  * backoff (the SDK itself does not retry) and the job id doubles as opc-retry-token, so a retry after a
@@ -114,11 +105,12 @@ async function fold(context: Context, update: RunUpdate): Promise<void> {
 export function createTrainProcessor(context: Context) {
   return async (job: Job<TrainJob>): Promise<void> => {
     const data = job.data;
+    const retry = { retry: isRetry(job) };
     const run = await context.runs.get(data.runKey);
     const base = { key: data.runKey, resourceId: run?.resourceId ?? job.id ?? data.runKey, subject: run?.subject ?? 'jobRun', kind: run?.kind ?? 'training' } as const;
     const target = context.config.file.train[data.target];
     if (!target) {
-      await fold(context, { ...base, at: context.now().toISOString(), state: 'FAILED', details: { lifecycleDetails: `Train target ${data.target} is no longer configured.` } });
+      await foldAndShow(context, { ...base, at: context.now().toISOString(), state: 'FAILED', details: { lifecycleDetails: `Train target ${data.target} is no longer configured.` } }, retry);
       throw new UnrecoverableError(`unknown train target ${data.target}`);
     }
     let info: OciRunInfo;
@@ -128,7 +120,7 @@ export function createTrainProcessor(context: Context) {
       const mlops = toMlopsError(error);
       const attempts = job.opts.attempts ?? TRAIN_JOB_OPTIONS.attempts ?? 1;
       if (mlops.retryable && job.attemptsMade + 1 < attempts) throw mlops;
-      await fold(context, { ...base, at: context.now().toISOString(), state: 'FAILED', details: { lifecycleDetails: mlops.userMessage } });
+      await foldAndShow(context, { ...base, at: context.now().toISOString(), state: 'FAILED', details: { lifecycleDetails: mlops.userMessage } }, retry);
       await context.audit.record({ actor: 'system', action: 'job.train', subject: data.target, outcome: `failed: ${mlops.code}`, jobId: job.id ?? '', detail: mlops.userMessage });
       throw new UnrecoverableError(mlops.message);
     }
@@ -139,7 +131,7 @@ export function createTrainProcessor(context: Context) {
     const consoleUrl = consoleUrlFor(base.subject, info.id, details, context.config.env.OCI_REGION);
     if (consoleUrl) details.consoleUrl = consoleUrl;
     const state = fromOciLifecycleState(info.lifecycleState) ?? 'ACCEPTED';
-    await fold(context, {
+    await foldAndShow(context, {
       ...base,
       resourceId: info.id,
       at: info.timeCreated ?? context.now().toISOString(),
@@ -147,7 +139,7 @@ export function createTrainProcessor(context: Context) {
       ...(info.displayName ? { name: info.displayName } : {}),
       ...(info.compartmentId ? { compartmentId: info.compartmentId } : {}),
       details,
-    });
+    }, retry);
     await context.audit.record({ actor: 'system', action: 'job.train', subject: data.target, outcome: 'started', jobId: job.id ?? '', detail: info.id });
   };
 }

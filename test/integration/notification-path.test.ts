@@ -1,7 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RunningBot } from '../../src/app.js';
+import type { Job } from 'bullmq';
+import { keys } from '../../src/adapters/redis/keys.js';
+import { Lease } from '../../src/adapters/redis/run-lock.js';
+import { parseOciNotification } from '../../src/domain/oci-notification.js';
+import { jobId, type NotificationJob } from '../../src/queues.js';
+import { createNotificationProcessor } from '../../jobs/oci-notification.js';
 import { FakeSlackApi } from '../fakes/fake-slack-api.js';
 import { eventually, startTestBot, waitReady } from '../helpers/bot-harness.js';
 import { startTestOci, type TestOci } from '../helpers/oci.js';
@@ -206,6 +212,54 @@ describe('OCI Notifications in, live pipeline status in Slack', () => {
     expect(everything).not.toContain('<!channel>');
     expect(everything).not.toContain('<@U0LEAD1>');
     expect(everything).not.toContain('<https://evil.example');
+  });
+
+  it('shows a run whose fold was stored by an attempt that died before asking Slack, when the delivery is retried', async () => {
+    const runId = 'ocid1.datasciencejobrun.oc1.iad.crashfold1';
+    const parsed = parseOciNotification(JSON.stringify(jobRunEvent('succeededjobrun', runId)), {}, new Date().toISOString());
+    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) return;
+    const process = createNotificationProcessor(bot.context);
+    const job = (attempt: { attemptsMade: number; stalledCounter: number; attemptsStarted: number }) =>
+      ({ id: 'retry-job', queueName: 'oci-notifications', data: { notification: parsed.notification, receivedAt: new Date().toISOString() }, ...attempt }) as unknown as Job<NotificationJob>;
+    const first = { attemptsMade: 0, stalledCounter: 0, attemptsStarted: 1 };
+    // The first attempt stores its fold, and its worker dies before the Slack job is enqueued.
+    const add = vi.spyOn(bot.context.queues.slackStatus, 'add').mockRejectedValueOnce(new Error('worker killed'));
+    await expect(process(job(first))).rejects.toThrow('worker killed');
+    add.mockRestore();
+    const folded = await bot.context.runs.get(runId);
+    expect(folded?.state).toBe('SUCCEEDED');
+    // Delivered again as a first attempt (a duplicate), the fold changes nothing and asks for nothing.
+    await process(job(first));
+    expect(await bot.context.queues.slackStatus.getJob(jobId('run', runId, String(folded?.version)))).toBeUndefined();
+    // Picked up again after its worker died (stalled), the same job asks Slack to show the run.
+    await process(job({ attemptsMade: 0, stalledCounter: 1, attemptsStarted: 2 }));
+    const root = await slack.waitFor(() => slack.messages('C0TRAIN').find((message) => message.text.includes('fraud-train-42') && message.text.includes('succeeded')), 10_000, 'root after retry');
+    expect(slack.messages('C0TRAIN')).toHaveLength(1);
+    expect(root.text).toContain('succeeded');
+  });
+
+  it('coalesces while another worker holds the run: jobs for older versions end instead of waiting, and the last state is shown', async () => {
+    const runId = 'ocid1.datasciencejobrun.oc1.iad.coalesce1';
+    expect((await post(jobRunEvent('createjobrun.end', runId))).status).toBe(200);
+    const root = await slack.waitFor(() => slack.messages('C0TRAIN').find((message) => message.text.includes('accepted') && message.text.includes('fraud-train-42')), 10_000, 'root');
+    // Another worker is showing this run (e.g. waiting for a Slack rate-limit slot) and holds its lease.
+    const lease = await eventually(() => Lease.acquire(bot.context.redis, keys.runLock(runId), 20_000), 10_000, 'the run lease');
+    const states = ['startjobrun.begin', 'startjobrun.end', 'succeededjobrun'];
+    for (const state of states) expect((await post(jobRunEvent(state, runId))).status).toBe(200);
+    // Every delivery is folded; of the Slack jobs only the newest version's keeps coming back for the lease.
+    await eventually(async () => {
+      const run = await bot.context.runs.get(runId);
+      expect(run?.state).toBe('SUCCEEDED');
+      const counts = await bot.context.queues.slackStatus.getJobCounts('waiting', 'active', 'delayed');
+      expect((counts.waiting ?? 0) + (counts.active ?? 0) + (counts.delayed ?? 0)).toBe(1);
+      return true;
+    }, 15_000, 'one Slack job left for the run');
+    expect(slack.message('C0TRAIN', root.ts)?.text).toContain('accepted');
+    await lease.release();
+    await slack.waitFor(() => slack.message('C0TRAIN', root.ts)?.text.includes('succeeded'), 15_000, 'final state after the lease is released');
+    await slack.waitFor(() => slack.thread('C0TRAIN', root.ts).length >= 1, 10_000, 'narration');
+    expect(slack.messages('C0TRAIN').map((message) => message.text)).toHaveLength(1);
   });
 
   it('keeps using the same message after the bot restarts in the middle of a run', async () => {
