@@ -65,13 +65,15 @@ export interface SpawnOptions {
   readyPath: string;
   anyAnswer?: boolean;
   readyTimeoutMs?: number;
+  /** Node options before the script, e.g. `--cpu-prof`. */
+  nodeArgs?: readonly string[];
 }
 
 export async function spawnChild(options: SpawnOptions): Promise<Child> {
   const port = await listenPort();
   const url = `http://127.0.0.1:${port}`;
   const startedAt = performance.now();
-  const child = spawn(process.execPath, [options.script], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script], {
     env: { PATH: process.env.PATH ?? '', ...options.env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -271,11 +271,30 @@ try {
   }
 
   // ---- 2. Notification ingest ----
+  // The figure against the target is a ROLE=web process, as manifests/base deploys the bot (web and worker
+  // Deployments), on a Redis of its own so no worker folds during the steps; a ROLE=worker then drains
+  // the backlog (the fold rate). The ROLE=all figure (a single-replica install) follows, informative.
+  let webIngest: IngestCeiling | undefined;
+  let webDrained: Drain | undefined;
   let botIngest: IngestCeiling | undefined;
   let baseIngest: IngestCeiling | undefined;
   let drained: Drain | undefined;
   const depthA = new QueueDepth(redisA.url);
   await scenario('2. notification ingest', async () => {
+    const redisW = await startRedis();
+    const depthW = new QueueDepth(redisW.url);
+    try {
+      const web = await spawnBot('web (ROLE=web)', 'web', redisW.url, slackA.url);
+      webIngest = await findIngestCeiling([web.url], INGEST_RATES, INGEST_STEP_MS, 500, { web: web.pid, redis: redisPid(redisW) });
+      await web.stop();
+      const backlog = await depthW.notificationsBacklog();
+      const worker = await spawnBot('worker (ROLE=worker)', 'worker', redisW.url, slackA.url);
+      webDrained = { ...(await depthW.drain(DRAIN_CAP_MS)), backlog };
+      await worker.stop();
+    } finally {
+      await depthW.close();
+      await redisW.stop();
+    }
     botIngest = await findIngestCeiling([bot.url], INGEST_RATES, INGEST_STEP_MS, 500, { bot: bot.pid, redis: redisPid(redisA) });
     const backlog = await depthA.notificationsBacklog();
     drained = { ...(await depthA.drain(DRAIN_CAP_MS)), backlog };
@@ -284,25 +303,36 @@ try {
     await baseline.stop();
   });
   {
-    const best = botIngest?.best?.rate ?? 0;
+    const best = webIngest?.best?.rate ?? 0;
     const baseBest = baseIngest?.best?.rate ?? Number.NaN;
+    const drainText = (drain: Drain | undefined) =>
+      drain ? `${drain.backlog} jobs in ${seconds(drain.ms)} (≈ ${Math.round(drain.backlog / Math.max(drain.ms / 1000, 0.001))}/s)${drain.left > 0 ? `, ${drain.left} left at the ${DRAIN_CAP_MS / 1000} s cap` : ''}` : 'crashed';
     rows.push({
       item: '2',
       figure: `notification ingest: highest rate holding p99 < ${INGEST_P99_BOUND_MS} ms with Basic auth, parse, dedupe, enqueue (${INGEST_STEP_MS / 1000} s steps)`,
-      bot: `ROLE=all: ${ceilingText(botIngest)}\nsteps: ${botIngest ? stepText(botIngest, 'bot') : 'n/a'}`,
+      bot: `ROLE=web: ${ceilingText(webIngest)}\nsteps: ${webIngest ? stepText(webIngest, 'web') : 'n/a'}`,
       baseline: `raw node:http + 1 Redis SET NX: ${ceilingText(baseIngest)}\nsteps: ${baseIngest ? stepText(baseIngest, 'baseline') : 'n/a'}`,
       target: `≥ 2000/s and ≥ ½ baseline (${Number.isFinite(baseBest) ? `${baseBest / 2}/s` : 'n/a'})`,
-      met: botIngest && baseIngest ? best >= 2_000 && best >= baseBest / 2 : undefined,
-      notes: `The same process also runs the workers, which fold every delivery while ingest goes on. ${cpuAt(botIngest)} Across runs here the bot's ceiling has been 1000–1500/s and the baseline's 1500 to ≥ 6000/s: the 50 ms line is crossed by stalls (GC pauses of 10–25 ms in the bot, the generator's own send lag) as well as by CPU.`,
+      met: webIngest && baseIngest ? best >= 2_000 && best >= baseBest / 2 : undefined,
+      notes: `A ROLE=web process as manifests/base runs it (workers in their own Deployment), on its own Redis, with no worker running during the steps. ${cpuAt(webIngest)} One Node process answers on one core; see the README for what a delivery costs and why.`,
     });
     rows.push({
       item: '2',
-      figure: 'notification fold (workers of that process): backlog left after the steps, time to drain it',
-      bot: drained ? `${drained.backlog} jobs in ${seconds(drained.ms)} (≈ ${Math.round(drained.backlog / Math.max(drained.ms / 1000, 0.001))}/s)${drained.left > 0 ? `, ${drained.left} left at the ${DRAIN_CAP_MS / 1000} s cap` : ''}` : 'crashed',
+      figure: 'notification fold: that backlog drained by one ROLE=worker process',
+      bot: drainText(webDrained),
       baseline: '—',
       target: '—',
       met: undefined,
       notes: 'Informative. Deliveries here are stale events of one run that change nothing, so no Slack calls follow.',
+    });
+    rows.push({
+      item: '2',
+      figure: 'notification ingest, single process (ROLE=all: web and workers in one process)',
+      bot: `ROLE=all: ${ceilingText(botIngest)}\nsteps: ${botIngest ? stepText(botIngest, 'bot') : 'n/a'}; backlog ${drainText(drained)} after`,
+      baseline: 'as above',
+      target: '—',
+      met: undefined,
+      notes: `Informative: a single-replica install, where the workers fold every delivery in the same event loop while ingest goes on. ${cpuAt(botIngest)}`,
     });
   }
 

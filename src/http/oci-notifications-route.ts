@@ -62,7 +62,9 @@ export function createOciNotificationsHandler(context: Context) {
   const { env } = context.config;
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const messageId = header(req, 'x-oci-ns-messageid');
-    const logger = context.logger.child({ route: 'oci-notifications', ociMessageId: messageId });
+    // A child logger costs more than the rest of a delivery's bookkeeping; only the rare paths log.
+    let child: Context['logger'] | undefined;
+    const log = () => (child ??= context.logger.child({ route: 'oci-notifications', ociMessageId: messageId }));
     if (env.OCI_NOTIFICATIONS_USER && env.OCI_NOTIFICATIONS_PASSWORD && !basicAuthOk(req, env.OCI_NOTIFICATIONS_USER, env.OCI_NOTIFICATIONS_PASSWORD)) {
       req.resume();
       context.metrics.notifications.inc({ outcome: 'unauthorized' });
@@ -91,7 +93,7 @@ export function createOciNotificationsHandler(context: Context) {
       }
     }
     if (messageType === 'SubscriptionConfirmation' || headerUrl || bodyUrl) {
-      await confirm(context, req, res, headerUrl ?? bodyUrl, logger);
+      await confirm(context, req, res, headerUrl ?? bodyUrl, log());
       return;
     }
 
@@ -103,7 +105,7 @@ export function createOciNotificationsHandler(context: Context) {
     }, context.now().toISOString());
     if (!parsed.ok) {
       context.metrics.notifications.inc({ outcome: 'invalid' });
-      logger.info({ reason: parsed.reason }, 'notification refused');
+      log().info({ reason: parsed.reason }, 'notification refused');
       sendJson(res, 400, { error: parsed.reason });
       return;
     }
@@ -121,12 +123,12 @@ export function createOciNotificationsHandler(context: Context) {
       );
     } catch (error) {
       context.metrics.notifications.inc({ outcome: 'unavailable' });
-      logger.error({ err: error }, 'notification not enqueued');
+      log().error({ err: error }, 'notification not enqueued');
       sendJson(res, 503, { error: 'queue unavailable; retry later' }, { 'retry-after': '60' });
       return;
     }
     context.metrics.notifications.inc({ outcome: 'enqueued' });
-    logger.debug({ type: notification.type, dedupeKey: notification.dedupeKey }, 'notification enqueued');
+    if (context.logger.isLevelEnabled('debug')) log().debug({ type: notification.type, dedupeKey: notification.dedupeKey }, 'notification enqueued');
     sendJson(res, 200, { status: 'accepted', dedupeKey: notification.dedupeKey });
   };
 }
