@@ -102,6 +102,16 @@ describe('OCI Notifications in, live pipeline status in Slack', () => {
     const wrong = await post(jobRunEvent('succeededjobrun', 'ocid1.datasciencejobrun.oc1.iad.x'), { authorization: basic(USER, 'nope') });
     expect(wrong.status).toBe(401);
     expect(wrong.headers.get('www-authenticate')).toMatch(/^Basic/);
+    const wrongUser = await post(jobRunEvent('succeededjobrun', 'ocid1.datasciencejobrun.oc1.iad.x'), { authorization: basic('someone', PASSWORD) });
+    expect(wrongUser.status).toBe(401);
+  });
+
+  it('accepts the right credentials however the scheme is spelled (case, spacing)', async () => {
+    const token = Buffer.from(`${USER}:${PASSWORD}`).toString('base64');
+    for (const authorization of [`basic ${token}`, `BASIC   ${token}`, `Basic ${token} `]) {
+      const response = await post(jobRunEvent('succeededjobrun', 'ocid1.datasciencejobrun.oc1.iad.spelled'), { authorization });
+      expect(response.status, authorization).toBe(200);
+    }
   });
 
   it('confirms a subscription by visiting an allowed ConfirmationURL and says so in the default channel', async () => {
