@@ -18,12 +18,14 @@ export function createNotificationProcessor(context: Context) {
   return async (job: Job<NotificationJob>): Promise<void> => {
     const { notification } = job.data;
     const logger = context.logger.child({ job: job.id, queue: job.queueName, dedupeKey: notification.dedupeKey });
+    // Also a job moved back after a stall (its worker died or lost Redis), which does not count as an attempt.
+    const retry = job.attemptsMade > 0 || job.attemptsStarted > 1 || job.stalledCounter > 0;
     switch (notification.type) {
       case 'event':
-        await foldEvent(context, notification, logger);
+        await foldEvent(context, notification, logger, retry);
         return;
       case 'alarm':
-        await foldAlarm(context, notification);
+        await foldAlarm(context, notification, retry);
         return;
       case 'generic': {
         const channel = pickChannel(context.config.file.routes, context.config.file.slack.defaultChannel, {
@@ -53,7 +55,7 @@ async function lookUp(context: Context, event: ResourceEvent): Promise<OciRunInf
   }
 }
 
-async function foldEvent(context: Context, event: ResourceEvent, logger: Logger): Promise<void> {
+async function foldEvent(context: Context, event: ResourceEvent, logger: Logger, retry: boolean): Promise<void> {
   let info: OciRunInfo | undefined;
   let lookupError: string | undefined;
   try {
@@ -100,10 +102,10 @@ async function foldEvent(context: Context, event: ResourceEvent, logger: Logger)
     details,
     ...(event.subject === 'modelDeployment' ? { note: event.action } : {}),
   };
-  await foldUpdate(context, update);
+  await foldUpdate(context, update, retry);
 }
 
-async function foldAlarm(context: Context, alarm: AlarmNotification): Promise<void> {
+async function foldAlarm(context: Context, alarm: AlarmNotification, retry: boolean): Promise<void> {
   const current = await context.runs.getEpisode(alarm.alarmId);
   const currentRun = current ? await context.runs.get(current) : undefined;
   let runKey = current;
@@ -130,15 +132,20 @@ async function foldAlarm(context: Context, alarm: AlarmNotification): Promise<vo
     name: alarm.title,
     details,
     ...(alarm.transition === 'RESET' ? { note: 'reset: the metric stopped reporting' } : {}),
-  });
+  }, retry);
 }
 
-async function foldUpdate(context: Context, update: RunUpdate): Promise<void> {
+/**
+ * A retry may follow an attempt that folded the update but died before queueing the Slack job (Redis went
+ * away in between): the fold then changes nothing, so a retry queues the sync anyway. The sync job finds
+ * nothing to do when the message is already current.
+ */
+async function foldUpdate(context: Context, update: RunUpdate, retry: boolean): Promise<void> {
   const { before, after } = await context.runs.update(update.key, (run) => {
     const result = applyRunUpdate(run, update);
     return result.changed ? result.run : run;
   });
-  if (after && after !== before) {
+  if (after && (after !== before || retry)) {
     await context.queues.slackStatus.add('run', { kind: 'run', runKey: after.key, version: after.version }, { jobId: jobId('run', after.key, String(after.version)) });
   }
 }
