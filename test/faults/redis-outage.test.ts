@@ -1,25 +1,17 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { keys } from '../../src/adapters/redis/keys.js';
-import type { RunState } from '../../src/domain/run-state.js';
-import { stateLabel } from '../../src/slack/run-message.js';
 import { FakeSlackApi } from '../fakes/fake-slack-api.js';
 import { baseConfigFile, eventually } from '../helpers/bot-harness.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { recordReliability } from './reliability.js';
 import { botLauncher, type BotProcess } from './support/bot-process.js';
-import { deliver, jobRunEvent, rootsByRun } from './support/notifications.js';
+import { deliver, JOB_RUN_STREAM, jobRunEvent, rootsByRun, threadCheck } from './support/notifications.js';
 
 const CHANNELS = 40;
 const SINGLE_RUNS = 952;
 const STREAM_RUNS = 12;
-/** Each streamed run goes through these four events, in order, as OCI would send them over minutes. */
-const STREAM: ReadonlyArray<{ action: string; state: RunState; lifecycleState?: string }> = [
-  { action: 'createjobrun.begin', state: 'ACCEPTED' },
-  { action: 'updatejobrun', state: 'IN_PROGRESS', lifecycleState: 'IN_PROGRESS' },
-  { action: 'canceljobrun.begin', state: 'CANCELING' },
-  { action: 'canceljobrun.end', state: 'CANCELED' },
-];
+const STREAM = JOB_RUN_STREAM;
 const TOTAL = SINGLE_RUNS + STREAM_RUNS * STREAM.length;
 const SENDERS = 24;
 
@@ -177,16 +169,10 @@ describe('Redis stopped during a burst of notifications', () => {
     for (let i = SINGLE_RUNS; i < expectedRuns; i++) {
       const root = roots.get(runId(i))?.[0];
       if (!root) continue;
-      const coveredByRoot = Number((root.metadata?.event_payload as Record<string, unknown> | undefined)?.narrated ?? 0);
-      const lines = root.replies.flatMap((reply) => reply.text.split('\n'));
-      const expected = STREAM.slice(coveredByRoot).map(({ state }) => stateLabel(state));
-      const shown = lines.map((line) => expected.find((label) => line.startsWith(label)) ?? line);
-      for (const label of expected) {
-        const times = shown.filter((line) => line === label).length;
-        if (times === 0) lost++;
-        if (times > 1) duplicatedLines += times - 1;
-      }
-      if (shown.join('\n') !== expected.join('\n')) misordered++;
+      const check = threadCheck(root, STREAM.map(({ state }) => state));
+      lost += check.missing;
+      duplicatedLines += check.duplicated;
+      if (!check.ordered) misordered++;
     }
     recordReliability(ctx, {
       area: 'Redis',

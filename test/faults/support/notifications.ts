@@ -1,5 +1,7 @@
 import type { FakeMessage, FakeSlackApi } from '../../fakes/fake-slack-api.js';
 import { POSTED_EVENT_TYPE } from '../../../src/adapters/slack-api/post-once.js';
+import type { RunState } from '../../../src/domain/run-state.js';
+import { stateLabel } from '../../../src/slack/run-message.js';
 
 let sequence = 0;
 
@@ -51,4 +53,30 @@ export function rootsByRun(slack: FakeSlackApi): Map<string, FakeMessage[]> {
     byRun.set(key, [...(byRun.get(key) ?? []), message]);
   }
   return byRun;
+}
+
+/** The states a streamed job run goes through, in order, as OCI sends them over minutes. */
+export const JOB_RUN_STREAM: ReadonlyArray<{ action: string; state: RunState; lifecycleState?: string }> = [
+  { action: 'createjobrun.begin', state: 'ACCEPTED' },
+  { action: 'updatejobrun', state: 'IN_PROGRESS', lifecycleState: 'IN_PROGRESS' },
+  { action: 'canceljobrun.begin', state: 'CANCELING' },
+  { action: 'canceljobrun.end', state: 'CANCELED' },
+];
+
+/**
+ * What one run's Slack thread shows against the states it went through: the root message's metadata says
+ * how many states it covered when posted; the thread must narrate each later state once, in order.
+ */
+export function threadCheck(root: FakeMessage, states: readonly RunState[]): { missing: number; duplicated: number; ordered: boolean } {
+  const coveredByRoot = Number((root.metadata?.event_payload as Record<string, unknown> | undefined)?.narrated ?? 0);
+  const expected = states.slice(coveredByRoot).map((state) => stateLabel(state));
+  const shown = root.replies.flatMap((reply) => reply.text.split('\n')).map((line) => expected.find((label) => line.startsWith(label)) ?? line);
+  let missing = 0;
+  let duplicated = 0;
+  for (const label of expected) {
+    const times = shown.filter((line) => line === label).length;
+    if (times === 0) missing++;
+    if (times > 1) duplicated += times - 1;
+  }
+  return { missing, duplicated, ordered: shown.join('\n') === expected.join('\n') };
 }
