@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { z } from 'zod';
 import { KEY_PREFIX } from '../src/adapters/redis/keys.js';
+import { postOnce } from '../src/adapters/slack-api/post-once.js';
 import type { Context } from '../src/context.js';
 import { planRollback, rolloutStatus, selectorString, type RevisionSummary } from '../src/domain/rollback.js';
 import { MlopsError, toMlopsError } from '../src/errors.js';
@@ -164,7 +165,7 @@ async function report(context: Context, id: string, data: RollbackJob, state: Ro
   const view = renderRollbackStatus(target, data.requestedBy, data.goal, state, detail);
   const stored = await context.redis.hgetall(messageKey(id));
   if (!stored.ts || !stored.channel) {
-    const posted = await context.slack.postMessage({ channel: data.channel, ...view });
+    const posted = await postOnce(context, { key: `rollback:${id}`, channel: data.channel }, (metadata) => context.slack.postMessage({ channel: data.channel, ...view, metadata: metadata() }));
     await context.redis.multi().hset(messageKey(id), { channel: posted.channel, ts: posted.ts }).expire(messageKey(id), 7 * 24 * 3600).exec();
     return;
   }

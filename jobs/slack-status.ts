@@ -2,6 +2,7 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { keys } from '../src/adapters/redis/keys.js';
 import { Lease } from '../src/adapters/redis/run-lock.js';
 import type { RunMessage } from '../src/adapters/redis/run-store.js';
+import { postOnce } from '../src/adapters/slack-api/post-once.js';
 import type { Context } from '../src/context.js';
 import { pickChannel } from '../src/domain/route.js';
 import { isFailure } from '../src/domain/run-state.js';
@@ -117,8 +118,13 @@ async function syncRun(context: Context, runKey: string): Promise<void> {
   if (!message) {
     const channel = channelFor(context, run);
     // A deployment started by a promotion lives in the approval's thread rather than as a new message.
-    const posted = await context.slack.postLatest(channel, async () => ({ ...(await latest()), ...(run.details.threadTs ? { threadTs: run.details.threadTs } : {}) }));
-    message = { channel: posted.channel, ts: posted.ts, renderedVersion: shown.version, narrated: shown.history.length, alerted: false };
+    // Posted once even if this worker dies before the ts is stored: a retry finds the message instead.
+    const posted = await postOnce(context, { key: `run:${runKey}`, channel, threadTs: run.details.threadTs }, (metadata) =>
+      context.slack.postLatest(channel, async () => ({ ...(await latest()), ...(run.details.threadTs ? { threadTs: run.details.threadTs } : {}), metadata: metadata({ version: shown.version, narrated: shown.history.length }) })),
+    );
+    const version = typeof posted.payload.version === 'number' ? posted.payload.version : shown.version;
+    const narrated = typeof posted.payload.narrated === 'number' ? posted.payload.narrated : shown.history.length;
+    message = { channel: posted.channel, ts: posted.ts, renderedVersion: version, narrated, alerted: false };
     await context.runs.setMessage(runKey, message);
   } else if (message.renderedVersion < run.version) {
     await context.slack.updateLatest(message.channel, message.ts, latest);
@@ -130,19 +136,25 @@ async function syncRun(context: Context, runKey: string): Promise<void> {
     const from = message.narrated;
     const posted = message;
     let narrated = shown.history.length;
-    await context.slack.postLatest(posted.channel, async () => {
-      shown = (await context.runs.get(runKey)) ?? shown;
-      narrated = shown.history.length;
-      const text = renderTransitions(shown, shown.history.slice(from));
-      return { threadTs: shown.details.threadTs ?? posted.ts, text, blocks: [{ type: 'section', text: mrkdwnText(text) }] };
-    });
+    const threadTs = shown.details.threadTs ?? posted.ts;
+    const batch = await postOnce(context, { key: `narrate:${runKey}:${from}`, channel: posted.channel, threadTs }, (metadata) =>
+      context.slack.postLatest(posted.channel, async () => {
+        shown = (await context.runs.get(runKey)) ?? shown;
+        narrated = shown.history.length;
+        const text = renderTransitions(shown, shown.history.slice(from));
+        return { threadTs, text, blocks: [{ type: 'section', text: mrkdwnText(text) }], metadata: metadata({ narrated }) };
+      }),
+    );
+    if (typeof batch.payload.narrated === 'number') narrated = batch.payload.narrated;
     message = { ...message, narrated };
     await context.runs.setMessage(runKey, message);
   }
 
   if (isFailure(shown.state) && !message.alerted) {
     const alert = renderFailureAlert(shown, context.config.file.slack.oncall, context.now());
-    await context.slack.postMessage({ channel: message.channel, threadTs: shown.details.threadTs ?? message.ts, broadcast: true, ...alert });
+    const threadTs = shown.details.threadTs ?? message.ts;
+    const { channel } = message;
+    await postOnce(context, { key: `alert:${runKey}`, channel, threadTs }, (metadata) => context.slack.postMessage({ channel, threadTs, broadcast: true, ...alert, metadata: metadata() }));
     await context.runs.setMessage(runKey, { ...message, alerted: true });
   }
 }

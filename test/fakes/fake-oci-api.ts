@@ -156,6 +156,7 @@ export class FakeOciApi {
   private readonly failures: { matcher: FailureMatcher; failure: OciFailure }[] = [];
   private readonly pipelines = new Map<string, PipelineHome>();
   private readonly log: RecordedOciRequest[] = [];
+  private readonly holds: { matcher: FailureMatcher; arrived: (request: RecordedOciRequest) => void; released: Promise<void> }[] = [];
 
   private constructor(options: FakeOciApiOptions) {
     this.publicKey = createPublicKey(options.publicKeyPem);
@@ -197,6 +198,19 @@ export class FakeOciApi {
   /** The next `count` requests matching `matcher` (after their signature checks out) get this error instead. */
   failNext(matcher: FailureMatcher, failure: OciFailure): void {
     for (let i = 0; i < (failure.count ?? 1); i++) this.failures.push({ matcher, failure });
+  }
+
+  /**
+   * The next request matching `matcher` is handled (a create creates) but its answer is held back until
+   * `release()`: the moment to kill the caller, which then never learns what OCI did.
+   */
+  holdNext(matcher: FailureMatcher): { arrived: Promise<RecordedOciRequest>; release: () => void } {
+    let release = (): void => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let arrived = (_request: RecordedOciRequest): void => undefined;
+    const arrival = new Promise<RecordedOciRequest>((resolve) => (arrived = resolve));
+    this.holds.push({ matcher, arrived, released });
+    return { arrived: arrival, release };
   }
 
   seedJob(fields: Partial<FakeResource> = {}): FakeResource {
@@ -341,7 +355,15 @@ export class FakeOciApi {
       return this.send(req, res, seen, [injected.status, { code: injected.code, message: injected.message ?? injected.code }], headers);
     }
     const retryToken = req.headers['opc-retry-token'];
-    this.send(req, res, seen, this.route(method, path, body, typeof retryToken === 'string' ? retryToken : undefined), {});
+    const answer = this.route(method, path, body, typeof retryToken === 'string' ? retryToken : undefined);
+    const hold = this.holds.findIndex(({ matcher }) => (!matcher.method || matcher.method === method) && (!matcher.pathPrefix || path.startsWith(matcher.pathPrefix)));
+    if (hold >= 0) {
+      const [held] = this.holds.splice(hold, 1);
+      held?.arrived({ method, path: req.url ?? path, headers: {}, body, status: answer[0], signatureVerified: true });
+      await held?.released;
+      if (res.destroyed) return;
+    }
+    this.send(req, res, seen, answer, {});
   }
 
   private route(method: string, path: string, body: unknown, retryToken: string | undefined): Answer {

@@ -176,6 +176,8 @@ export const DEFAULT_FAKE_SLACK_LIMITS = {
     'views.open': TIER_4,
     'views.update': TIER_4,
     'conversations.info': TIER_3,
+    'conversations.history': TIER_3,
+    'conversations.replies': TIER_3,
   },
 } as const satisfies ResolvedLimits;
 
@@ -433,6 +435,8 @@ export class FakeSlackApi {
   private usedTriggers = new Set<string>();
   private windows = new Map<string, number[]>();
   private failures = new Map<string, Array<{ spec: FailureSpec; remaining: number }>>();
+  private holds: Array<{ method: string; match: (args: JsonObject) => boolean; arrived: (call: FakeSlackCall) => void; released: Promise<void> }> = [];
+  private outages: Array<{ methods: ReadonlySet<string> | '*'; spec: FailureSpec; until: number }> = [];
   private lastMicros = 0;
   private viewCounter = 0;
   private port = 0;
@@ -455,6 +459,8 @@ export class FakeSlackApi {
       ['usergroups.users.list', (args) => this.usergroupUsers(args)],
       ['users.info', (args) => this.userInfo(args)],
       ['conversations.info', (args) => this.conversationInfo(args)],
+      ['conversations.history', (args) => this.conversationHistory(args)],
+      ['conversations.replies', (args) => this.conversationReplies(args)],
       ['views.open', (args) => this.viewsOpen(args)],
       ['views.update', (args) => this.viewsUpdate(args)],
     ]);
@@ -512,6 +518,28 @@ export class FakeSlackApi {
     this.failures.set(method, queue);
   }
 
+  /**
+   * An outage: every call to one of `methods` (or to any method with `'*'`) is answered with `spec` (an
+   * HTTP 5xx, or 429 with Retry-After) for `durationMs` from now, on the fake's clock. Nothing changes.
+   */
+  failFor(methods: readonly string[] | '*', spec: Omit<FailureSpec, 'count'>, durationMs: number): void {
+    this.outages.push({ methods: methods === '*' ? '*' : new Set(methods), spec, until: this.now() + durationMs });
+  }
+
+  /**
+   * The next call to `method` whose arguments satisfy `match` is handled (its effect happens) but its
+   * answer is held back until `release()`: the moment to kill the caller, which then never learns that
+   * Slack did what it asked. `arrived` resolves with the call once it is handled.
+   */
+  holdNext(method: string, match: (args: JsonObject) => boolean = () => true): { arrived: Promise<FakeSlackCall>; release: () => void } {
+    let release = (): void => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let arrived = (_call: FakeSlackCall): void => undefined;
+    const arrival = new Promise<FakeSlackCall>((resolve) => (arrived = resolve));
+    this.holds.push({ method, match, arrived, released });
+    return { arrived: arrival, release };
+  }
+
   /** Replaces the rate limits (same shape as the `limits` start option). Current windows are kept. */
   setLimits(limits: FakeSlackLimits | false): void {
     this.limits = FakeSlackApi.resolveLimits(limits);
@@ -547,6 +575,7 @@ export class FakeSlackApi {
     this.usedTriggers = new Set();
     this.windows = new Map();
     this.failures = new Map();
+    this.outages = [];
     this.changed();
   }
 
@@ -684,6 +713,13 @@ export class FakeSlackApi {
     this.recorded.push(call);
     this.changed();
 
+    const hold = this.holds.findIndex((candidate) => candidate.method === method && answer.body.ok === true && candidate.match(args));
+    if (hold >= 0) {
+      const [held] = this.holds.splice(hold, 1);
+      held?.arrived(structuredClone(call));
+      await held?.released;
+    }
+    if (res.destroyed) return;
     const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
     if (answer.retryAfter !== undefined) headers['retry-after'] = String(answer.retryAfter);
     res.writeHead(answer.status, headers).end(JSON.stringify(answer.body));
@@ -708,20 +744,28 @@ export class FakeSlackApi {
   }
 
   private takeFailure(method: string): Answer | undefined {
+    const now = this.now();
+    this.outages = this.outages.filter((outage) => outage.until > now);
+    const outage = this.outages.find(({ methods }) => methods === '*' || methods.has(method));
+    if (outage) return FakeSlackApi.failure(outage.spec);
     for (const key of [method, '*']) {
       const queue = this.failures.get(key);
       const next = queue?.[0];
       if (!queue || !next) continue;
       next.remaining -= 1;
       if (next.remaining <= 0) queue.shift();
-      const status = next.spec.status ?? 200;
-      const body = fail(next.spec.error ?? (status === 429 ? 'ratelimited' : 'internal_error'));
-      if (status === 429 && next.spec.retryAfter !== null) {
-        return { status, body, retryAfter: Math.max(0, Math.ceil(next.spec.retryAfter ?? 1)), injected: true };
-      }
-      return { status, body, injected: true };
+      return FakeSlackApi.failure(next.spec);
     }
     return undefined;
+  }
+
+  private static failure(spec: FailureSpec): Answer {
+    const status = spec.status ?? 200;
+    const body = fail(spec.error ?? (status === 429 ? 'ratelimited' : 'internal_error'));
+    if (status === 429 && spec.retryAfter !== null) {
+      return { status, body, retryAfter: Math.max(0, Math.ceil(spec.retryAfter ?? 1)), injected: true };
+    }
+    return { status, body, injected: true };
   }
 
   /**
@@ -886,6 +930,60 @@ export class FakeSlackApi {
         is_member: true,
         created: Math.floor(this.now() / 1000),
       },
+    };
+  }
+
+  /**
+   * conversations.history: the channel's top-level messages (and broadcast thread replies), newest first,
+   * between `oldest` and `latest` (exclusive unless `inclusive`), `limit` per page (default 100, at most
+   * 999) with a cursor. Message metadata is only returned with `include_all_metadata`.
+   */
+  private conversationHistory(args: JsonObject): JsonObject {
+    const channel = asString(args.channel);
+    if (!channel || !this.knowsChannel(channel)) return fail('channel_not_found');
+    const listed = this.order
+      .map((key) => this.stored.get(key))
+      .filter((m): m is StoredMessage => m !== undefined && m.channel === channel && (m.threadTs === undefined || m.replyBroadcast));
+    return this.page(listed.reverse(), args);
+  }
+
+  /** conversations.replies: the root at `ts` then its replies, oldest first, paged like history. */
+  private conversationReplies(args: JsonObject): JsonObject {
+    const channel = asString(args.channel);
+    if (!channel || !this.knowsChannel(channel)) return fail('channel_not_found');
+    const ts = asString(args.ts);
+    const root = ts ? this.stored.get(FakeSlackApi.key(channel, ts)) : undefined;
+    if (!root) return fail('thread_not_found');
+    const top = root.threadTs === undefined ? root : this.stored.get(FakeSlackApi.key(channel, root.threadTs));
+    if (!top) return fail('thread_not_found');
+    const replies = top.replies.map((replyTs) => this.stored.get(FakeSlackApi.key(channel, replyTs))).filter((m): m is StoredMessage => m !== undefined);
+    return this.page([top, ...replies], args);
+  }
+
+  private page(messages: StoredMessage[], args: JsonObject): JsonObject {
+    const inclusive = asBool(args.inclusive);
+    const oldest = Number(asString(args.oldest) ?? '0');
+    const latest = asString(args.latest) === undefined ? Infinity : Number(asString(args.latest));
+    if (!Number.isFinite(oldest) || Number.isNaN(latest)) return fail('invalid_arguments', ['invalid `oldest` or `latest`']);
+    const inRange = messages.filter((m) => {
+      const at = Number(m.ts);
+      return inclusive ? at >= oldest && at <= latest : at > oldest && at < latest;
+    });
+    const limit = Math.min(999, Math.max(1, Number(asString(args.limit) ?? '100') || 100));
+    const cursor = asString(args.cursor);
+    const start = cursor ? Number(Buffer.from(cursor, 'base64').toString('utf8').replace(/^offset:/, '')) || 0 : 0;
+    const slice = inRange.slice(start, start + limit);
+    const hasMore = start + limit < inRange.length;
+    const withMetadata = asBool(args.include_all_metadata);
+    return {
+      ok: true,
+      messages: slice.map((m) => {
+        const wire = this.wire(m);
+        if (!withMetadata) delete wire.metadata;
+        return wire;
+      }),
+      has_more: hasMore,
+      response_metadata: { next_cursor: hasMore ? Buffer.from(`offset:${start + limit}`).toString('base64') : '' },
     };
   }
 

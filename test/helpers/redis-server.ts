@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createConnection, createServer, Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /**
- * A throwaway redis-server per test suite, on a free loopback port, with no persistence. Tests never touch a
+ * A throwaway redis-server per test suite, on a free loopback port, with no persistence unless asked. Tests never touch a
  * Redis they did not start. Servers die with the test process: on a normal exit through the `exit` hook, and
  * on a crash or signal through a watchdog whose stdin pipe closes when this process goes away.
  */
@@ -12,9 +14,9 @@ export interface TestRedis {
   readonly port: number;
   /** SIGTERM, waits for the exit (SIGKILL after 5 s). No-op when already down. */
   stop(): Promise<void>;
-  /** Starts it again on the same port, empty. No-op when running. */
+  /** Starts it again on the same port: empty, or with what it had written when durable. No-op when running. */
   start(): Promise<void>;
-  /** stop() then start(): same port, empty. */
+  /** stop() then start(): same port (and data, when durable). */
   restart(): Promise<void>;
   /** SIGKILL, as a crash would. */
   kill(): Promise<void>;
@@ -77,11 +79,20 @@ function unrefStream(stream: unknown): void {
   if (stream instanceof Socket) stream.unref();
 }
 
+export interface RedisOptions {
+  /**
+   * Durable like production should be: append-only file with `appendfsync always` in a data directory of
+   * its own that survives stop()/start(), so every write Redis acknowledged is there after a restart.
+   */
+  durable?: boolean;
+}
+
 /** Spawns redis-server and waits for PING; rejects with its output if it exits or stays silent. */
-async function launch(port: number, timeoutMs: number): Promise<Running> {
+async function launch(port: number, timeoutMs: number, dataDir: string | undefined): Promise<Running> {
+  const persistence = dataDir ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dataDir] : ['--appendonly', 'no', '--dir', tmpdir()];
   const server = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning', '--dir', tmpdir(), '--logfile', ''],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--protected-mode', 'no', '--loglevel', 'warning', '--logfile', ''],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -140,13 +151,15 @@ async function halt(entry: Running, signal: NodeJS.Signals): Promise<void> {
 }
 
 /** Starts a fresh redis-server on a free port; retries on another port if the chosen one was taken. */
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis(options: RedisOptions = {}): Promise<TestRedis> {
   let port = 0;
   let current: Running | undefined;
+  const dataDir = options.durable ? mkdtempSync(join(tmpdir(), 'mlops-redis-')) : undefined;
+  if (dataDir) process.once('exit', () => rmSync(dataDir, { recursive: true, force: true }));
   for (let attempt = 1; ; attempt++) {
     port = await freePort();
     try {
-      current = await launch(port, 10_000);
+      current = await launch(port, 10_000, dataDir);
       break;
     } catch (error) {
       if (attempt >= 3) throw error;
@@ -155,7 +168,7 @@ export async function startRedis(): Promise<TestRedis> {
 
   const start = async () => {
     if (current && current.server.exitCode === null && current.server.signalCode === null) return;
-    current = await launch(port, 10_000);
+    current = await launch(port, 10_000, dataDir);
   };
   const down = async (signal: NodeJS.Signals) => {
     const entry = current;

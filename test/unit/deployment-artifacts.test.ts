@@ -363,6 +363,9 @@ const METHOD_SCOPES: Record<string, readonly string[]> = {
   'chat.update': ['chat:write'],
   'chat.postEphemeral': ['chat:write'],
   'chat.delete': ['chat:write'],
+  // Public and private channels: the bot posts run status to both and reads them back after a crash.
+  'conversations.history': ['channels:history', 'groups:history'],
+  'conversations.replies': ['channels:history', 'groups:history'],
   'usergroups.users.list': ['usergroups:read'],
   'usergroups.list': ['usergroups:read'],
   'users.info': ['users:read'],

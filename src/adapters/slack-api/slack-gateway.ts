@@ -20,7 +20,15 @@ import { slackLogger } from './slack-logger.js';
 export const SLACK_LIMITS = {
   postMessagePerChannel: { intervalMs: 1_000, burst: 1 },
   update: { intervalMs: 1_500, burst: 10 },
+  /** conversations.history / .replies are Tier 3 too; only crash recovery reads them. */
+  history: { intervalMs: 1_500, burst: 5 },
 } as const satisfies Record<string, RateLimit>;
+
+/** Slack message metadata the bot attaches so a message can be found again (see findPosted). */
+export interface MessageMetadata {
+  event_type: string;
+  event_payload: Record<string, string | number>;
+}
 
 /** Platform errors a retry can fix; every other `ok:false` (not_in_channel, invalid_blocks...) is final. */
 const TRANSIENT_PLATFORM_ERRORS = new Set(['ratelimited', 'rate_limited', 'internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'team_is_restricted_temporarily']);
@@ -31,16 +39,24 @@ export interface OutgoingMessage {
   blocks?: Block[];
   threadTs?: string;
   broadcast?: boolean;
+  metadata?: MessageMetadata;
 }
 
 export interface GatewayOptions {
   /** Waits up to this long in-process for a rate-limit slot; longer waits throw RATE_LIMITED so the job is rescheduled. */
   maxWaitMs: number;
-  limits: { postMessagePerChannel: RateLimit; update: RateLimit };
+  limits: { postMessagePerChannel: RateLimit; update: RateLimit; history?: RateLimit };
 }
 
 const postResult = z.object({ ts: z.string(), channel: z.string() });
 const membersResult = z.object({ users: z.array(z.string()) });
+const historyPage = z.object({
+  messages: z.array(z.object({ ts: z.string(), metadata: z.object({ event_type: z.string(), event_payload: z.record(z.string(), z.unknown()).optional() }).optional() })).optional(),
+  has_more: z.boolean().optional(),
+  response_metadata: z.object({ next_cursor: z.string().optional() }).optional(),
+});
+/** Pages of conversations.history / .replies read when looking for a message after a crash. */
+const MAX_HISTORY_PAGES = 5;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -96,6 +112,7 @@ export class SlackGateway {
         text: message.text,
         blocks: message.blocks ?? [],
         ...thread,
+        ...(message.metadata ? { metadata: message.metadata } : {}),
         unfurl_links: false,
         unfurl_media: false,
       }),
@@ -125,6 +142,33 @@ export class SlackGateway {
   async usergroupMembers(groupId: string): Promise<string[]> {
     const result = await this.call('usergroups.users.list', 'usergroups.users.list', () => this.client.usergroups.users.list({ usergroup: groupId }));
     return membersResult.parse(result).users;
+  }
+
+  /**
+   * Finds a message this bot posted with `metadata` matching (event type and every field of `payload`), in
+   * the channel (or the thread under `threadTs`) since `oldest` (Slack ts seconds): how a post whose answer
+   * was lost (crash, Redis outage) is recognised instead of posted twice. Needs channels:history /
+   * groups:history and the bot in the channel.
+   */
+  async findPosted(channel: string, match: { eventType: string; payload: Record<string, string | number> }, where: { threadTs?: string | undefined; oldest: number }): Promise<{ ts: string; payload: Record<string, unknown> } | undefined> {
+    const bucket = where.threadTs ? 'conversations.replies' : 'conversations.history';
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_HISTORY_PAGES; page++) {
+      await this.take(bucket, this.options.limits.history ?? SLACK_LIMITS.history);
+      const args = { channel, oldest: String(Math.max(0, where.oldest)), inclusive: true, include_all_metadata: true, limit: 200, ...(cursor ? { cursor } : {}) };
+      const threadTs = where.threadTs;
+      const result = historyPage.parse(
+        await this.call(bucket, bucket, () => (threadTs ? this.client.conversations.replies({ ...args, ts: threadTs }) : this.client.conversations.history(args))),
+      );
+      for (const message of result.messages ?? []) {
+        const payload = message.metadata?.event_payload;
+        if (message.metadata?.event_type !== match.eventType || !payload) continue;
+        if (Object.entries(match.payload).every(([key, value]) => payload[key] === value)) return { ts: message.ts, payload };
+      }
+      cursor = result.response_metadata?.next_cursor;
+      if (!result.has_more || !cursor) return undefined;
+    }
+    return undefined;
   }
 
   private async take(bucket: string, limit: RateLimit, maxWaitMs = this.options.maxWaitMs): Promise<void> {
