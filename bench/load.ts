@@ -45,6 +45,28 @@ export function percentile(sorted: Float64Array, q: number): number {
   return sorted[rank - 1] ?? Number.NaN;
 }
 
+/** Several runs of one plan taken as one: latencies pooled, counts added, worst lags and peaks kept. */
+export function mergeLoadResults(results: readonly LoadResult[]): LoadResult {
+  const latencies = Float64Array.from(results.flatMap((result) => [...result.latencies])).sort();
+  const failures: Record<string, number> = {};
+  for (const result of results) for (const [key, count] of Object.entries(result.failures)) failures[key] = (failures[key] ?? 0) + count;
+  const sum = (pick: (result: LoadResult) => number) => results.reduce((total, result) => total + pick(result), 0);
+  return {
+    rate: results[0]?.rate ?? Number.NaN,
+    sent: sum((result) => result.sent),
+    ok: sum((result) => result.ok),
+    errors: sum((result) => result.errors),
+    failures,
+    latencies,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    max: latencies.at(-1) ?? Number.NaN,
+    maxSendLagMs: Math.max(...results.map((result) => result.maxSendLagMs)),
+    connections: Math.max(...results.map((result) => result.connections)),
+    wallMs: sum((result) => result.wallMs),
+  };
+}
+
 /**
  * Calls `fire(i, dueAt)` for i = 0..count-1 at `rate` per second on a fixed schedule (a 1 ms timer loop that
  * fires everything due); resolves with the schedule's start once the last one is fired.

@@ -5,26 +5,42 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { FakeSlackApi } from '../test/fakes/fake-slack-api.js';
 import { baseConfigFile, BOT_TOKEN, SIGNING_SECRET } from '../test/helpers/bot-harness.js';
+import { startTestOci } from '../test/helpers/oci.js';
 import { startRedis } from '../test/helpers/redis-server.js';
+import { startResponseUrlServer } from '../test/helpers/response-url-server.js';
 import { CpuMeter, findPid } from './cpu.js';
 import { runLoad } from './load.js';
 import { ingestShots, NOTIFICATION_PASSWORD, NOTIFICATION_USER } from './oci-events.js';
 import { spawnChild } from './processes.js';
+import { SLASH_COMMANDS, slashShots } from './slash-acks.js';
+
+/** OCI config-file auth against the local OCI stand-in, as the bench's bot uses it. */
+function ociEnv(dir: string): Record<string, string> {
+  const keyPath = join(dir, 'oci_api_key.pem');
+  writeFileSync(keyPath, oci.key.privateKeyPem, { mode: 0o600 });
+  const configPath = join(dir, 'oci-config');
+  writeFileSync(configPath, `[DEFAULT]\nuser=${oci.key.user}\nfingerprint=${oci.key.fingerprint}\ntenancy=${oci.key.tenancy}\nregion=us-ashburn-1\nkey_file=${keyPath}\n`);
+  return { OCI_AUTH: 'config_file', OCI_CONFIG_FILE: configPath, OCI_PROFILE: 'DEFAULT', ...oci.env };
+}
 
 /**
- * A profiling aid, not part of `npm run bench`: one ROLE=web process taking deliveries at a fixed rate,
- * printing CPU milliseconds per delivery for the bot and for Redis (steadier than p99 on a shared machine).
- * `node dist/bench/probe-ingest.js [rate] [seconds] [--cpu-prof]`; with --cpu-prof the bot writes a
- * .cpuprofile into bench-profiles/ on exit.
+ * A profiling aid, not part of `npm run bench`: one bot process taking OCI deliveries (ROLE=web) or signed
+ * `/mlops train` commands (`--train`, ROLE=all) at a fixed rate, printing CPU milliseconds per request for
+ * the bot and for Redis (steadier than p99 on a shared machine).
+ * `node dist/bench/probe-ingest.js [rate] [seconds] [--train] [--cpu-prof]`; with --cpu-prof the bot writes
+ * a .cpuprofile into bench-profiles/ on exit.
  */
 const args = process.argv.slice(2);
+const train = args.includes('--train');
 const rate = Number(args.find((arg) => /^\d+$/.test(arg)) ?? 1_000);
 const seconds = Number(args.filter((arg) => /^\d+$/.test(arg))[1] ?? 4);
 const profile = args.includes('--cpu-prof');
 process.chdir(fileURLToPath(new URL('../../', import.meta.url)));
 
 const redis = await startRedis();
-const slack = await FakeSlackApi.start();
+const slack = await FakeSlackApi.start({ usergroups: { S0DS: ['U0DS1'], S0ONCALL: ['U0ONCALL'], S0SRE: ['U0SRE1'] } });
+const responseUrls = await startResponseUrlServer();
+const oci = await startTestOci();
 const dir = mkdtempSync(join(tmpdir(), 'mlops-probe-'));
 try {
   const configPath = join(dir, 'mlops.yaml');
@@ -39,26 +55,30 @@ try {
       SLACK_API_URL: slack.url,
       REDIS_URL: redis.url,
       HOST: '127.0.0.1',
-      ROLE: 'web',
+      ROLE: train ? 'all' : 'web',
       MLOPS_CONFIG: configPath,
       LOG_LEVEL: 'warn',
       OCI_NOTIFICATIONS_USER: NOTIFICATION_USER,
       OCI_NOTIFICATIONS_PASSWORD: NOTIFICATION_PASSWORD,
+      ...(train ? ociEnv(dir) : {}),
     },
     readyPath: '/readyz',
   });
-  await runLoad({ targets: [bot.url], rate: 200, shots: ingestShots(400), timeoutMs: 5_000 });
+  const shots = (count: number) => (train ? slashShots(SLASH_COMMANDS.train, count, responseUrls) : ingestShots(count));
+  await runLoad({ targets: [bot.url], rate: 200, shots: shots(400), timeoutMs: 5_000 });
   const meter = new CpuMeter({ bot: bot.pid, redis: findPid('redis-server', `:${redis.port}`) });
   meter.start();
-  const result = await runLoad({ targets: [bot.url], rate, shots: ingestShots(rate * seconds), timeoutMs: 5_000 });
+  const result = await runLoad({ targets: [bot.url], rate, shots: shots(rate * seconds), timeoutMs: 5_000 });
   const cpu = meter.stop();
   const perDelivery = (percent: number | undefined) => (((percent ?? Number.NaN) / 100) * 1000) / rate;
   console.log(
     `${rate}/s for ${seconds} s: ok ${result.ok}, errors ${result.errors}, p50 ${result.p50.toFixed(1)} / p99 ${result.p99.toFixed(1)} / max ${result.max.toFixed(1)} ms; ` +
-      `CPU per delivery: bot ${perDelivery(cpu.bot).toFixed(3)} ms, redis ${perDelivery(cpu.redis).toFixed(3)} ms; others ${Math.round(cpu.others ?? 0)}%`,
+      `CPU per request: bot ${perDelivery(cpu.bot).toFixed(3)} ms, redis ${perDelivery(cpu.redis).toFixed(3)} ms; others ${Math.round(cpu.others ?? 0)}%`,
   );
   await bot.stop();
 } finally {
+  await oci.stop();
+  await responseUrls.stop();
   await slack.stop();
   await redis.stop();
   rmSync(dir, { recursive: true, force: true });

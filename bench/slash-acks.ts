@@ -2,13 +2,13 @@ import { SIGNING_SECRET } from '../test/helpers/bot-harness.js';
 import type { ResponseUrlServer } from '../test/helpers/response-url-server.js';
 import { signSlackBody, slashCommandBody } from '../test/helpers/slack-request.js';
 import { cpuSeconds } from './cpu.js';
-import { runLoad, type LoadResult, type Shot } from './load.js';
+import { mergeLoadResults, runLoad, type LoadResult, type Shot } from './load.js';
 
 export const SLASH_COMMANDS = { help: 'help', train: 'train fraud-model' } as const;
 export type SlashCommand = keyof typeof SLASH_COMMANDS;
 
 /** Signed `/mlops <text>` requests as Slack sends them; replies to response_url land on the local stand-in. */
-function slashShots(text: string, count: number, responseUrls: ResponseUrlServer): Shot[] {
+export function slashShots(text: string, count: number, responseUrls: ResponseUrlServer): Shot[] {
   return Array.from({ length: count }, () => {
     const body = slashCommandBody({ text, responseUrl: responseUrls.url() });
     return { path: '/slack/events', headers: { ...signSlackBody(SIGNING_SECRET, body) }, body };
@@ -26,19 +26,36 @@ export interface AckFigure {
   cpuMsPerRequest: number;
 }
 
+export interface AckServer {
+  name: string;
+  url: string;
+  pid: number;
+}
+
 /**
- * Acknowledgement latency of one command against one server (process `pid`): a short warm-up (JIT,
- * connections, caches such as the trainers group) that is thrown away, then `rate`/s for `durationMs`.
- * Slack's 3 s is the timeout: anything slower is an error.
+ * Acknowledgement latency of one command against several servers, interleaved: a short warm-up of each
+ * (JIT, connections, caches such as the trainers group) that is thrown away, then `rounds` rounds in which
+ * every server in turn takes `rate`/s for `durationMs / rounds`. Interleaving spreads whatever else the
+ * machine does over all servers alike instead of landing on whichever runs at that moment. Slack's 3 s is
+ * the timeout: anything slower is an error.
  */
-export async function measureAck(target: string, pid: number, command: SlashCommand, run: AckRun, responseUrls: ResponseUrlServer): Promise<AckFigure> {
+export async function measureAcks(servers: readonly AckServer[], command: SlashCommand, run: AckRun, rounds: number, responseUrls: ResponseUrlServer): Promise<Record<string, AckFigure>> {
   const text = SLASH_COMMANDS[command];
-  await runLoad({ targets: [target], rate: run.rate, shots: slashShots(text, Math.round(run.rate / 2), responseUrls), timeoutMs: 3_000 });
-  const count = Math.round((run.rate * run.durationMs) / 1000);
-  const shots = slashShots(text, count, responseUrls);
-  const before = cpuSeconds(pid);
-  const result = await runLoad({ targets: [target], rate: run.rate, shots, timeoutMs: 3_000 });
-  // Work started by the last requests (replies to response_url) finishes shortly after the last ack.
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  return { result, cpuMsPerRequest: ((cpuSeconds(pid) - before) * 1000) / count };
+  for (const server of servers) await runLoad({ targets: [server.url], rate: run.rate, shots: slashShots(text, Math.round(run.rate / 2), responseUrls), timeoutMs: 3_000 });
+  const count = Math.round((run.rate * run.durationMs) / 1000 / rounds);
+  const results = new Map<string, LoadResult[]>(servers.map((server) => [server.name, []]));
+  const cpu = new Map<string, number>(servers.map((server) => [server.name, 0]));
+  for (let round = 0; round < rounds; round++) {
+    for (const server of servers) {
+      const shots = slashShots(text, count, responseUrls);
+      const before = cpuSeconds(server.pid);
+      results.get(server.name)?.push(await runLoad({ targets: [server.url], rate: run.rate, shots, timeoutMs: 3_000 }));
+      // Work started by the last requests (replies to response_url) finishes shortly after the last ack.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      cpu.set(server.name, (cpu.get(server.name) ?? 0) + cpuSeconds(server.pid) - before);
+    }
+  }
+  return Object.fromEntries(
+    servers.map((server) => [server.name, { result: mergeLoadResults(results.get(server.name) ?? []), cpuMsPerRequest: ((cpu.get(server.name) ?? 0) * 1000) / (count * rounds) }]),
+  );
 }
