@@ -361,7 +361,11 @@ export class FakeOciApi {
       const [held] = this.holds.splice(hold, 1);
       held?.arrived({ method, path: req.url ?? path, headers: {}, body, status: answer[0], signatureVerified: true });
       await held?.released;
-      if (res.destroyed) return;
+      // The caller died while the answer was held: OCI did the work all the same, so the request counts.
+      if (res.destroyed) {
+        this.record(req, seen, answer[0]);
+        return;
+      }
     }
     this.send(req, res, seen, answer, {});
   }
@@ -447,13 +451,7 @@ export class FakeOciApi {
     }
   }
 
-  private send(
-    req: IncomingMessage,
-    res: ServerResponse,
-    seen: { body: unknown; verified: boolean; problem: string | undefined },
-    [status, answer]: Answer,
-    headers: Record<string, string>,
-  ): void {
+  private record(req: IncomingMessage, seen: { body: unknown; verified: boolean; problem: string | undefined }, status: number): void {
     this.log.push({
       method: req.method ?? '',
       path: req.url ?? '',
@@ -463,6 +461,16 @@ export class FakeOciApi {
       signatureVerified: seen.verified,
       signatureProblem: seen.problem,
     });
+  }
+
+  private send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    seen: { body: unknown; verified: boolean; problem: string | undefined },
+    [status, answer]: Answer,
+    headers: Record<string, string>,
+  ): void {
+    this.record(req, seen, status);
     // Real OCI starts its opc-request-id with the caller's (the SDK sends one); this fake answers with its
     // own two hex parts only, which the other suites' assertions expect.
     res.writeHead(status, {
