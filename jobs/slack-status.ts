@@ -126,7 +126,10 @@ async function syncRun(context: Context, runKey: string): Promise<void> {
     const narrated = typeof posted.payload.narrated === 'number' ? posted.payload.narrated : shown.history.length;
     message = { channel: posted.channel, ts: posted.ts, renderedVersion: version, narrated, alerted: false };
     await context.runs.setMessage(runKey, message);
-  } else if (message.renderedVersion < run.version) {
+  }
+  // Also right after a post: a message found again after an interrupted post shows the version it was
+  // posted with, which may be older than the run now.
+  if (message.renderedVersion < shown.version) {
     await context.slack.updateLatest(message.channel, message.ts, latest);
     message = { ...message, renderedVersion: shown.version };
     await context.runs.setMessage(runKey, message);

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RunningBot } from '../../src/app.js';
 import type { Job } from 'bullmq';
-import { keys } from '../../src/adapters/redis/keys.js';
+import { KEY_PREFIX, keys } from '../../src/adapters/redis/keys.js';
 import { Lease } from '../../src/adapters/redis/run-lock.js';
 import { parseOciNotification } from '../../src/domain/oci-notification.js';
 import { jobId, type NotificationJob } from '../../src/queues.js';
@@ -270,6 +270,20 @@ describe('OCI Notifications in, live pipeline status in Slack', () => {
     await slack.waitFor(() => slack.message('C0TRAIN', root.ts)?.text.includes('succeeded'), 15_000, 'final state after the lease is released');
     await slack.waitFor(() => slack.thread('C0TRAIN', root.ts).length >= 1, 10_000, 'narration');
     expect(slack.messages('C0TRAIN').map((message) => message.text)).toHaveLength(1);
+  });
+
+  it('brings a message found again after an interrupted post up to the run, instead of leaving it at the version it was posted with', async () => {
+    const runId = 'ocid1.datasciencejobrun.oc1.iad.adopted1';
+    expect((await post(jobRunEvent('createjobrun.end', runId))).status).toBe(200);
+    const root = await slack.waitFor(() => slack.messages('C0TRAIN').find((message) => message.text.includes('accepted') && message.text.includes('fraud-train-42')), 10_000, 'root');
+    await eventually(async () => (await bot.context.runs.getMessage(runId))?.ts === root.ts, 10_000, 'message stored');
+    // As if the worker that posted the root had died before storing its ts: the marker is all that is left.
+    await bot.context.redis.del(keys.runMessage(runId));
+    await bot.context.redis.set(`${KEY_PREFIX}:posting:run:${runId}`, String(Math.floor(Date.now() / 1000) - 5), 'EX', 3600);
+    expect((await post(jobRunEvent('succeededjobrun', runId))).status).toBe(200);
+    await slack.waitFor(() => slack.message('C0TRAIN', root.ts)?.text.includes('succeeded'), 15_000, 'the found root updated to the final state');
+    expect(slack.messages('C0TRAIN')).toHaveLength(1);
+    expect((await bot.context.runs.getMessage(runId))?.ts).toBe(root.ts);
   });
 
   it('keeps using the same message after the bot restarts in the middle of a run', async () => {
