@@ -84,21 +84,22 @@ export async function startFaultStack(options: FaultStackOptions = {}): Promise<
   };
 }
 
-/** A local HTTP listener that records every request it gets; `redirectTo` makes it answer 302. */
+/** A local HTTP listener that records every request it gets; `/redirect?to=<url>` answers 302 to that URL. */
 export interface RecordingServer {
   origin: string;
   hits: string[];
-  redirectTo: string | undefined;
   stop(): Promise<void>;
 }
 
 export async function startRecordingServer(): Promise<RecordingServer> {
-  const state: RecordingServer = { origin: '', hits: [], redirectTo: undefined, stop: () => Promise.resolve() };
+  const state: RecordingServer = { origin: '', hits: [], stop: () => Promise.resolve() };
   const server: Server = createServer((req: IncomingMessage, res) => {
     state.hits.push(req.url ?? '');
     req.resume();
-    if (state.redirectTo !== undefined) {
-      res.writeHead(302, { location: state.redirectTo });
+    const target = new URL(req.url ?? '/', 'http://recording.invalid');
+    const to = target.pathname === '/redirect' ? target.searchParams.get('to') : null;
+    if (to !== null) {
+      res.writeHead(302, { location: to });
       res.end();
       return;
     }
