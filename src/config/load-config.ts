@@ -47,9 +47,18 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, readFile: (path: string) =
     if (document.errors.length > 0) {
       problems.push(...document.errors.map((error) => `${filePath}: YAML ${error.message.split('\n')[0] ?? ''}`));
     } else {
-      const fileResult = configFileSchema.safeParse(document.toJS() ?? {});
-      if (fileResult.success) file = fileResult.data;
-      else problems.push(...describeIssues(fileResult.error.issues, `${filePath}: `));
+      let data: unknown;
+      try {
+        // An alias to no anchor (`*x`) or an alias explosion only fails here, not while parsing.
+        data = document.toJS({ maxAliasCount: 100 }) as unknown;
+      } catch (error) {
+        problems.push(`${filePath}: YAML ${error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error)}`);
+      }
+      if (!problems.some((problem) => problem.startsWith(`${filePath}: YAML`))) {
+        const fileResult = configFileSchema.safeParse(data ?? {});
+        if (fileResult.success) file = fileResult.data;
+        else problems.push(...describeIssues(fileResult.error.issues, `${filePath}: `));
+      }
     }
   }
 

@@ -140,8 +140,23 @@ export class SlackHttpReceiver implements Receiver {
         sendJson(res, 503, { error: 'unavailable' });
         return;
       }
+    } else if (typeof body.trigger_id === 'string' && body.trigger_id !== '' && (await this.isReplay(body.trigger_id))) {
+      // Slack never resends a command or click; the same trigger_id again is a captured request replayed
+      // inside the 5 minute signature window. Answered like an event retry, without running anything.
+      this.logger.warn({ type: body.type, command: body.command }, 'replayed slack request ignored');
+      sendText(res, 200, '');
+      return;
     }
     await this.dispatch(req, res, body);
+  }
+
+  /** True when this trigger_id was seen in the last 10 minutes. Without Redis the check is skipped: commands that need no Redis (help) keep working. */
+  private async isReplay(triggerId: string): Promise<boolean> {
+    try {
+      return (await this.redis.set(keys.slackTrigger(triggerId), '1', 'EX', 600, 'NX')) !== 'OK';
+    } catch {
+      return false;
+    }
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>): Promise<void> {
@@ -175,6 +190,14 @@ export class SlackHttpReceiver implements Receiver {
         ...(Number.isFinite(retryNum) ? { retryNum } : {}),
         ...(retryReason ? { retryReason } : {}),
       });
+      if (!acked) {
+        // No listener took it (an unknown payload type, action_id or callback_id): say so now rather than
+        // holding the request until the ack deadline and answering 500.
+        acked = true;
+        clearTimeout(timer);
+        this.logger.warn({ type: body.type, command: body.command }, 'slack request matched no listener');
+        sendJson(res, 404, { error: 'no listener for this request' });
+      }
     } catch (error) {
       this.logger.error({ err: error, type: body.type }, 'slack request failed');
       if (!acked) {

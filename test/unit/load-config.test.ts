@@ -171,6 +171,12 @@ describe('loadConfig: every problem in one error', () => {
     expect(error.message).toContain('MLOPS_CONFIG: cannot read');
   });
 
+  it('refuses an alias to no anchor and an alias explosion as YAML problems, not a crash', () => {
+    expect(configError(BASE_ENV, `${MINIMAL_YAML}routes: *missing\n`).message).toContain(`${CONFIG_PATH}: YAML`);
+    const bomb = `a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n`;
+    expect(configError(BASE_ENV, `${MINIMAL_YAML}${bomb}`).message).toContain(`${CONFIG_PATH}: YAML`);
+  });
+
   it('refuses invalid YAML with the file path', () => {
     const error = configError(BASE_ENV, 'slack:\n  defaultChannel: [C0DEFAULT\n');
     expect(error.message).toContain(`${CONFIG_PATH}: YAML `);

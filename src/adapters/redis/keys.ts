@@ -15,4 +15,5 @@ export const keys = {
   groupMembers: (groupId: string) => `${KEY_PREFIX}:usergroup:${groupId}`,
   audit: () => `${KEY_PREFIX}:audit`,
   slackEvent: (eventId: string) => `${KEY_PREFIX}:slack-event:${eventId}`,
+  slackTrigger: (triggerId: string) => `${KEY_PREFIX}:slack-trigger:${triggerId}`,
 } as const;
