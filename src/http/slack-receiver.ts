@@ -186,6 +186,7 @@ export class SlackHttpReceiver implements Receiver {
 
   /** True when this trigger_id was seen in the last 10 minutes. Without Redis the check is skipped: commands that need no Redis (help) keep working. */
   private async isReplay(triggerId: string): Promise<boolean> {
+    if (this.redis.status !== 'ready') return false;
     try {
       return (await this.redis.set(keys.slackTrigger(triggerId), '1', 'EX', 600, 'NX')) !== 'OK';
     } catch {
