@@ -38,6 +38,35 @@ export function verifySlackSignature(secret: string, rawBody: string, timestamp:
 
 const stringRecord = z.record(z.string(), z.unknown());
 const eventEnvelope = z.object({ type: z.literal('event_callback'), event_id: z.string().min(1) }).loose();
+/** Payload types Bolt treats as interactions (besides any body with `actions` or `name`). */
+const INTERACTION_TYPES = new Set(['block_actions', 'block_suggestion', 'view_submission', 'view_closed', 'shortcut', 'message_action', 'interactive_message', 'dialog_submission', 'dialog_cancellation', 'dialog_suggestion']);
+const object = z.record(z.string(), z.unknown());
+/** What Bolt dereferences while routing an interaction: `user.id`, and `channel`, `team`, `view`, `message` as objects when present. */
+const interactionEnvelope = z
+  .object({
+    user: z.object({ id: z.string().min(1) }).loose(),
+    channel: object.optional(),
+    team: object.nullable().optional(),
+    container: object.nullable().optional(),
+    message: object.optional(),
+    view: object.optional(),
+    actions: z.array(object).optional(),
+  })
+  .loose();
+const eventBody = z.object({ event: z.object({ item: object.optional(), channel: z.union([z.string(), object]).optional(), subteam: object.optional() }).loose() }).loose();
+
+/** A body Bolt would throw on while routing it (a 500) is refused with 400 and what is missing. */
+function envelopeProblem(body: Record<string, unknown>): string | undefined {
+  if (body.type === 'event_callback') {
+    const event = eventBody.safeParse(body);
+    return event.success ? undefined : 'event_callback without a well-formed event object';
+  }
+  if (body.command !== undefined) return undefined;
+  const interaction = body.actions !== undefined || body.name !== undefined || (typeof body.type === 'string' && INTERACTION_TYPES.has(body.type));
+  if (!interaction) return undefined;
+  const parsed = interactionEnvelope.safeParse(body);
+  return parsed.success ? undefined : `malformed ${typeof body.type === 'string' ? body.type : 'interaction'} payload (${parsed.error.issues.map((issue) => issue.path.join('.') || '(root)').join(', ')})`;
+}
 
 /** Form bodies (commands, and interactivity with a JSON `payload` field) or JSON bodies (Events API). */
 export function parseSlackBody(rawBody: string, contentType: string | undefined): { ok: true; body: Record<string, unknown> } | { ok: false; error: string } {
@@ -127,6 +156,11 @@ export class SlackHttpReceiver implements Receiver {
       sendJson(res, 200, { challenge: body.challenge });
       return;
     }
+    const problem = envelopeProblem(body);
+    if (problem) {
+      sendJson(res, 400, { error: problem });
+      return;
+    }
     const envelope = eventEnvelope.safeParse(body);
     if (envelope.success) {
       try {
@@ -152,6 +186,7 @@ export class SlackHttpReceiver implements Receiver {
 
   /** True when this trigger_id was seen in the last 10 minutes. Without Redis the check is skipped: commands that need no Redis (help) keep working. */
   private async isReplay(triggerId: string): Promise<boolean> {
+    if (this.redis.status !== 'ready') return false;
     try {
       return (await this.redis.set(keys.slackTrigger(triggerId), '1', 'EX', 600, 'NX')) !== 'OK';
     } catch {

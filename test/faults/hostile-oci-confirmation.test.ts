@@ -194,6 +194,46 @@ describe('hostile ConfirmationURLs', () => {
     });
   });
 
+  test('notification deliveries with wrong credentials, oversized or malformed bodies are refused (401/413/400) and post nothing', async (ctx) => {
+    const deliver = (body: string, headers: Record<string, string> = {}) =>
+      fetch(`${stack.bot.url}/oci/notifications`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: basic, 'x-oci-ns-messagetype': 'Notification', ...headers }, body }).then(async (response) => ({ status: response.status, text: await response.text(), challenge: response.headers.get('www-authenticate') }));
+    const hostile = (index: number) => JSON.stringify({ title: `HOSTILE${index}X`, body: 'must not be posted' });
+    const credentials = [
+      ...Array.from({ length: OCI_PASSWORD.length * 8 }, (_, bit) => {
+        const bytes = Buffer.from(OCI_PASSWORD);
+        bytes[bit >> 3] = (bytes[bit >> 3] ?? 0) ^ (1 << (bit & 7));
+        return `Basic ${Buffer.from(`${OCI_USER}:${bytes.toString('latin1')}`, 'latin1').toString('base64')}`;
+      }),
+      '',
+      'Basic',
+      'Basic !!!',
+      `Bearer ${Buffer.from(`${OCI_USER}:${OCI_PASSWORD}`).toString('base64')}`,
+      `Basic ${Buffer.from(`${OCI_USER}${OCI_PASSWORD}`).toString('base64')}`,
+      `Basic ${Buffer.from(`${OCI_USER}:${OCI_PASSWORD}x`).toString('base64')}`,
+      `Basic ${Buffer.from(`:${OCI_PASSWORD}`).toString('base64')}`,
+    ];
+    const unauthorized = await inBatches(credentials, (authorization, index) => deliver(hostile(index), { authorization }));
+    const oversized = await inBatches([64 * 1024 + 1, 128 * 1024, 4 * 1024 * 1024], (size, index) => deliver(`${hostile(1000 + index).slice(0, -1)},"pad":"${'p'.repeat(size)}"}`));
+    const malformed = await inBatches(['{"title":"HOSTILE2000X"', '{"title":"HOSTILE2001X",}', '', '   ', `${'['.repeat(100)}`, '{"title":"HOSTILE2002X" "body":1}'], (body) => deliver(body));
+    const refused401 = unauthorized.filter((answer) => answer.status === 401 && answer.challenge?.startsWith('Basic')).length;
+    const refused413 = oversized.filter((answer) => answer.status === 413).length;
+    const refused400 = malformed.filter((answer) => answer.status === 400 && /body/.test(answer.text)).length;
+    expect([refused401, refused413, refused400]).toEqual([credentials.length, oversized.length, malformed.length]);
+    // A valid delivery after the batch is posted; once it shows, nothing hostile has been posted before or with it.
+    const control = await deliver(JSON.stringify({ title: 'CONTROL-AFTER-HOSTILE', body: 'posted' }));
+    expect(control.status).toBe(200);
+    await stack.slack.waitFor(() => stack.slack.messages().some((message) => JSON.stringify(message).includes('CONTROL-AFTER-HOSTILE')), 15_000, 'the control notification');
+    const leaked = stack.slack.calls().filter((call) => JSON.stringify(call.args).includes('HOSTILE') && !JSON.stringify(call.args).includes('CONTROL-AFTER-HOSTILE')).length;
+    expect(leaked).toBe(0);
+    const cases = credentials.length + oversized.length + malformed.length;
+    recordReliability(ctx, {
+      area: 'OCI notifications',
+      fault: 'Basic auth with each password bit flipped, empty/Bearer/colon-less/empty-user credentials; bodies 64 KiB + 1 B to 4 MiB; truncated, trailing-comma, empty and unbalanced JSON',
+      cases,
+      outcome: `401 with a Basic challenge for ${refused401} of ${credentials.length}, 413 for ${refused413} of ${oversized.length}, 400 for ${refused400} of ${malformed.length}; ${leaked} hostile messages posted; a valid delivery after the batch was posted`,
+    });
+  });
+
   test('OCI_CONFIRM_HOSTS entries never allow more than they name (generated hosts and URLs)', (ctx) => {
     const { rules } = parseConfirmHosts('*.oraclecloud.com,notification.example.org,http://127.0.0.1:8080');
     const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$/);
