@@ -300,7 +300,8 @@ describe('OCI adapter: the real oci-sdk clients against the signature-verifying 
         const { error, requests } = await requestsOf(() => slow.createJobRun({ jobId: JOB, projectId: DS_PROJECT, compartmentId: COMPARTMENT, displayName: 'timed-out-create', retryToken: 'timed-out-create' }));
         expect(error).toBeInstanceOf(MlopsError);
         expect(error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', retryable: true });
-        expect((error as MlopsError).userMessage).toContain('OCI could not be reached for createJobRun');
+        // The SDK hands on the abort as a plain object whose code is a number; the reason must still read well.
+        expect((error as MlopsError).userMessage).toBe('OCI could not be reached for createJobRun: The operation was aborted due to timeout');
         expect(requests).toHaveLength(0);
         // OCI performed the create after all (its late answer is logged); the same retry token gets that run back.
         const first = await vi.waitFor(() => {

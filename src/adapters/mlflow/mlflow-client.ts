@@ -26,6 +26,9 @@ const runSchema = z.object({
   info: z.object({ run_id: z.string(), run_name: z.string().optional(), experiment_id: z.string().optional(), status: z.string().optional() }),
   data: z.object({ metrics: z.array(z.object({ key: z.string(), value: metricValue })).optional() }).optional(),
 });
+/** How long one MLflow call may take before it fails as retryable (UPSTREAM_UNAVAILABLE). */
+export const MLFLOW_TIMEOUT_MS = 10_000;
+
 const errorBody = z.object({ error_code: z.string(), message: z.string().optional() });
 
 export interface ModelVersion {
@@ -77,7 +80,7 @@ export class MlflowClient {
     if (env.MLFLOW_TRACKING_TOKEN) headers.authorization = `Bearer ${env.MLFLOW_TRACKING_TOKEN}`;
     this.http = axios.create({
       baseURL: `${this.baseUrl}/api/2.0/mlflow`,
-      timeout: 10_000,
+      timeout: MLFLOW_TIMEOUT_MS,
       headers,
       ...(env.MLFLOW_TRACKING_USERNAME && env.MLFLOW_TRACKING_PASSWORD && !env.MLFLOW_TRACKING_TOKEN
         ? { auth: { username: env.MLFLOW_TRACKING_USERNAME, password: env.MLFLOW_TRACKING_PASSWORD } }
