@@ -26,6 +26,7 @@ const OUTCOME_WAIT_MS = 30_000;
 const confirmKey = (id: string) => `${KEY_PREFIX}:rollback-confirm:${id}`;
 const lockKey = (target: RollbackTarget) => `${KEY_PREFIX}:lock:rollback:${target.namespace}/${target.name}`;
 const messageKey = (id: string) => `${KEY_PREFIX}:rollback-message:${id}`;
+const patchedKey = (id: string) => `${KEY_PREFIX}:rollback-patched:${id}`;
 
 const jobSchema = z.object({
   namespace: z.string(),
@@ -134,10 +135,15 @@ async function run(context: Context, id: string, data: RollbackJob, target: stri
   const plan = planRollback(deployment, replicaSets, data.goal.revision ?? 0, data.targetReplicaSet);
   let generation = deployment.metadata?.generation ?? 0;
   if (plan.kind === 'error' || plan.kind === 'paused') throw new MlopsError('BAD_REQUEST', plan.message, { userMessage: plan.message });
+  // Noted before the PATCH: an attempt after a crash that finds the template already restored knows it did that itself.
+  const ours = plan.kind === 'skip' && (await context.redis.exists(patchedKey(id))) === 1;
   if (plan.kind === 'patch') {
+    await context.redis.set(patchedKey(id), '1', 'EX', 7 * 24 * 3600);
     const patched = await kube.patchDeployment(data.namespace, data.name, plan.patch);
     generation = patched.metadata?.generation ?? generation;
     await progress(context, id, data, `deployment.apps/${data.name} rolled back (template of ${data.targetReplicaSet} restored)`);
+  } else if (ours) {
+    await progress(context, id, data, `deployment.apps/${data.name} rolled back (template of ${data.targetReplicaSet} restored by an earlier attempt); watching the rollout`);
   } else {
     await progress(context, id, data, `${plan.message}; watching the rollout`);
   }
@@ -153,7 +159,7 @@ async function run(context: Context, id: string, data: RollbackJob, target: stri
         last = status.message;
         void progress(context, id, data, status.message);
       }
-      if (status.done) outcome = { state: plan.kind === 'skip' ? 'skipped' : 'succeeded', detail: status.message };
+      if (status.done) outcome = { state: plan.kind === 'skip' && !ours ? 'skipped' : 'succeeded', detail: status.message };
       else if (status.failed) outcome = { state: 'failed', detail: status.message };
       return outcome !== undefined;
     },
