@@ -277,9 +277,11 @@ describe('OCI, MLflow and Kubernetes answering errors and timeouts', () => {
     expect(shown('OCI', '429')).toContain('OCI throttled createJobRun: TooManyRequests');
     expect(shown('OCI', '503')).toContain('OCI failed createJobRun: ServiceUnavailable');
     expect(shown('OCI', '403')).toContain('OCI refused createJobRun: NotAllowed');
-    expect(shown('MLflow', '503')).toContain('TEMPORARILY_UNAVAILABLE');
-    expect(shown('MLflow', '401')).toContain('UNAUTHENTICATED');
-    expect(shown('Kubernetes', '503')).toContain('Kubernetes refused to patch deployment');
+    expect(shown('MLflow', '429')).toContain('MLflow throttled registered-models/alias: REQUEST_LIMIT_EXCEEDED');
+    expect(shown('MLflow', '503')).toContain('MLflow failed registered-models/alias: TEMPORARILY_UNAVAILABLE');
+    expect(shown('MLflow', '401')).toContain('MLflow refused registered-models/alias: UNAUTHENTICATED');
+    expect(shown('Kubernetes', '429')).toContain('Kubernetes throttled the request to patch deployment');
+    expect(shown('Kubernetes', '503')).toContain('Kubernetes failed to patch deployment');
     expect(shown('Kubernetes', '404')).toContain('Kubernetes refused to patch deployment');
   }, 180_000);
 });

@@ -168,8 +168,12 @@ export class KubeClient {
     const detail = statusSchema.safeParse(json);
     const message = detail.success ? (detail.data.message ?? detail.data.reason ?? '') : '';
     const details = { operation, status, reason: detail.success ? detail.data.reason : undefined };
-    const userMessage = `Kubernetes refused to ${operation}: ${message || `HTTP ${status}`}`;
-    if (status === 429 || status >= 500 || status === 409) return Promise.reject(new MlopsError('UPSTREAM_UNAVAILABLE', `${operation} answered ${status}`, { userMessage, details }));
+    const reason = message || `HTTP ${status}`;
+    if (status === 429 || status >= 500 || status === 409) {
+      const userMessage = status === 429 ? `Kubernetes throttled the request to ${operation}: ${reason}` : `Kubernetes failed to ${operation}: ${reason}`;
+      return Promise.reject(new MlopsError('UPSTREAM_UNAVAILABLE', `${operation} answered ${status}`, { userMessage, details }));
+    }
+    const userMessage = `Kubernetes refused to ${operation}: ${reason}`;
     const code = status === 404 ? 'NOT_FOUND' : status === 403 ? 'FORBIDDEN' : status === 401 ? 'UNAUTHORIZED' : 'UPSTREAM_REJECTED';
     return Promise.reject(new MlopsError(code, `${operation} answered ${status}: ${message}`, { userMessage, details, retryable: false }));
   }

@@ -166,8 +166,16 @@ function toMlflowError(endpoint: string, error: unknown): MlopsError {
   const code = parsed.success ? parsed.data.error_code : `HTTP ${status}`;
   const message = parsed.success ? (parsed.data.message ?? '') : typeof error.response.data === 'string' ? error.response.data.slice(0, 200) : '';
   const details = { endpoint, status, mlflowError: code };
-  const userMessage = `MLflow refused ${endpoint}: ${code}${message ? ` (${message})` : ''}`;
-  if (status === 429 || status >= 500) return new MlopsError(status === 429 ? 'RATE_LIMITED' : 'UPSTREAM_UNAVAILABLE', `MLflow ${endpoint} answered ${status}`, { userMessage, details, cause: error });
+  const reference = `${code}${message ? ` (${message})` : ''}`;
+  // Throttling and outages are said as such: the user retries later, rather than fixing a refusal.
+  if (status === 429 || status >= 500) {
+    return new MlopsError(status === 429 ? 'RATE_LIMITED' : 'UPSTREAM_UNAVAILABLE', `MLflow ${endpoint} answered ${status}`, {
+      userMessage: `MLflow ${status === 429 ? 'throttled' : 'failed'} ${endpoint}: ${reference}`,
+      details,
+      cause: error,
+    });
+  }
+  const userMessage = `MLflow refused ${endpoint}: ${reference}`;
   const catalogue = status === 404 ? 'NOT_FOUND' : status === 401 ? 'UNAUTHORIZED' : status === 403 ? 'FORBIDDEN' : 'UPSTREAM_REJECTED';
   return new MlopsError(catalogue, `MLflow ${endpoint} answered ${status} ${code}: ${message}`, { userMessage, details, retryable: false, cause: error });
 }
