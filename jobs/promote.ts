@@ -137,9 +137,11 @@ export function createPromoteProcessor(context: Context) {
     try {
       let previous: string | undefined;
       if (approval.target.kind === 'alias') {
-        previous = (await mlflow.getVersionByAlias(approval.model, approval.target.alias))?.version;
+        const before = (await mlflow.getVersionByAlias(approval.model, approval.target.alias))?.version;
+        // Already at the version: an earlier attempt set it and died before finishing; the holder before it is the one the request saw.
+        previous = before === approval.version ? approval.current.version : before;
         await context.redis.set(botAliasKey(approval.model, approval.target.alias, approval.version), '1', 'EX', 600);
-        if (previous !== approval.version) await mlflow.setAlias(approval.model, approval.target.alias, approval.version);
+        if (before !== approval.version) await mlflow.setAlias(approval.model, approval.target.alias, approval.version);
         const now = await mlflow.getVersionByAlias(approval.model, approval.target.alias);
         if (now?.version !== approval.version) throw new MlopsError('UPSTREAM_UNAVAILABLE', `alias ${approval.target.alias} reads ${now?.version ?? 'unset'} after setting`);
       } else {

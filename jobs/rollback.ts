@@ -5,7 +5,7 @@ import { KEY_PREFIX } from '../src/adapters/redis/keys.js';
 import { postOnce } from '../src/adapters/slack-api/post-once.js';
 import type { Context } from '../src/context.js';
 import { planRollback, rolloutStatus, selectorString, type RevisionSummary } from '../src/domain/rollback.js';
-import { MlopsError, toMlopsError } from '../src/errors.js';
+import { isMlopsError, MlopsError, toMlopsError } from '../src/errors.js';
 import { jobId, type RollbackJobData } from '../src/queues.js';
 import { mrkdwnText } from '../src/slack/blocks.js';
 import { escapeMrkdwn } from '../src/slack/mrkdwn.js';
@@ -21,9 +21,12 @@ export interface RollbackTarget {
 export type RollbackJob = RollbackJobData;
 
 const DEFAULT_TIMEOUT_MS = 10 * 60_000;
+/** The outcome waits this long for its Slack slot (chat.update is one bucket for the whole workspace). */
+const OUTCOME_WAIT_MS = 30_000;
 const confirmKey = (id: string) => `${KEY_PREFIX}:rollback-confirm:${id}`;
 const lockKey = (target: RollbackTarget) => `${KEY_PREFIX}:lock:rollback:${target.namespace}/${target.name}`;
 const messageKey = (id: string) => `${KEY_PREFIX}:rollback-message:${id}`;
+const patchedKey = (id: string) => `${KEY_PREFIX}:rollback-patched:${id}`;
 
 const jobSchema = z.object({
   namespace: z.string(),
@@ -122,16 +125,25 @@ export function createRollbackProcessor(context: Context) {
 
 async function run(context: Context, id: string, data: RollbackJob, target: string): Promise<void> {
   const kube = await context.kube();
-  await report(context, id, data, 'running');
+  // Slack being busy must not spend one of the rollback's attempts: the outcome posts the message if this could not.
+  await report(context, id, data, 'running').catch((error: unknown) => {
+    if (!isMlopsError(error) || error.code !== 'RATE_LIMITED') throw error;
+    context.logger.debug({ err: error, rollback: id }, 'rollback running status skipped');
+  });
   const deployment = await kube.getDeployment(data.namespace, data.name);
   const replicaSets = await kube.listReplicaSets(data.namespace, selectorString(deployment));
   const plan = planRollback(deployment, replicaSets, data.goal.revision ?? 0, data.targetReplicaSet);
   let generation = deployment.metadata?.generation ?? 0;
   if (plan.kind === 'error' || plan.kind === 'paused') throw new MlopsError('BAD_REQUEST', plan.message, { userMessage: plan.message });
+  // Noted before the PATCH: an attempt after a crash that finds the template already restored knows it did that itself.
+  const ours = plan.kind === 'skip' && (await context.redis.exists(patchedKey(id))) === 1;
   if (plan.kind === 'patch') {
+    await context.redis.set(patchedKey(id), '1', 'EX', 7 * 24 * 3600);
     const patched = await kube.patchDeployment(data.namespace, data.name, plan.patch);
     generation = patched.metadata?.generation ?? generation;
     await progress(context, id, data, `deployment.apps/${data.name} rolled back (template of ${data.targetReplicaSet} restored)`);
+  } else if (ours) {
+    await progress(context, id, data, `deployment.apps/${data.name} rolled back (template of ${data.targetReplicaSet} restored by an earlier attempt); watching the rollout`);
   } else {
     await progress(context, id, data, `${plan.message}; watching the rollout`);
   }
@@ -147,7 +159,7 @@ async function run(context: Context, id: string, data: RollbackJob, target: stri
         last = status.message;
         void progress(context, id, data, status.message);
       }
-      if (status.done) outcome = { state: plan.kind === 'skip' ? 'skipped' : 'succeeded', detail: status.message };
+      if (status.done) outcome = { state: plan.kind === 'skip' && !ours ? 'skipped' : 'succeeded', detail: status.message };
       else if (status.failed) outcome = { state: 'failed', detail: status.message };
       return outcome !== undefined;
     },
@@ -163,14 +175,15 @@ async function run(context: Context, id: string, data: RollbackJob, target: stri
 async function report(context: Context, id: string, data: RollbackJob, state: RollbackState, detail?: string): Promise<void> {
   const target = `${data.namespace}/${data.name}`;
   const view = renderRollbackStatus(target, data.requestedBy, data.goal, state, detail);
+  const wait = state === 'running' ? undefined : OUTCOME_WAIT_MS;
   const stored = await context.redis.hgetall(messageKey(id));
   if (!stored.ts || !stored.channel) {
-    const posted = await postOnce(context, { key: `rollback:${id}`, channel: data.channel }, (metadata) => context.slack.postMessage({ channel: data.channel, ...view, metadata: metadata() }));
+    const posted = await postOnce(context, { key: `rollback:${id}`, channel: data.channel }, (metadata) => context.slack.postMessage({ channel: data.channel, ...view, metadata: metadata() }, wait));
     await context.redis.multi().hset(messageKey(id), { channel: posted.channel, ts: posted.ts }).expire(messageKey(id), 7 * 24 * 3600).exec();
     return;
   }
   try {
-    await context.slack.updateMessage(stored.channel, stored.ts, view);
+    await context.slack.updateMessage(stored.channel, stored.ts, view, wait);
   } catch (error) {
     if (!(error instanceof MlopsError) || error.details.slackError !== 'message_not_found') throw error;
     // Someone deleted the rollback's message: start a new one rather than lose the outcome.

@@ -88,7 +88,8 @@ async function process(context: Context, data: SlackStatusJob): Promise<void> {
       try {
         await syncRun(context, data.runKey);
       } finally {
-        await lease.release();
+        // A release that fails (Redis gone) must not hide the sync's own error; the lease expires anyway.
+        await lease.release().catch((error: unknown) => context.logger.warn({ err: error, runKey: data.runKey }, 'run lease not released'));
       }
     }
   }

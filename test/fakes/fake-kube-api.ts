@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { HeldAnswers, matchesRequest, type HeldAnswer } from './request-faults.js';
 
 /**
  * A local Kubernetes API server plus deployment controller, for what `kubectl rollout undo` and
@@ -60,6 +61,8 @@ export interface RecordedKubeRequest {
   body: unknown;
   status: number;
   watch: boolean;
+  /** When the request arrived (epoch ms), for measuring the gaps between a client's retries. */
+  at: number;
 }
 
 export interface KubeFailureMatcher {
@@ -695,6 +698,7 @@ export class FakeKubeApi {
   private readonly history: HistoryEntry[] = [];
   private readonly forbidden: Forbidden[] = [];
   private readonly failures: { matcher: KubeFailureMatcher; failure: KubeFailure }[] = [];
+  private readonly held = new HeldAnswers<KubeFailureMatcher, RecordedKubeRequest>();
   private readonly log: RecordedKubeRequest[] = [];
   private resourceVersion = 100;
   /** Watches may start from any resourceVersion above this; older ones get 410 Expired. */
@@ -772,6 +776,16 @@ export class FakeKubeApi {
   /** The next `count` matching requests (after authentication) get this error instead. */
   failNext(matcher: KubeFailureMatcher, failure: KubeFailure): void {
     for (let i = 0; i < (failure.count ?? 1); i++) this.failures.push({ matcher, failure });
+  }
+
+  /** The next matching request (not a watch) is performed (a PATCH applied) but its answer is held until `release()`. */
+  holdNext(matcher: KubeFailureMatcher): HeldAnswer<RecordedKubeRequest> {
+    return this.held.hold(matcher);
+  }
+
+  /** The next `count` matching requests are performed but answered only after `delayMs`, past a client's timeout. */
+  delayNext(matcher: KubeFailureMatcher, delayMs: number, count = 1): void {
+    this.held.delay(matcher, delayMs, count);
   }
 
   deployment(namespace: string, name: string): JsonObject | undefined {
@@ -1415,11 +1429,11 @@ export class FakeKubeApi {
     const query = Object.fromEntries(url.searchParams.entries());
     const contentType = req.headers['content-type'];
     const watch = method === 'GET' && (query.watch === 'true' || query.watch === '1');
-    const record: RecordedKubeRequest = { method, path: url.pathname, query, contentType, body, status: 0, watch };
+    const record: RecordedKubeRequest = { method, path: url.pathname, query, contentType, body, status: 0, watch, at: Date.now() };
     this.log.push(record);
     try {
       if (this.token !== null && req.headers.authorization !== `Bearer ${this.token}`) throw new StatusError(401, 'Unauthorized');
-      const index = this.failures.findIndex(({ matcher }) => (!matcher.method || matcher.method === method) && (!matcher.pathPrefix || url.pathname.startsWith(matcher.pathPrefix)));
+      const index = this.failures.findIndex(({ matcher }) => matchesRequest(matcher, record));
       const injected = index >= 0 ? this.failures.splice(index, 1)[0]?.failure : undefined;
       if (injected) {
         const retryAfter = injected.retryAfterSeconds ?? (injected.code === 429 ? 1 : undefined);
@@ -1444,6 +1458,7 @@ export class FakeKubeApi {
       }
       const answer = this.route(method, resource, namespace, name, url.searchParams, contentType, raw, body);
       record.status = 200;
+      await this.held.before(record);
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(answer));
     } catch (error) {

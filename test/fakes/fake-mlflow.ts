@@ -1,6 +1,7 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { HeldAnswers, matchesRequest, type HeldAnswer, type RequestMatcher } from './request-faults.js';
 
 /**
  * A local MLflow tracking server for the registry endpoints the bot uses (reference/mlflow.md): GET
@@ -40,6 +41,18 @@ export interface RecordedMlflowRequest {
   query: Record<string, string>;
   body: unknown;
   status: number;
+  /** When the request arrived (epoch ms), for measuring the gaps between a client's retries. */
+  at: number;
+}
+
+/** The path is the API path after `/api/2.0/mlflow`; `bodyIncludes` also searches the query string. */
+export type MlflowMatcher = RequestMatcher;
+
+export interface MlflowFailureOptions {
+  method?: string;
+  bodyIncludes?: string;
+  /** Sent as a Retry-After header (seconds), as a proxy in front of MLflow does on 429. */
+  retryAfterSeconds?: number;
 }
 
 const STAGES = ['None', 'Staging', 'Production', 'Archived'];
@@ -50,7 +63,9 @@ export class FakeMlflow {
   private readonly models = new Map<string, Model>();
   private readonly runs = new Map<string, { experimentId: string; name: string; metrics: Record<string, number> }>();
   private readonly log: RecordedMlflowRequest[] = [];
-  private readonly failures: { pathPrefix: string; status: number; code: string }[] = [];
+  private readonly failures: { matcher: MlflowMatcher; status: number; code: string; retryAfterSeconds: number | undefined }[] = [];
+  private readonly held = new HeldAnswers<MlflowMatcher, { method: string; path: string; text: string }>();
+  private readonly arrivals = new WeakMap<IncomingMessage, number>();
   /** While true every API call answers 503 TEMPORARILY_UNAVAILABLE, as a restarting server would. */
   down = false;
 
@@ -76,8 +91,20 @@ export class FakeMlflow {
     return [...this.log];
   }
 
-  failNext(pathPrefix: string, status: number, code: string, count = 1): void {
-    for (let i = 0; i < count; i++) this.failures.push({ pathPrefix, status, code });
+  /** The next `count` requests under `pathPrefix` (narrowed by `options`) answer `status` with MLflow's error body. */
+  failNext(pathPrefix: string, status: number, code: string, count = 1, options: MlflowFailureOptions = {}): void {
+    const matcher: MlflowMatcher = { pathPrefix, ...(options.method ? { method: options.method } : {}), ...(options.bodyIncludes ? { bodyIncludes: options.bodyIncludes } : {}) };
+    for (let i = 0; i < count; i++) this.failures.push({ matcher, status, code, retryAfterSeconds: options.retryAfterSeconds });
+  }
+
+  /** The next matching request is performed (an alias set) but its answer is held until `release()`. */
+  holdNext(matcher: MlflowMatcher): HeldAnswer<{ method: string; path: string; text: string }> {
+    return this.held.hold(matcher);
+  }
+
+  /** The next `count` matching requests are performed but answered only after `delayMs`, past a client's timeout. */
+  delayNext(matcher: MlflowMatcher, delayMs: number, count = 1): void {
+    this.held.delay(matcher, delayMs, count);
   }
 
   addRun(metrics: Record<string, number>, name = 'run'): string {
@@ -125,6 +152,7 @@ export class FakeMlflow {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.arrivals.set(req, Date.now());
     const chunks: Buffer[] = [];
     for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
     const raw = Buffer.concat(chunks).toString('utf8');
@@ -155,9 +183,11 @@ export class FakeMlflow {
       return;
     }
     const path = url.pathname.replace(/^\/api\/2\.0\/mlflow/, '');
-    const failure = this.failures.findIndex((candidate) => path.startsWith(candidate.pathPrefix));
+    const request = { method, path, text: `${url.search} ${raw}` };
+    const failure = this.failures.findIndex((candidate) => matchesRequest(candidate.matcher, request));
     if (failure >= 0) {
       const [spec] = this.failures.splice(failure, 1);
+      if (spec?.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(spec.retryAfterSeconds));
       this.send(req, res, spec?.status ?? 500, { error_code: spec?.code ?? 'INTERNAL_ERROR', message: 'injected failure' }, query, body);
       return;
     }
@@ -166,6 +196,7 @@ export class FakeMlflow {
       return;
     }
     const [status, answer] = this.route(method, path, method === 'GET' ? query : body);
+    await this.held.before(request);
     this.send(req, res, status, answer, query, body);
   }
 
@@ -260,13 +291,13 @@ export class FakeMlflow {
   }
 
   private send(req: IncomingMessage, res: ServerResponse, status: number, answer: unknown, query: Record<string, string>, body: unknown): void {
-    this.log.push({ method: req.method ?? '', path: (req.url ?? '').split('?')[0] ?? '', query, body, status });
+    this.log.push({ method: req.method ?? '', path: (req.url ?? '').split('?')[0] ?? '', query, body, status, at: this.arrivals.get(req) ?? Date.now() });
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(answer));
   }
 
   private sendText(req: IncomingMessage, res: ServerResponse, status: number, text: string, query: Record<string, string>, body: unknown): void {
-    this.log.push({ method: req.method ?? '', path: (req.url ?? '').split('?')[0] ?? '', query, body, status });
+    this.log.push({ method: req.method ?? '', path: (req.url ?? '').split('?')[0] ?? '', query, body, status, at: this.arrivals.get(req) ?? Date.now() });
     res.writeHead(status, { 'content-type': 'text/plain' });
     res.end(text);
   }

@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { HeldAnswers, matchesRequest, type HeldAnswer, type RequestMatcher } from './request-faults.js';
 
 /**
  * A local OCI API for Data Science (jobs, job runs, pipeline runs) and DevOps (build runs, deployments)
@@ -49,6 +50,8 @@ export interface RecordedOciRequest {
   /** The JSON body, parsed; undefined without a body. */
   body: unknown;
   status: number;
+  /** When the request arrived (epoch ms), for measuring the gaps between a client's retries. */
+  at: number;
   signatureVerified: boolean;
   /** Why the signature was refused, when it was. */
   signatureProblem?: string | undefined;
@@ -65,11 +68,8 @@ export interface OciFailure {
   retryAfterSeconds?: number;
 }
 
-export interface FailureMatcher {
-  method?: string;
-  /** Compared with the path without its query, e.g. `/20190101/jobRuns`. */
-  pathPrefix?: string;
-}
+/** `pathPrefix` is compared with the path without its query, e.g. `/20190101/jobRuns`. */
+export type FailureMatcher = RequestMatcher;
 
 export type FakeResource = Record<string, unknown> & { id: string; lifecycleState: string };
 
@@ -156,7 +156,7 @@ export class FakeOciApi {
   private readonly failures: { matcher: FailureMatcher; failure: OciFailure }[] = [];
   private readonly pipelines = new Map<string, PipelineHome>();
   private readonly log: RecordedOciRequest[] = [];
-  private readonly holds: { matcher: FailureMatcher; arrived: (request: RecordedOciRequest) => void; released: Promise<void> }[] = [];
+  private readonly held = new HeldAnswers<FailureMatcher, RecordedOciRequest & { text: string }>();
 
   private constructor(options: FakeOciApiOptions) {
     this.publicKey = createPublicKey(options.publicKeyPem);
@@ -204,13 +204,13 @@ export class FakeOciApi {
    * The next request matching `matcher` is handled (a create creates) but its answer is held back until
    * `release()`: the moment to kill the caller, which then never learns what OCI did.
    */
-  holdNext(matcher: FailureMatcher): { arrived: Promise<RecordedOciRequest>; release: () => void } {
-    let release = (): void => undefined;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let arrived = (_request: RecordedOciRequest): void => undefined;
-    const arrival = new Promise<RecordedOciRequest>((resolve) => (arrived = resolve));
-    this.holds.push({ matcher, arrived, released });
-    return { arrived: arrival, release };
+  holdNext(matcher: FailureMatcher): HeldAnswer<RecordedOciRequest> {
+    return this.held.hold(matcher);
+  }
+
+  /** The next `count` matching requests are performed but answered only after `delayMs`, past a client's timeout. */
+  delayNext(matcher: FailureMatcher, delayMs: number, count = 1): void {
+    this.held.delay(matcher, delayMs, count);
   }
 
   seedJob(fields: Partial<FakeResource> = {}): FakeResource {
@@ -342,13 +342,14 @@ export class FakeOciApi {
       unreadable = true;
     }
     const problem = this.verifySignature(req, raw);
-    const seen = { body, verified: problem === undefined, problem };
+    const seen = { body, verified: problem === undefined, problem, at: Date.now() };
     if (problem) return this.send(req, res, seen, [401, { code: 'NotAuthenticated', message: problem }], {});
     if (unreadable) return this.send(req, res, seen, invalid('The request body is not valid JSON'), {});
 
     const method = req.method ?? 'GET';
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const index = this.failures.findIndex(({ matcher }) => (!matcher.method || matcher.method === method) && (!matcher.pathPrefix || path.startsWith(matcher.pathPrefix)));
+    const request = { method, path, text: raw.toString('utf8') };
+    const index = this.failures.findIndex(({ matcher }) => matchesRequest(matcher, request));
     const injected = index >= 0 ? this.failures.splice(index, 1)[0]?.failure : undefined;
     if (injected) {
       const headers: Record<string, string> = injected.retryAfterSeconds !== undefined ? { 'retry-after': String(injected.retryAfterSeconds) } : {};
@@ -356,17 +357,8 @@ export class FakeOciApi {
     }
     const retryToken = req.headers['opc-retry-token'];
     const answer = this.route(method, path, body, typeof retryToken === 'string' ? retryToken : undefined);
-    const hold = this.holds.findIndex(({ matcher }) => (!matcher.method || matcher.method === method) && (!matcher.pathPrefix || path.startsWith(matcher.pathPrefix)));
-    if (hold >= 0) {
-      const [held] = this.holds.splice(hold, 1);
-      held?.arrived({ method, path: req.url ?? path, headers: {}, body, status: answer[0], signatureVerified: true });
-      await held?.released;
-      // The caller died while the answer was held: OCI did the work all the same, so the request counts.
-      if (res.destroyed) {
-        this.record(req, seen, answer[0]);
-        return;
-      }
-    }
+    await this.held.before({ ...request, path: req.url ?? path, headers: {}, body, status: answer[0], at: seen.at, signatureVerified: true });
+    // A caller that gave up (timeout) or was killed meanwhile still had its request performed and logged.
     this.send(req, res, seen, answer, {});
   }
 
@@ -451,26 +443,23 @@ export class FakeOciApi {
     }
   }
 
-  private record(req: IncomingMessage, seen: { body: unknown; verified: boolean; problem: string | undefined }, status: number): void {
+  private send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    seen: { body: unknown; verified: boolean; problem: string | undefined; at?: number },
+    [status, answer]: Answer,
+    headers: Record<string, string>,
+  ): void {
     this.log.push({
       method: req.method ?? '',
       path: req.url ?? '',
       headers: Object.fromEntries(Object.entries(req.headers).map(([name, value]) => [name, Array.isArray(value) ? value.join(', ') : (value ?? '')])),
       body: seen.body,
       status,
+      at: seen.at ?? Date.now(),
       signatureVerified: seen.verified,
       signatureProblem: seen.problem,
     });
-  }
-
-  private send(
-    req: IncomingMessage,
-    res: ServerResponse,
-    seen: { body: unknown; verified: boolean; problem: string | undefined },
-    [status, answer]: Answer,
-    headers: Record<string, string>,
-  ): void {
-    this.record(req, seen, status);
     // Real OCI starts its opc-request-id with the caller's (the SDK sends one); this fake answers with its
     // own two hex parts only, which the other suites' assertions expect.
     res.writeHead(status, {

@@ -293,6 +293,31 @@ describe('OCI adapter: the real oci-sdk clients against the signature-verifying 
       }
     });
 
+    it('OCI that takes the request but does not answer in time is UPSTREAM_UNAVAILABLE and retryable', async () => {
+      const slow = new OciGateway(parseEnv({ OCI_DATASCIENCE_ENDPOINT: fake.url, OCI_DEVOPS_ENDPOINT: fake.url }), logs.logger, { provider: providerFor(key), callTimeoutMs: 300 });
+      fake.delayNext({ method: 'POST', pathPrefix: '/20190101/jobRuns', bodyIncludes: 'timed-out-create' }, 1_500);
+      try {
+        const { error, requests } = await requestsOf(() => slow.createJobRun({ jobId: JOB, projectId: DS_PROJECT, compartmentId: COMPARTMENT, displayName: 'timed-out-create', retryToken: 'timed-out-create' }));
+        expect(error).toBeInstanceOf(MlopsError);
+        expect(error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', retryable: true });
+        // The SDK hands on the abort as a plain object whose code is a number; the reason must still read well.
+        expect((error as MlopsError).userMessage).toBe('OCI could not be reached for createJobRun: The operation was aborted due to timeout');
+        expect(requests).toHaveLength(0);
+        // OCI performed the create after all (its late answer is logged); the same retry token gets that run back.
+        const first = await vi.waitFor(() => {
+          const found = fake.requests().find((request) => request.headers['opc-retry-token'] === 'timed-out-create');
+          if (!found) throw new Error('the delayed create was not answered yet');
+          return found;
+        }, { timeout: 5_000 });
+        expect(first.status).toBe(200);
+        const again = await gateway.createJobRun({ jobId: JOB, projectId: DS_PROJECT, compartmentId: COMPARTMENT, displayName: 'timed-out-create', retryToken: 'timed-out-create' });
+        expect(again.displayName).toBe('timed-out-create');
+        expect(fake.requests().filter((request) => request.headers['opc-retry-token'] === 'timed-out-create')).toHaveLength(2);
+      } finally {
+        await slow.close();
+      }
+    });
+
     it('without OCI_REGION a provider that has no region is a configuration error', async () => {
       const nowhere = new OciGateway(parseEnv({}), logs.logger, { provider: providerFor(key) });
       const error = await failureOf(nowhere.getJobRun('ocid1.datasciencejobrun.oc1.iad.x'));

@@ -28,6 +28,9 @@ const objectSchema = z
 const listSchema = z.object({ items: z.array(objectSchema).default([]), metadata: z.object({ continue: z.string().optional() }).loose().optional() });
 const statusSchema = z.object({ message: z.string().optional(), reason: z.string().optional() }).loose();
 
+/** How long one Kubernetes request (not a watch) may take before it fails as retryable. */
+export const KUBE_REQUEST_TIMEOUT_MS = 15_000;
+
 const toKubeObject = (value: z.output<typeof objectSchema>): KubeObject => value;
 
 /**
@@ -134,7 +137,7 @@ export class KubeClient {
     const cluster = this.kc.getCurrentCluster();
     if (!cluster) throw new MlopsError('CONFIG_INVALID', 'Kubernetes configuration has no current cluster');
     const url = new URL(`${cluster.server.replace(/\/+$/, '')}${path}`);
-    const options: RequestOptions & { headers: Record<string, string> } = { method, headers: { accept: 'application/json' }, timeout: 15_000 };
+    const options: RequestOptions & { headers: Record<string, string> } = { method, headers: { accept: 'application/json' }, timeout: KUBE_REQUEST_TIMEOUT_MS };
     await this.kc.applyToHTTPSOptions(options);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) {
@@ -165,8 +168,12 @@ export class KubeClient {
     const detail = statusSchema.safeParse(json);
     const message = detail.success ? (detail.data.message ?? detail.data.reason ?? '') : '';
     const details = { operation, status, reason: detail.success ? detail.data.reason : undefined };
-    const userMessage = `Kubernetes refused to ${operation}: ${message || `HTTP ${status}`}`;
-    if (status === 429 || status >= 500 || status === 409) return Promise.reject(new MlopsError('UPSTREAM_UNAVAILABLE', `${operation} answered ${status}`, { userMessage, details }));
+    const reason = message || `HTTP ${status}`;
+    if (status === 429 || status >= 500 || status === 409) {
+      const userMessage = status === 429 ? `Kubernetes throttled the request to ${operation}: ${reason}` : `Kubernetes failed to ${operation}: ${reason}`;
+      return Promise.reject(new MlopsError('UPSTREAM_UNAVAILABLE', `${operation} answered ${status}`, { userMessage, details }));
+    }
+    const userMessage = `Kubernetes refused to ${operation}: ${reason}`;
     const code = status === 404 ? 'NOT_FOUND' : status === 403 ? 'FORBIDDEN' : status === 401 ? 'UNAUTHORIZED' : 'UPSTREAM_REJECTED';
     return Promise.reject(new MlopsError(code, `${operation} answered ${status}: ${message}`, { userMessage, details, retryable: false }));
   }

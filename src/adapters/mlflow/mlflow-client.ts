@@ -26,6 +26,9 @@ const runSchema = z.object({
   info: z.object({ run_id: z.string(), run_name: z.string().optional(), experiment_id: z.string().optional(), status: z.string().optional() }),
   data: z.object({ metrics: z.array(z.object({ key: z.string(), value: metricValue })).optional() }).optional(),
 });
+/** How long one MLflow call may take before it fails as retryable (UPSTREAM_UNAVAILABLE). */
+export const MLFLOW_TIMEOUT_MS = 10_000;
+
 const errorBody = z.object({ error_code: z.string(), message: z.string().optional() });
 
 export interface ModelVersion {
@@ -77,7 +80,7 @@ export class MlflowClient {
     if (env.MLFLOW_TRACKING_TOKEN) headers.authorization = `Bearer ${env.MLFLOW_TRACKING_TOKEN}`;
     this.http = axios.create({
       baseURL: `${this.baseUrl}/api/2.0/mlflow`,
-      timeout: 10_000,
+      timeout: MLFLOW_TIMEOUT_MS,
       headers,
       ...(env.MLFLOW_TRACKING_USERNAME && env.MLFLOW_TRACKING_PASSWORD && !env.MLFLOW_TRACKING_TOKEN
         ? { auth: { username: env.MLFLOW_TRACKING_USERNAME, password: env.MLFLOW_TRACKING_PASSWORD } }
@@ -163,8 +166,16 @@ function toMlflowError(endpoint: string, error: unknown): MlopsError {
   const code = parsed.success ? parsed.data.error_code : `HTTP ${status}`;
   const message = parsed.success ? (parsed.data.message ?? '') : typeof error.response.data === 'string' ? error.response.data.slice(0, 200) : '';
   const details = { endpoint, status, mlflowError: code };
-  const userMessage = `MLflow refused ${endpoint}: ${code}${message ? ` (${message})` : ''}`;
-  if (status === 429 || status >= 500) return new MlopsError(status === 429 ? 'RATE_LIMITED' : 'UPSTREAM_UNAVAILABLE', `MLflow ${endpoint} answered ${status}`, { userMessage, details, cause: error });
+  const reference = `${code}${message ? ` (${message})` : ''}`;
+  // Throttling and outages are said as such: the user retries later, rather than fixing a refusal.
+  if (status === 429 || status >= 500) {
+    return new MlopsError(status === 429 ? 'RATE_LIMITED' : 'UPSTREAM_UNAVAILABLE', `MLflow ${endpoint} answered ${status}`, {
+      userMessage: `MLflow ${status === 429 ? 'throttled' : 'failed'} ${endpoint}: ${reference}`,
+      details,
+      cause: error,
+    });
+  }
+  const userMessage = `MLflow refused ${endpoint}: ${reference}`;
   const catalogue = status === 404 ? 'NOT_FOUND' : status === 401 ? 'UNAUTHORIZED' : status === 403 ? 'FORBIDDEN' : 'UPSTREAM_REJECTED';
   return new MlopsError(catalogue, `MLflow ${endpoint} answered ${status} ${code}: ${message}`, { userMessage, details, retryable: false, cause: error });
 }

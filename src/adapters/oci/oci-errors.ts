@@ -12,8 +12,11 @@ const ociError = z.object({
   opcRequestId: z.string().nullish(),
 });
 
-/** What the SDK's retrier throws for a failure without an HTTP answer (connection refused, DNS, TLS). */
-const clientSideError = z.object({ code: z.string().nullish(), message: z.string().nullish() });
+/**
+ * What the SDK's retrier throws for a failure without an HTTP answer (connection refused, DNS, TLS, our
+ * timeout): a plain object copying the cause's code and message; a DOMException's code is a number.
+ */
+const clientSideError = z.object({ code: z.union([z.string(), z.number().transform(String)]).nullish(), message: z.string().nullish() });
 
 const MAX_OCI_MESSAGE = 300;
 

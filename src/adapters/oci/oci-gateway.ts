@@ -40,6 +40,8 @@ export interface CreateDeploymentInput {
 export interface OciGatewayOptions {
   /** Tests inject a SimpleAuthenticationDetailsProvider; production builds one from OCI_AUTH. */
   provider?: OciAuthProvider | undefined;
+  /** How long one call may take before it fails as retryable; OCI_CALL_TIMEOUT_MS by default. */
+  callTimeoutMs?: number | undefined;
 }
 
 interface Clients {
@@ -195,8 +197,8 @@ export class OciGateway implements OciReader, OciStarter {
   private async build(): Promise<Clients> {
     const provider = await createAuthProvider(this.env, { provider: this.options.provider });
     try {
-      const dataScience = new DataScienceClient({ httpClient: new RetryAfterHttpClient(provider) }, CLIENT_CONFIGURATION);
-      const devops = new DevopsClient({ httpClient: new RetryAfterHttpClient(provider) }, CLIENT_CONFIGURATION);
+      const dataScience = new DataScienceClient({ httpClient: new RetryAfterHttpClient(provider, this.options.callTimeoutMs) }, CLIENT_CONFIGURATION);
+      const devops = new DevopsClient({ httpClient: new RetryAfterHttpClient(provider, this.options.callTimeoutMs) }, CLIENT_CONFIGURATION);
       this.address('Data Science', dataScience, provider, this.env.OCI_DATASCIENCE_ENDPOINT);
       this.address('DevOps', devops, provider, this.env.OCI_DEVOPS_ENDPOINT);
       this.logger.info(

@@ -120,14 +120,14 @@ export class SlackGateway {
     return postResult.parse(result);
   }
 
-  updateMessage(channel: string, ts: string, message: { text: string; blocks: Block[] }): Promise<void> {
-    return this.updateLatest(channel, ts, () => Promise.resolve(message));
+  updateMessage(channel: string, ts: string, message: { text: string; blocks: Block[] }, maxWaitMs = this.options.maxWaitMs): Promise<void> {
+    return this.updateLatest(channel, ts, () => Promise.resolve(message), maxWaitMs);
   }
 
   /** Like postLatest: the update is rendered once its rate-limit slot is taken. */
-  async updateLatest(channel: string, ts: string, render: () => Promise<{ text: string; blocks: Block[] }>): Promise<void> {
+  async updateLatest(channel: string, ts: string, render: () => Promise<{ text: string; blocks: Block[] }>, maxWaitMs = this.options.maxWaitMs): Promise<void> {
     const bucket = 'chat.update';
-    await this.take(bucket, this.options.limits.update);
+    await this.take(bucket, this.options.limits.update, maxWaitMs);
     const message = await render();
     // Blocks are always sent: chat.update with text alone would strip them.
     await this.call('chat.update', bucket, () => this.client.chat.update({ channel, ts, text: message.text, blocks: message.blocks }));
