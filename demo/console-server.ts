@@ -7,7 +7,7 @@ import type { FakeMlflow } from '../test/fakes/fake-mlflow.js';
 import type { FakeMessage, FakeSlackApi, JsonObject } from '../test/fakes/fake-slack-api.js';
 import { blockActionsBody, postSigned, slashCommandBody } from '../test/helpers/slack-request.js';
 import { DEMO_EVENTS, type DemoCloud, type DemoEventName } from './oci-events.js';
-import { CHANNELS, CHURN, FRAUD, NAMESPACE, SAMPLE_USERS } from './sample-project.js';
+import { CHANNELS, CHURN, FRAUD, NAMESPACE, SAMPLE_USERS, USERGROUP_HANDLES } from './sample-project.js';
 
 /**
  * The demo's web console: shows the fake Slack workspace's channels live (Server-Sent Events), and turns
@@ -159,6 +159,7 @@ export class ConsoleServer {
     });
     return {
       users: SAMPLE_USERS,
+      groups: USERGROUP_HANDLES,
       channels: Object.entries(CHANNELS).map(([id, name]) => ({ id, name, messages: slack.messages(id).map(message) })),
       ephemerals,
       models,

@@ -35,6 +35,9 @@ export const USERGROUPS: Readonly<Record<string, readonly string[]>> = {
   S0ONCALL: ['U0CASEY'],
 };
 
+/** The handles Slack shows for the user groups. */
+export const USERGROUP_HANDLES: Readonly<Record<string, string>> = { S0DS: 'data-science', S0SRE: 'sre', S0ONCALL: 'oncall' };
+
 export const NAMESPACE = 'inference';
 export const COMPARTMENT_ID = 'ocid1.compartment.oc1..demo';
 export const FRAUD = {

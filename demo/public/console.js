@@ -17,35 +17,54 @@ function userName(id) {
   return user ? user.name : id;
 }
 
+const channelName = (id) => state.data?.channels.find((channel) => channel.id === id)?.name ?? id;
+
 function token(inner) {
   const [target, label] = inner.split('|', 2);
   if (target.startsWith('@')) return `<span class="mention">@${escapeHtml(userName(target.slice(1)))}</span>`;
-  if (target.startsWith('#')) return `<span class="mention">#${escapeHtml(label ?? target.slice(1))}</span>`;
-  if (target.startsWith('!subteam^')) return `<span class="mention">${escapeHtml(label ?? `@${target.slice(9)}`)}</span>`;
+  if (target.startsWith('#')) return `<span class="mention">#${escapeHtml(label ?? channelName(target.slice(1)))}</span>`;
+  if (target.startsWith('!subteam^')) return `<span class="mention">${escapeHtml(label ?? `@${state.data?.groups[target.slice(9)] ?? target.slice(9)}`)}</span>`;
   if (target === '!here' || target === '!channel' || target === '!everyone') return `<span class="mention">@${target.slice(1)}</span>`;
-  if (target.startsWith('!date^')) return escapeHtml(decodeSlack(label ?? target));
+  if (target.startsWith('!date^')) {
+    const seconds = Number(target.split('^')[1]);
+    return escapeHtml(Number.isFinite(seconds) ? new Date(seconds * 1000).toLocaleString() : decodeSlack(label ?? target));
+  }
   if (/^(https?|mailto):/.test(target)) return `<a href="${escapeHtml(decodeSlack(target))}" target="_blank" rel="noreferrer">${escapeHtml(decodeSlack(label ?? target))}</a>`;
   return escapeHtml(decodeSlack(`<${inner}>`));
 }
 
+/** The shortcodes the bot uses, as Slack shows them. */
+const EMOJI = {
+  alarm_clock: '\u23F0', arrows_counterclockwise: '\u{1F504}', ballot_box_with_check: '\u2611\uFE0F', construction: '\u{1F6A7}',
+  double_vertical_bar: '\u23F8\uFE0F', fast_forward: '\u23E9', gear: '\u2699\uFE0F', hourglass_flowing_sand: '\u23F3',
+  inbox_tray: '\u{1F4E5}', information_source: '\u2139\uFE0F', large_green_circle: '\u{1F7E2}', lock: '\u{1F512}', memo: '\u{1F4DD}',
+  no_entry: '\u26D4', no_entry_sign: '\u{1F6AB}', package: '\u{1F4E6}', repeat: '\u{1F501}', rewind: '\u23EA', rocket: '\u{1F680}',
+  rotating_light: '\u{1F6A8}', satellite_antenna: '\u{1F4E1}', warning: '\u26A0\uFE0F', wastebasket: '\u{1F5D1}\uFE0F',
+  white_check_mark: '\u2705', x: '\u274C',
+};
+
+const emoji = (html) => html.replace(/:([a-z0-9_+-]+):/g, (whole, name) => EMOJI[name] ?? whole);
+/** plain_text objects: no formatting, but emoji shortcodes still show. */
+const plain = (text) => emoji(escapeHtml(text));
+
 function inline(text) {
-  return escapeHtml(decodeSlack(text))
+  return emoji(escapeHtml(decodeSlack(text)))
     .replace(/(^|[\s(])\*([^*\n]+)\*(?=$|[\s).,:;!?])/g, '$1<b>$2</b>')
     .replace(/(^|[\s(])_([^_\n]+)_(?=$|[\s).,:;!?])/g, '$1<i>$2</i>')
     .replace(/(^|[\s(])~([^~\n]+)~(?=$|[\s).,:;!?])/g, '$1<s>$2</s>');
 }
 
-/** One line of mrkdwn: code spans and <...> tokens are left alone by the emphasis rules. */
+/**
+ * One line of mrkdwn. Code spans and <...> tokens are set aside first so emphasis never applies inside
+ * them, yet may wrap them (`*Roll back `x`?*` is bold around the code).
+ */
 function line(text) {
-  let html = '';
-  const pattern = /`([^`\n]+)`|<([^<>\n]+)>/g;
-  let last = 0;
-  for (const match of text.matchAll(pattern)) {
-    html += inline(text.slice(last, match.index));
-    html += match[1] !== undefined ? `<code>${escapeHtml(decodeSlack(match[1]))}</code>` : token(match[2]);
-    last = match.index + match[0].length;
-  }
-  return html + inline(text.slice(last));
+  const kept = [];
+  const marked = text.replace(/`([^`\n]+)`|<([^<>\n]+)>/g, (_whole, code, inner) => {
+    kept.push(code !== undefined ? `<code>${escapeHtml(decodeSlack(code))}</code>` : token(inner));
+    return `\uE000${kept.length - 1}\uE000`;
+  });
+  return inline(marked).replace(/\uE000(\d+)\uE000/g, (_whole, index) => kept[Number(index)]);
 }
 
 function mrkdwn(text) {
@@ -73,7 +92,7 @@ function mrkdwn(text) {
     .join('');
 }
 
-const textObject = (object) => (object ? (object.type === 'mrkdwn' ? mrkdwn(object.text) : escapeHtml(object.text)) : '');
+const textObject = (object) => (object ? (object.type === 'mrkdwn' ? mrkdwn(object.text) : plain(object.text)) : '');
 
 // ---------------------------------------------------------------------------------------------------------
 // Block Kit
@@ -89,7 +108,7 @@ function blocks(list, where) {
     .map((block) => {
       switch (block.type) {
         case 'header':
-          return `<div class="block-header">${escapeHtml(block.text.text)}</div>`;
+          return `<div class="block-header">${plain(block.text.text)}</div>`;
         case 'section': {
           const text = block.text ? `<div class="text">${textObject(block.text)}</div>` : '';
           const fields = block.fields ? `<div class="block-fields">${block.fields.map((field) => `<div>${textObject(field)}</div>`).join('')}</div>` : '';
