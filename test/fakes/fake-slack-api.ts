@@ -631,7 +631,7 @@ export class FakeSlackApi {
     });
   }
 
-  /** Calls `listener` after every change to messages, ephemerals or views, e.g. to keep a live view; returns the unsubscribe. */
+  /** Calls `listener` after every call handled (messages, edits, ephemerals, views, the call log), e.g. to keep a live view; returns the unsubscribe. */
   onChange(listener: () => void): () => void {
     this.events.on('change', listener);
     return () => this.events.off('change', listener);
