@@ -12,7 +12,7 @@ import { FakeSlackApi } from '../test/fakes/fake-slack-api.js';
 import { freePort, startRedis, type TestRedis } from '../test/helpers/redis-server.js';
 import { ConsoleServer } from './console-server.js';
 import { DemoCloud } from './oci-events.js';
-import { CHANNELS, demoConfigFile, seedSampleProject, slackUsers, USERGROUPS } from './sample-project.js';
+import { applyDeployment, CHANNELS, demoConfigFile, seedSampleProject, slackUsers, USERGROUPS } from './sample-project.js';
 
 /**
  * `npm run demo`: the real bot (dist/src/main.js, unchanged, configured only by its environment) against
@@ -124,7 +124,7 @@ async function main(): Promise<void> {
     });
     await waitForReady(botUrl, bot, 60_000);
 
-    const cloud = new DemoCloud(oci, { url: `${botUrl}/oci/notifications`, ...notifications }, (line) => process.stderr.write(`demo: ${line}\n`));
+    const cloud = new DemoCloud(oci, { url: `${botUrl}/oci/notifications`, ...notifications }, (line) => process.stderr.write(`demo: ${line}\n`), (deployment) => applyDeployment(kube, deployment));
     stops.push(() => cloud.stop());
     const port = Number(process.env.DEMO_PORT ?? '0');
     const web = await ConsoleServer.start({ slack, mlflow, kube, cloud, botUrl, signingSecret, publicDir: join(here, '..', '..', 'demo', 'public'), host: '127.0.0.1', port: Number.isInteger(port) ? port : 0 });

@@ -34,12 +34,19 @@ function fixture(name: string): Record<string, unknown> {
 function eventFor(fixtureName: string, resource: FakeResource, eventType?: string): Record<string, unknown> {
   const event = fixture(fixtureName);
   const data = (event.data ?? {}) as Record<string, unknown>;
+  // additionalDetails describe the run the event is about: its pipeline or job, and why it failed.
+  const recorded = (data.additionalDetails ?? {}) as Record<string, unknown>;
+  const additionalDetails = Object.fromEntries(
+    Object.keys(recorded)
+      .map((name) => [name, resource[name]] as const)
+      .filter(([, value]) => typeof value === 'string'),
+  );
   return {
     ...event,
     ...(eventType ? { eventType } : {}),
     eventID: randomUUID(),
     eventTime: new Date().toISOString(),
-    data: { ...data, resourceId: resource.id, resourceName: typeof resource.displayName === 'string' ? resource.displayName : resource.id, compartmentId: COMPARTMENT_ID, compartmentName: 'mlops-demo' },
+    data: { ...data, additionalDetails, resourceId: resource.id, resourceName: typeof resource.displayName === 'string' ? resource.displayName : resource.id, compartmentId: COMPARTMENT_ID, compartmentName: 'mlops-demo' },
   };
 }
 
@@ -64,6 +71,8 @@ export class DemoCloud {
     private readonly oci: FakeOciApi,
     private readonly target: NotificationTarget,
     private readonly log: (line: string) => void,
+    /** What a deploy pipeline does once its deployment succeeds (the sample project rolls the model out). */
+    private readonly deployed: (deployment: FakeResource) => void = () => undefined,
   ) {
     this.unsubscribe = oci.onCreated((resource) => void this.progress(resource, 'SUCCEEDED'));
   }
@@ -112,8 +121,21 @@ export class DemoCloud {
         return;
       }
       case 'alarm-firing': {
+        // The recorded alarm, re-aimed at the inference Deployment's latency metric (the dimension names the model).
         const alarm = fixture('alarm-ok-to-firing.json');
-        await this.deliver({ ...alarm, dedupeKey: randomUUID(), title: FRAUD.model, body: 'p95 latency of fraud-model above 800 ms for 5 minutes', timestampEpochMillis: Date.now(), timestamp: new Date().toISOString() });
+        const recorded = Array.isArray(alarm.alarmMetaData) && typeof alarm.alarmMetaData[0] === 'object' ? (alarm.alarmMetaData[0] as Record<string, unknown>) : {};
+        const query = 'RequestLatencyP95[5m].mean() > 800';
+        const metadata = {
+          ...recorded,
+          namespace: 'oci_datascience_modeldeploy',
+          query,
+          totalMetricsFiring: 1,
+          dimensions: [{ resourceDisplayName: FRAUD.model, resourceId: `ocid1.datasciencemodeldeployment.oc1.iad.demo${n}`, region: 'us-ashburn-1' }],
+          alarmSummary: `Alarm "fraud-model latency" is in a "FIRING" state; because 1 metric meets the trigger rule: "${query}", with a trigger delay of 5 minutes`,
+          metricValues: [{ 'RequestLatencyP95[5m].mean()': '1240' }],
+        };
+        const now = Date.now();
+        await this.deliver({ ...alarm, dedupeKey: randomUUID(), title: 'fraud-model latency', body: 'p95 latency of fraud-model above 800 ms', timestampEpochMillis: now, timestamp: new Date(now).toISOString(), alarmMetaData: [metadata] });
         return;
       }
     }
@@ -141,6 +163,7 @@ export class DemoCloud {
         await this.pause(STEP_MS);
         if (this.stopped) return;
         this.oci.setState(resource.id, state);
+        if (kind === 'devopsdeployment' && state === 'SUCCEEDED') this.deployed(resource);
         const finished = state === 'SUCCEEDED' ? events.succeeded : state === 'FAILED' ? events.failed : events.updated;
         await this.deliver(eventFor(finished.fixture, resource, finished.type));
       }

@@ -1,6 +1,6 @@
 import type { FakeKubeApi } from '../test/fakes/fake-kube-api.js';
 import type { FakeMlflow } from '../test/fakes/fake-mlflow.js';
-import type { FakeOciApi } from '../test/fakes/fake-oci-api.js';
+import type { FakeOciApi, FakeResource } from '../test/fakes/fake-oci-api.js';
 import type { FakeSlackUser } from '../test/fakes/fake-slack-api.js';
 
 /**
@@ -82,6 +82,21 @@ export function demoConfigFile(): Record<string, unknown> {
 
 /** How long each pod takes to come up when the Deployment rolls out (a rollback then takes a few seconds). */
 const ROLLOUT_STEP_MS = 600;
+
+const modelImage = (model: string, version: string) => `registry.example.com/ml/${model}:model-v${version}`;
+
+/**
+ * The sample deploy pipeline: a successful deployment started by a promotion (MODEL_NAME, MODEL_VERSION
+ * arguments) sets the model's inference Deployment to that version's image, a new revision that rolls out.
+ */
+export function applyDeployment(kube: FakeKubeApi, deployment: FakeResource): void {
+  const items = (deployment.deploymentArguments as { items?: { name: string; value: string }[] } | undefined)?.items ?? [];
+  const argument = (name: string) => items.find((item) => item.name === name)?.value;
+  const model = argument('MODEL_NAME');
+  const version = argument('MODEL_VERSION');
+  if (!model || !version || !kube.deployment(NAMESPACE, model)) return;
+  kube.setImage(NAMESPACE, model, modelImage(model, version), { changeCause: `deploy ${model} model v${version}` });
+}
 
 export function seedSampleProject(stand: { oci: FakeOciApi; mlflow: FakeMlflow; kube: FakeKubeApi }): void {
   const { oci, mlflow, kube } = stand;

@@ -96,6 +96,8 @@ describe('the demo console walks the main story in a browser', () => {
     await approval.filter({ hasText: 'Promoted' }).waitFor();
     await poll(() => page.locator('#models [data-model="fraud-model"]').textContent()).toContain('champion: v2');
     await poll(() => approval.locator('.thread').textContent()).toMatch(/Deployment: fraud-model-v2[\s\S]*succeeded/);
+    // The deploy pipeline rolled the new model out to the inference Deployment: a new revision.
+    await poll(() => page.locator('#models [data-model="fraud-model"]').textContent()).toMatch(/revision 4: registry\.example\.com\/ml\/fraud-model:model-v2[\s\S]*3\/3 updated, 3 available/);
     await shot('3-promoted');
 
     // A deployment fails; the on-call engineer rolls back, confirming twice as Slack would ask.
@@ -109,14 +111,38 @@ describe('the demo console walks the main story in a browser', () => {
     await page.locator('#confirm-ok').click();
     const confirmStep = page.locator('.ephemeral', { hasText: 'Roll back inference/fraud-model?' });
     await confirmStep.waitFor();
-    expect(await confirmStep.textContent()).toContain('revision 3');
+    expect(await confirmStep.textContent()).toMatch(/Now: revision 4: registry\.example\.com\/ml\/fraud-model:model-v2[\s\S]*After: revision 3: registry\.example\.com\/ml\/fraud-model:v3/);
     await shot('4-rollback-confirm');
     await confirmStep.getByRole('button', { name: 'Roll back' }).click();
-    const rollback = message('Rollback of inference/fraud-model');
+    const rollback = message('Rollback of inference/fraud-model to revision 3');
     await rollback.waitFor();
     await poll(() => rollback.locator('.thread').textContent()).toContain('Waiting for deployment "fraud-model" rollout to finish');
     await rollback.filter({ hasText: '\u2705' }).waitFor();
-    await poll(() => page.locator('#models [data-model="fraud-model"]').textContent()).toMatch(/revision 4: registry\.example\.com\/ml\/fraud-model:v2[\s\S]*3\/3 updated, 3 available/);
+    await poll(() => page.locator('#models [data-model="fraud-model"]').textContent()).toMatch(/revision 5: registry\.example\.com\/ml\/fraud-model:v3[\s\S]*3\/3 updated, 3 available/);
     await shot('5-rolled-back');
+  });
+
+  it('fires OCI events and plays a pipeline run from the side bar, and refuses what is not a /mlops command', async () => {
+    await page.getByRole('button', { name: 'Alarm firing' }).click();
+    const alarm = message('Alarm fraud-model latency');
+    await alarm.waitFor();
+    expect(await alarm.locator('.thread').textContent()).toContain('@oncall');
+    expect(await alarm.locator(':scope > .block-actions').getByRole('button', { name: 'Roll back' }).count()).toBe(1);
+
+    await page.getByRole('button', { name: 'Training failed' }).click();
+    await page.getByRole('button', { name: 'Play a pipeline run' }).click();
+    await openChannel('ml-training');
+    const failed = message(/Training job run: fraud-model-nightly-\d+/);
+    await failed.filter({ hasText: 'Job run failed: exit code 137' }).waitFor();
+    expect(await failed.locator(':scope > .block-actions').getByRole('button', { name: 'Retry' }).count()).toBe(1);
+    await message(/Build run: churn-model-build-\d+/).filter({ hasText: 'succeeded' }).waitFor();
+    await message(/Training job run: fraud-model-train-\d+/).filter({ hasText: 'succeeded' }).waitFor();
+    await openChannel('deployments');
+    await message(/Deployment: fraud-model-deploy-\d+/).filter({ hasText: 'succeeded' }).waitFor();
+    await poll(() => page.locator('#activity').textContent()).toContain('Pipeline run finished');
+
+    await type('deploy everything');
+    await poll(() => page.locator('#composer-error').textContent()).toContain('only listens to /mlops commands');
+    await shot('6-events-and-pipeline');
   });
 });
