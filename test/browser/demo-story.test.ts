@@ -22,6 +22,7 @@ describe('the demo console walks the main story in a browser', () => {
   let profile: string;
   let context: BrowserContext;
   let page: Page;
+  let consoleUrl: string;
 
   beforeAll(async () => {
     execFileSync('npx', ['tsc', '-p', 'demo/tsconfig.json'], { stdio: 'ignore' });
@@ -30,7 +31,7 @@ describe('the demo console walks the main story in a browser', () => {
     demo.stdout?.on('data', (chunk: Buffer) => (demoOutput += chunk.toString()));
     demo.stderr?.on('data', (chunk: Buffer) => (demoOutput += chunk.toString()));
     demoExited = new Promise((resolve) => demo.once('exit', (code) => resolve(code)));
-    const consoleUrl = await new Promise<string>((resolve, reject) => {
+    consoleUrl = await new Promise<string>((resolve, reject) => {
       const deadline = setTimeout(() => reject(new Error(`the demo printed no console URL:\n${demoOutput}`)), 120_000);
       const look = () => {
         const url = /Console: (http:\/\/\S+)/.exec(demoOutput)?.[1];
@@ -81,7 +82,8 @@ describe('the demo console walks the main story in a browser', () => {
     const run = message('Training job run: fraud-model-');
     await run.filter({ hasText: 'succeeded' }).waitFor();
     await poll(() => run.locator('.edited').count()).toBeGreaterThan(0);
-    expect(await run.locator('.thread').textContent()).toMatch(/accepted[\s\S]*in progress[\s\S]*succeeded/);
+    // The thread narrates each state the message moved through (accepted too, when the message first showed queued).
+    await poll(() => run.locator('.thread').textContent()).toMatch(/in progress[\s\S]*succeeded/);
     await shot('1-training-run');
 
     // Request the promotion of version 2, then approve it as someone else.
@@ -123,10 +125,12 @@ describe('the demo console walks the main story in a browser', () => {
   });
 
   it('fires OCI events and plays a pipeline run from the side bar, and refuses what is not a /mlops command', async () => {
+    await as('U0CASEY');
+    await openChannel('deployments');
     await page.getByRole('button', { name: 'Alarm firing' }).click();
     const alarm = message('Alarm fraud-model latency');
     await alarm.waitFor();
-    expect(await alarm.locator('.thread').textContent()).toContain('@oncall');
+    await poll(() => alarm.locator('.thread').textContent()).toContain('@oncall');
     expect(await alarm.locator(':scope > .block-actions').getByRole('button', { name: 'Roll back' }).count()).toBe(1);
 
     await page.getByRole('button', { name: 'Training failed' }).click();
@@ -144,5 +148,24 @@ describe('the demo console walks the main story in a browser', () => {
     await type('deploy everything');
     await poll(() => page.locator('#composer-error').textContent()).toContain('only listens to /mlops commands');
     await shot('6-events-and-pipeline');
+  });
+
+  it('answers bad requests to the console with 400 and a reason, and keeps serving', async () => {
+    const post = async (path: string, body: string) => {
+      const response = await fetch(`${consoleUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      return { status: response.status, text: await response.text() };
+    };
+    const refused = async (path: string, body: string, reason: string) => {
+      const answer = await post(path, body);
+      expect(answer.status).toBe(400);
+      expect(answer.text).toContain(reason);
+    };
+    await refused('/api/command', 'not json', 'not JSON');
+    await refused('/api/command', JSON.stringify({ user: 'U0MALLORY', channel: 'C0TRAIN', text: '/mlops help' }), 'unknown user U0MALLORY');
+    await refused('/api/command', JSON.stringify({ user: 'U0DANA', channel: 'C0NOWHERE', text: '/mlops help' }), 'unknown channel C0NOWHERE');
+    await refused('/api/click', JSON.stringify({ user: 'U0DANA', channel: 'C0TRAIN', actionId: 'run.retry', ts: '1.000000' }), 'that message is gone');
+    await refused('/api/event', JSON.stringify({ name: 'meteor-strike' }), 'Invalid option');
+    expect((await post('/hooks/999999', '{}')).status).toBe(404);
+    expect((await fetch(`${consoleUrl}/api/state`)).status).toBe(200);
   });
 });
