@@ -157,6 +157,7 @@ export class FakeOciApi {
   private readonly pipelines = new Map<string, PipelineHome>();
   private readonly log: RecordedOciRequest[] = [];
   private readonly held = new HeldAnswers<FailureMatcher, RecordedOciRequest & { text: string }>();
+  private readonly createdListeners = new Set<(resource: FakeResource) => void>();
 
   private constructor(options: FakeOciApiOptions) {
     this.publicKey = createPublicKey(options.publicKeyPem);
@@ -188,6 +189,12 @@ export class FakeOciApi {
 
   resource(id: string): FakeResource | undefined {
     return this.resources.get(id)?.resource;
+  }
+
+  /** Calls `listener` with every run or deployment created through the API (not seeded), after the answer is decided. */
+  onCreated(listener: (resource: FakeResource) => void): () => void {
+    this.createdListeners.add(listener);
+    return () => this.createdListeners.delete(listener);
   }
 
   /** Runs of this build or deploy pipeline report this project and compartment. */
@@ -370,7 +377,9 @@ export class FakeOciApi {
       const replayed = tokenKey ? this.retryTokens.get(tokenKey) : undefined;
       if (replayed) return [200, this.resource(replayed)];
       const answer = this.create(collection.kind, collection.ocidType, body);
-      if (tokenKey && answer[0] === 200 && isRecord(answer[1]) && typeof answer[1].id === 'string') this.retryTokens.set(tokenKey, answer[1].id);
+      const created = answer[0] === 200 && isRecord(answer[1]) && typeof answer[1].id === 'string' ? this.resource(answer[1].id) : undefined;
+      if (tokenKey && created) this.retryTokens.set(tokenKey, created.id);
+      if (created) for (const listener of this.createdListeners) listener(created);
       return answer;
     }
     const item = /^(\/\d{8}\/[A-Za-z]+)\/([^/]+)$/.exec(path);

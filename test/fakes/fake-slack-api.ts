@@ -660,6 +660,12 @@ export class FakeSlackApi {
     });
   }
 
+  /** Calls `listener` after every call handled (messages, edits, ephemerals, views, the call log), e.g. to keep a live view; returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.events.on('change', listener);
+    return () => this.events.off('change', listener);
+  }
+
   /** A short human-readable summary of recent calls and current messages, for failure messages. */
   describe(lastCalls = 15): string {
     const calls = this.recorded.slice(-lastCalls).map((call) => {

@@ -61,6 +61,22 @@ describe('FakeSlackApi through the real WebClient', () => {
     expect(fake.calls('auth.test')[0]).toMatchObject({ token: TOKEN, status: 200 });
   });
 
+  it('tells onChange listeners after every call, with the new state already visible, until they unsubscribe', async () => {
+    const seen: string[] = [];
+    const unsubscribe = fake.onChange(() => seen.push(`${fake.messages('C0TRAIN').map((message) => message.text).join(',')} ephemerals=${fake.ephemerals().length}`));
+    try {
+      const posted = await client.chat.postMessage({ channel: 'C0TRAIN', text: 'training started' });
+      await client.chat.update({ channel: 'C0TRAIN', ts: posted.ts ?? '', text: 'training succeeded' });
+      await client.chat.postEphemeral({ channel: 'C0TRAIN', user: 'U0DS1', text: 'only you' });
+      await rejection(client.chat.postMessage({ channel: 'C0NOWHERE', text: 'lost' }));
+      expect(seen).toEqual(['training started ephemerals=0', 'training succeeded ephemerals=0', 'training succeeded ephemerals=1', 'training succeeded ephemerals=1']);
+    } finally {
+      unsubscribe();
+    }
+    await client.chat.postMessage({ channel: 'C0TRAIN', text: 'after' });
+    expect(seen).toHaveLength(4);
+  });
+
   it('posts a message and updates the same ts, keeping the edit history', async () => {
     const posted = await client.chat.postMessage({ channel: 'C0TRAIN', text: 'training started' });
     expect(posted.ts).toMatch(/^\d{10}\.\d{6}$/);

@@ -152,6 +152,22 @@ describe('OCI adapter: the real oci-sdk clients against the signature-verifying 
       expect(other.id).not.toBe(first.id);
     });
 
+    it('tells onCreated listeners of each run created, once, and not of a replayed create or a refused one', async () => {
+      const created: string[] = [];
+      const unsubscribe = fake.onCreated((resource) => created.push(`${resource.id} ${resource.lifecycleState}`));
+      try {
+        const input = { jobId: JOB, projectId: DS_PROJECT, compartmentId: COMPARTMENT, displayName: 'watched', retryToken: 'watched-token' };
+        const first = await gateway.createJobRun(input);
+        await gateway.createJobRun(input);
+        await gateway.createBuildRun({ buildPipelineId: BUILD_PIPELINE, displayName: 'refused', arguments: { 'not-a-name': 'x' }, retryToken: 'watched-bad' }).catch(() => undefined);
+        expect(created).toEqual([`${first.id} ACCEPTED`]);
+      } finally {
+        unsubscribe();
+      }
+      await gateway.createJobRun({ jobId: JOB, projectId: DS_PROJECT, compartmentId: COMPARTMENT, displayName: 'unwatched', retryToken: 'unwatched-token' });
+      expect(created).toHaveLength(1);
+    });
+
     it('reads a pipeline run', async () => {
       const seeded = fake.seedPipelineRun({ lifecycleState: 'FAILED', lifecycleDetails: 'step train failed' });
       expect(await gateway.getPipelineRun(seeded.id)).toMatchObject({ id: seeded.id, lifecycleState: 'FAILED', lifecycleDetails: 'step train failed', pipelineId: 'ocid1.datasciencepipeline.oc1.iad.seeded' });

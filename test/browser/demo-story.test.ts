@@ -1,0 +1,171 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The demo as a visitor uses it: `npm run demo`'s process (its own redis-server, the built bot, the
+ * stand-ins) and its console in Debian's chromium. Everything happens through the page: typing commands,
+ * choosing users, clicking buttons and confirming dialogs; the assertions read what the page shows.
+ */
+
+const SCREENSHOTS = new URL('../../docs/screenshots/', import.meta.url);
+const STORY_MS = 60_000;
+const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+describe('the demo console walks the main story in a browser', () => {
+  let demo: ChildProcess;
+  let demoOutput = '';
+  let demoExited: Promise<number | null>;
+  let profile: string;
+  let context: BrowserContext;
+  let page: Page;
+  let consoleUrl: string;
+
+  beforeAll(async () => {
+    execFileSync('npx', ['tsc', '-p', 'demo/tsconfig.json'], { stdio: 'ignore' });
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn' };
+    demo = spawn(process.execPath, ['dist/demo/main.js'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    demo.stdout?.on('data', (chunk: Buffer) => (demoOutput += chunk.toString()));
+    demo.stderr?.on('data', (chunk: Buffer) => (demoOutput += chunk.toString()));
+    demoExited = new Promise((resolve) => demo.once('exit', (code) => resolve(code)));
+    consoleUrl = await new Promise<string>((resolve, reject) => {
+      const deadline = setTimeout(() => reject(new Error(`the demo printed no console URL:\n${demoOutput}`)), 120_000);
+      const look = () => {
+        const url = /Console: (http:\/\/\S+)/.exec(demoOutput)?.[1];
+        if (url) {
+          clearTimeout(deadline);
+          resolve(url);
+        }
+      };
+      demo.stdout?.on('data', look);
+      void demoExited.then((code) => reject(new Error(`the demo exited with ${String(code)}:\n${demoOutput}`)));
+    });
+    profile = mkdtempSync(join(tmpdir(), 'mlops-demo-chromium-'));
+    context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_FLAGS, viewport: { width: 1280, height: 860 } });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(STORY_MS);
+    await page.goto(consoleUrl);
+    mkdirSync(SCREENSHOTS, { recursive: true });
+  }, 180_000);
+
+  afterAll(async () => {
+    await context?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    if (demo && demo.exitCode === null) {
+      demo.kill('SIGINT');
+      const code = await demoExited;
+      // Ctrl-C stops the demo cleanly: it exits 0 once the bot, redis-server and the stand-ins are down.
+      expect(code, demoOutput).toBe(0);
+    }
+  });
+
+  const as = (user: string) => page.getByLabel('Sample user').selectOption(user);
+  const openChannel = (name: string) => page.locator('#channels a', { hasText: `# ${name}` }).click();
+  const type = async (command: string) => {
+    await page.getByLabel('Message').fill(command);
+    await page.getByLabel('Message').press('Enter');
+  };
+  const message = (text: string | RegExp): Locator => page.locator('#messages > .message').filter({ hasText: text }).last();
+  const poll = <T>(read: () => Promise<T> | T) => expect.poll(read, { timeout: STORY_MS, interval: 100 });
+  const shot = (name: string) => page.screenshot({ path: new URL(`${name}.png`, SCREENSHOTS).pathname });
+
+  it('trains, promotes with an approval, and rolls a failed deployment back', async () => {
+    await poll(() => page.locator('#channel-title').textContent()).toBe('# ml-training');
+
+    // Train as the data scientist: the run's one message moves to succeeded, edited in place.
+    await as('U0DANA');
+    await type('/mlops train fraud-model epochs=5');
+    await page.locator('.ephemeral', { hasText: 'queued training' }).waitFor();
+    const run = message('Training job run: fraud-model-');
+    await run.filter({ hasText: 'succeeded' }).waitFor();
+    await poll(() => run.locator('.edited').count()).toBeGreaterThan(0);
+    // The thread narrates each state the message moved through (accepted too, when the message first showed queued).
+    await poll(() => run.locator('.thread').textContent()).toMatch(/in progress[\s\S]*succeeded/);
+    await shot('1-training-run');
+
+    // Request the promotion of version 2, then approve it as someone else.
+    await openChannel('model-registry');
+    await type('/mlops promote fraud-model 2');
+    const approval = message('Promote fraud-model v2');
+    await approval.getByRole('button', { name: 'Approve' }).waitFor();
+    expect(await page.locator('#models [data-model="fraud-model"]').textContent()).toContain('champion: v1');
+    await shot('2-promotion-request');
+    await as('U0AVERY');
+    await approval.getByRole('button', { name: 'Approve' }).click();
+    await approval.filter({ hasText: 'Promoted' }).waitFor();
+    await poll(() => page.locator('#models [data-model="fraud-model"]').textContent()).toContain('champion: v2');
+    await poll(() => approval.locator('.thread').textContent()).toMatch(/Deployment: fraud-model-v2[\s\S]*succeeded/);
+    // The deploy pipeline rolled the new model out to the inference Deployment: a new revision.
+    await poll(() => page.locator('#models [data-model="fraud-model"]').textContent()).toMatch(/revision 4: registry\.example\.com\/ml\/fraud-model:model-v2[\s\S]*3\/3 updated, 3 available/);
+    await shot('3-promoted');
+
+    // A deployment fails; the on-call engineer rolls back, confirming twice as Slack would ask.
+    await as('U0CASEY');
+    await page.getByRole('button', { name: 'Deployment failed' }).click();
+    await openChannel('deployments');
+    const failure = message(/Deployment fraud-model-deploy-\d+ failed/);
+    // The alert's own button (its copy in the thread, where the on-call group is paged, has one too).
+    await failure.locator(':scope > .block-actions').getByRole('button', { name: 'Roll back' }).click();
+    await poll(() => page.locator('#confirm-title').textContent()).toBe('Roll back?');
+    await page.locator('#confirm-ok').click();
+    const confirmStep = page.locator('.ephemeral', { hasText: 'Roll back inference/fraud-model?' });
+    await confirmStep.waitFor();
+    expect(await confirmStep.textContent()).toMatch(/Now: revision 4: registry\.example\.com\/ml\/fraud-model:model-v2[\s\S]*After: revision 3: registry\.example\.com\/ml\/fraud-model:v3/);
+    await shot('4-rollback-confirm');
+    await confirmStep.getByRole('button', { name: 'Roll back' }).click();
+    const rollback = message('Rollback of inference/fraud-model to revision 3');
+    await rollback.waitFor();
+    await poll(() => rollback.locator('.thread').textContent()).toContain('Waiting for deployment "fraud-model" rollout to finish');
+    await rollback.filter({ hasText: '\u2705' }).waitFor();
+    await poll(() => page.locator('#models [data-model="fraud-model"]').textContent()).toMatch(/revision 5: registry\.example\.com\/ml\/fraud-model:v3[\s\S]*3\/3 updated, 3 available/);
+    await shot('5-rolled-back');
+  });
+
+  it('fires OCI events and plays a pipeline run from the side bar, and refuses what is not a /mlops command', async () => {
+    await as('U0CASEY');
+    await openChannel('deployments');
+    await page.getByRole('button', { name: 'Alarm firing' }).click();
+    const alarm = message('Alarm fraud-model latency');
+    await alarm.waitFor();
+    await poll(() => alarm.locator('.thread').textContent()).toContain('@oncall');
+    expect(await alarm.locator(':scope > .block-actions').getByRole('button', { name: 'Roll back' }).count()).toBe(1);
+
+    await page.getByRole('button', { name: 'Training failed' }).click();
+    await page.getByRole('button', { name: 'Play a pipeline run' }).click();
+    await openChannel('ml-training');
+    const failed = message(/Training job run: fraud-model-nightly-\d+/);
+    await failed.filter({ hasText: 'Job run failed: exit code 137' }).waitFor();
+    expect(await failed.locator(':scope > .block-actions').getByRole('button', { name: 'Retry' }).count()).toBe(1);
+    await message(/Build run: churn-model-build-\d+/).filter({ hasText: 'succeeded' }).waitFor();
+    await message(/Training job run: fraud-model-train-\d+/).filter({ hasText: 'succeeded' }).waitFor();
+    await openChannel('deployments');
+    await message(/Deployment: fraud-model-deploy-\d+/).filter({ hasText: 'succeeded' }).waitFor();
+    await poll(() => page.locator('#activity').textContent()).toContain('Pipeline run finished');
+
+    await type('deploy everything');
+    await poll(() => page.locator('#composer-error').textContent()).toContain('only listens to /mlops commands');
+    await shot('6-events-and-pipeline');
+  });
+
+  it('answers bad requests to the console with 400 and a reason, and keeps serving', async () => {
+    const post = async (path: string, body: string) => {
+      const response = await fetch(`${consoleUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      return { status: response.status, text: await response.text() };
+    };
+    const refused = async (path: string, body: string, reason: string) => {
+      const answer = await post(path, body);
+      expect(answer.status).toBe(400);
+      expect(answer.text).toContain(reason);
+    };
+    await refused('/api/command', 'not json', 'not JSON');
+    await refused('/api/command', JSON.stringify({ user: 'U0MALLORY', channel: 'C0TRAIN', text: '/mlops help' }), 'unknown user U0MALLORY');
+    await refused('/api/command', JSON.stringify({ user: 'U0DANA', channel: 'C0NOWHERE', text: '/mlops help' }), 'unknown channel C0NOWHERE');
+    await refused('/api/click', JSON.stringify({ user: 'U0DANA', channel: 'C0TRAIN', actionId: 'run.retry', ts: '1.000000' }), 'that message is gone');
+    await refused('/api/event', JSON.stringify({ name: 'meteor-strike' }), 'Invalid option');
+    expect((await post('/hooks/999999', '{}')).status).toBe(404);
+    expect((await fetch(`${consoleUrl}/api/state`)).status).toBe(200);
+  });
+});
