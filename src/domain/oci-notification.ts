@@ -218,10 +218,18 @@ function hashKey(prefix: string, body: string): string {
   return `${prefix}:${createHash('sha256').update(body).digest('hex').slice(0, 32)}`;
 }
 
+/**
+ * An id as part of a dedupe key. Ids longer than 255 characters are hashed whole rather than clipped:
+ * clipped, two ids sharing their first 254 characters got one key and the second delivery was dropped.
+ */
+function keyPart(id: string): string {
+  return id.length <= 255 ? id : `sha256:${createHash('sha256').update(id).digest('hex')}`;
+}
+
 function parseCloudEvent(event: z.output<typeof cloudEventSchema>, now: string): OciNotification {
   const data = event.data ?? {};
   const eventType = clip(event.eventType, 255);
-  const dedupeKey = `event:${clip(event.eventID, 255)}`;
+  const dedupeKey = `event:${keyPart(event.eventID)}`;
   const compartmentId = data.compartmentId ?? event.extensions?.compartmentId;
   for (const rule of EVENT_RULES) {
     const match = rule.pattern.exec(eventType);
@@ -281,7 +289,7 @@ function parseAlarm(alarm: z.output<typeof alarmSchema>, now: string): AlarmNoti
   const timestampMs = Number(alarm.timestampEpochMillis);
   return {
     type: 'alarm',
-    dedupeKey: `alarm:${clip(alarm.dedupeKey, 255)}:${timestampMs}`,
+    dedupeKey: `alarm:${keyPart(alarm.dedupeKey)}:${timestampMs}`,
     alarmId: clip(first?.id ?? alarm.dedupeKey, 255),
     title: alarm.title ?? 'Alarm',
     ...(alarm.body ? { body: clip(alarm.body, MAX_TEXT) } : {}),
@@ -320,7 +328,7 @@ function looksLikeJson(body: string, contentType: string | undefined): boolean {
  * generic notice. Only a body that claims to be JSON and is not is refused.
  */
 export function parseOciNotification(body: string, headers: DeliveryHeaders, now = new Date().toISOString()): ParseResult {
-  const fallbackKey = headers.messageId ? `message:${clip(headers.messageId, 255)}` : hashKey('body', body);
+  const fallbackKey = headers.messageId ? `message:${keyPart(headers.messageId)}` : hashKey('body', body);
   if (!looksLikeJson(body, headers.contentType)) {
     const trimmed = body.trim();
     if (trimmed === '') return { ok: false, reason: 'the body is empty' };

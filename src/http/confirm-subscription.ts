@@ -50,10 +50,11 @@ function canonicalV6(address: string): string {
 
 /** The IPv4 address inside an IPv4-mapped (::ffff:0:0/96) or NAT64 (64:ff9b::/96) IPv6 address. */
 function embeddedV4(v6: string): string | undefined {
-  const match = /^(?:::ffff:|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(v6);
-  if (!match?.[1] || !match[2]) return undefined;
-  const high = parseInt(match[1], 16);
-  const low = parseInt(match[2], 16);
+  // The compressed spelling drops zero groups: 64:ff9b::1 is 0.0.0.1 and 64:ff9b:: is 0.0.0.0.
+  const match = /^(?:::ffff:|64:ff9b::)(?:(?:([0-9a-f]{1,4}):)?([0-9a-f]{1,4}))?$/.exec(v6);
+  if (!match) return undefined;
+  const high = parseInt(match[1] ?? '0', 16);
+  const low = parseInt(match[2] ?? '0', 16);
   return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
 }
 

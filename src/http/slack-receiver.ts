@@ -36,7 +36,11 @@ export function verifySlackSignature(secret: string, rawBody: string, timestamp:
   return timingSafeEqual(expected, Buffer.from(match[1], 'hex')) ? { ok: true } : { ok: false, reason: 'signature mismatch' };
 }
 
-const stringRecord = z.record(z.string(), z.unknown());
+/**
+ * A JSON object as JSON.parse built it. Not copied through z.record: copying assigns each key, and a
+ * `__proto__` key then replaces the copy's prototype instead of staying a field.
+ */
+const jsonObject = z.custom<Record<string, unknown>>((value) => typeof value === 'object' && value !== null && !Array.isArray(value));
 const eventEnvelope = z.object({ type: z.literal('event_callback'), event_id: z.string().min(1) }).loose();
 /** Payload types Bolt treats as interactions (besides any body with `actions` or `name`). */
 const INTERACTION_TYPES = new Set(['block_actions', 'block_suggestion', 'view_submission', 'view_closed', 'shortcut', 'message_action', 'interactive_message', 'dialog_submission', 'dialog_cancellation', 'dialog_suggestion']);
@@ -76,7 +80,7 @@ export function parseSlackBody(rawBody: string, contentType: string | undefined)
     const payload = form.get('payload');
     if (payload !== null) {
       try {
-        const parsed = stringRecord.safeParse(JSON.parse(payload));
+        const parsed = jsonObject.safeParse(JSON.parse(payload));
         return parsed.success ? { ok: true, body: parsed.data } : { ok: false, error: 'payload is not a JSON object' };
       } catch {
         return { ok: false, error: 'payload is not valid JSON' };
@@ -86,7 +90,7 @@ export function parseSlackBody(rawBody: string, contentType: string | undefined)
   }
   if (type === 'application/json') {
     try {
-      const parsed = stringRecord.safeParse(JSON.parse(rawBody));
+      const parsed = jsonObject.safeParse(JSON.parse(rawBody));
       return parsed.success ? { ok: true, body: parsed.data } : { ok: false, error: 'body is not a JSON object' };
     } catch {
       return { ok: false, error: 'body is not valid JSON' };
@@ -154,6 +158,12 @@ export class SlackHttpReceiver implements Receiver {
     }
     if (body.type === 'url_verification' && typeof body.challenge === 'string') {
       sendJson(res, 200, { challenge: body.challenge });
+      return;
+    }
+    if (body.type === 'app_rate_limited') {
+      // Slack's notice that it is dropping this app's events for the rest of the minute; nothing to run.
+      this.logger.warn({ minute: body.minute_rate_limited }, 'slack is rate limiting event deliveries');
+      sendText(res, 200, '');
       return;
     }
     const problem = envelopeProblem(body);

@@ -140,6 +140,9 @@ describe('isInternalAddress', () => {
     ['0:0:0:0:0:ffff:7f00:1', 'v4-mapped loopback, expanded'],
     ['::ffff:10.0.0.1', 'v4-mapped private'],
     ['64:ff9b::a9fe:a9fe', 'NAT64 of the metadata address'],
+    ['64:ff9b::1', 'NAT64 of 0.0.0.1, compressed'],
+    ['64:ff9b::', 'NAT64 of 0.0.0.0, compressed'],
+    ['64:ff9b::7f00:1', 'NAT64 of loopback'],
   ])('treats %s as internal (%s)', (address) => {
     expect(isInternalAddress(address)).toBe(true);
   });

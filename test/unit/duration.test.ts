@@ -15,6 +15,12 @@ describe('parseDuration', () => {
     expect(parseDuration(text)).toBe(ms);
   });
 
+  it('refuses a duration so long that now + it is no longer a valid Date', () => {
+    expect(parseDuration('11574074d')).toBe(999_999_993_600_000);
+    expect(parseDuration('11574075d')).toBeUndefined();
+    expect(parseDuration('99999999999999999999d')).toBeUndefined();
+  });
+
   it.each(['', '24', 'h', '1.5h', '-1h', '1 h', '1w', '0s', '0h0m', 'soon', '24h!'])('refuses %s', (text) => {
     expect(parseDuration(text)).toBeUndefined();
   });

@@ -313,6 +313,16 @@ describe('parseOciNotification: Monitoring alarms', () => {
     expect(parseGeneric(ociFixture('malformed/alarm-missing-timestamp.json')).title).toBe('High CPU Utilization');
   });
 
+  it('gives ids over 255 characters that differ only at the end distinct dedupe keys', () => {
+    const long = 'x'.repeat(300);
+    const keyOf = (eventID: string) => parse(variant('devops-updatebuildrun-with-state.json', (record) => (record.eventID = eventID))).dedupeKey;
+    expect(keyOf(`${long}a`)).not.toBe(keyOf(`${long}b`));
+    expect(keyOf(`${long}a`)).toMatch(/^event:sha256:[0-9a-f]{64}$/);
+    expect(keyOf('short-id')).toBe('event:short-id');
+    const messageKey = (messageId: string) => parse('plain text notice', { contentType: 'text/plain', messageId }).dedupeKey;
+    expect(messageKey(`${long}a`)).not.toBe(messageKey(`${long}b`));
+  });
+
   it('never throws on a timestampEpochMillis beyond the range of a Date', () => {
     const alarm = parseAlarm(variant('alarm-ok-to-firing.json', (record) => (record.timestampEpochMillis = 1e20)));
     expect(alarm.timestamp).toBe('2023-05-17T15:34:23.852Z');
@@ -423,18 +433,18 @@ describe('parseOciNotification: truncation', () => {
     expect(event.details.key0).toBe('0');
   });
 
-  it('clips a long eventID inside the dedupe key, and treats an absurd one as not an event', () => {
+  it('hashes a long eventID whole inside the dedupe key, and treats an absurd one as not an event', () => {
     const longId = 'e'.repeat(400);
     const event = parse(variant('datascience-failedjobrun.json', (record) => (record.eventID = longId)));
     expect(event.type).toBe('event');
-    expect(event.dedupeKey).toHaveLength('event:'.length + 255);
+    expect(event.dedupeKey).toMatch(/^event:sha256:[0-9a-f]{64}$/);
     const absurd = parse(variant('datascience-failedjobrun.json', (record) => (record.eventID = huge)));
     expect(absurd).toMatchObject({ type: 'generic', dedupeKey: 'message:msg-1' });
   });
 
-  it('clips the message id, topic name, titles and texts of notices', () => {
+  it('hashes a long message id and clips the topic name, titles and texts of notices', () => {
     const notice = parseGeneric(huge, { contentType: 'text/plain', messageId: huge, topicName: huge });
-    expect(notice.dedupeKey).toHaveLength('message:'.length + 255);
+    expect(notice.dedupeKey).toMatch(/^message:sha256:[0-9a-f]{64}$/);
     expect(notice.title).toHaveLength(255);
     expect(notice.text).toHaveLength(2_900);
     expect(notice.text.endsWith('…')).toBe(true);

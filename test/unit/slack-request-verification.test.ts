@@ -89,6 +89,17 @@ describe('parseSlackBody', () => {
     expect(parseSlackBody('payload=null', 'application/x-www-form-urlencoded')).toEqual({ ok: false, error: 'payload is not a JSON object' });
   });
 
+  it('keeps a __proto__ key as a plain field instead of letting it set the prototype', () => {
+    const json = parseSlackBody('{"__proto__":{"polluted":1},"type":"block_actions"}', 'application/json');
+    if (!json.ok) throw new Error(json.error);
+    expect(Object.keys(json.body)).toEqual(['__proto__', 'type']);
+    expect(Object.getPrototypeOf(json.body)).toBe(Object.prototype);
+    expect((json.body as { polluted?: unknown }).polluted).toBeUndefined();
+    const form = parseSlackBody(`payload=${encodeURIComponent('{"__proto__":{"polluted":1}}')}`, 'application/x-www-form-urlencoded');
+    if (!form.ok) throw new Error(form.error);
+    expect((form.body as { polluted?: unknown }).polluted).toBeUndefined();
+  });
+
   it('reads an Events API JSON body', () => {
     const body = { type: 'url_verification', challenge: '3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P', token: 'x' };
     expect(parseSlackBody(JSON.stringify(body), 'application/json')).toEqual({ ok: true, body });
