@@ -82,6 +82,8 @@ export class ConsoleServer {
   /** response_url replies, and which ephemeral a response_url may replace. */
   private readonly replies: Ephemeral[] = [];
   private readonly responseUrls = new Map<string, { user: string; channel: string; replaces?: string | undefined }>();
+  /** Ephemerals the bot posted through chat.postEphemeral and later replaced (or deleted: null) through a response_url, as Slack does. */
+  private readonly apiEphemeralChanges = new Map<string, { text: string; blocks: JsonObject[] | undefined } | null>();
   private readonly activity: { at: number; text: string }[] = [];
   private counter = 0;
   private lastState = '';
@@ -141,7 +143,12 @@ export class ConsoleServer {
       replies: m.replies.map(message),
     });
     const ephemerals: Ephemeral[] = [
-      ...slack.ephemerals().map((e, index) => ({ id: `api-${index}`, channel: e.channel, user: e.user, text: e.text, blocks: e.blocks, at: Number(e.ts) * 1000, threadTs: e.threadTs })),
+      ...slack.ephemerals().flatMap((e, index): Ephemeral[] => {
+        const id = `api-${index}`;
+        const change = this.apiEphemeralChanges.get(id);
+        if (change === null) return [];
+        return [{ id, channel: e.channel, user: e.user, text: change?.text ?? e.text, blocks: change ? change.blocks : e.blocks, at: Number(e.ts) * 1000, threadTs: e.threadTs }];
+      }),
       ...this.replies,
     ].sort((a, b) => a.at - b.at);
     const models = [FRAUD.model, CHURN.model].map((name) => {
@@ -276,7 +283,11 @@ export class ConsoleServer {
     if (!origin) return this.json(res, 404, { ok: false, error: 'expired_url' });
     if (!isObject(body)) return this.json(res, 400, { ok: false, error: 'invalid_payload' });
     const index = origin.replaces === undefined ? -1 : this.replies.findIndex((reply) => reply.id === origin.replaces);
-    if (body.delete_original === true && index >= 0) this.replies.splice(index, 1);
+    const apiEphemeral = origin.replaces?.startsWith('api-') === true && (body.delete_original === true || body.replace_original === true) ? origin.replaces : undefined;
+    if (apiEphemeral !== undefined) {
+      const replacement = { text: typeof body.text === 'string' ? body.text : '', blocks: Array.isArray(body.blocks) ? (body.blocks as JsonObject[]) : undefined };
+      this.apiEphemeralChanges.set(apiEphemeral, body.delete_original === true ? null : replacement);
+    } else if (body.delete_original === true && index >= 0) this.replies.splice(index, 1);
     else if (body.replace_original === true && index >= 0) {
       const replaced = this.replies[index];
       if (replaced) Object.assign(replaced, { text: typeof body.text === 'string' ? body.text : '', blocks: Array.isArray(body.blocks) ? (body.blocks as JsonObject[]) : undefined });

@@ -116,6 +116,9 @@ describe('the demo console walks the main story in a browser', () => {
     expect(await confirmStep.textContent()).toMatch(/Now: revision 4: registry\.example\.com\/ml\/fraud-model:model-v2[\s\S]*After: revision 3: registry\.example\.com\/ml\/fraud-model:v3/);
     await shot('4-rollback-confirm');
     await confirmStep.getByRole('button', { name: 'Roll back' }).click();
+    // As in Slack, the answer replaces the confirm step: its buttons cannot be pressed a second time.
+    await page.locator('.ephemeral', { hasText: 'Rolling back inference/fraud-model to revision 3' }).waitFor();
+    await poll(() => confirmStep.count()).toBe(0);
     const rollback = message('Rollback of inference/fraud-model to revision 3');
     await rollback.waitFor();
     await poll(() => rollback.locator('.thread').textContent()).toContain('Waiting for deployment "fraud-model" rollout to finish');
