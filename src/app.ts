@@ -36,7 +36,7 @@ import { registerRollbackButtons, rollbackFromRun } from './interactions/rollbac
 import { registerRunButtons } from './interactions/run-buttons.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
-import { closeQueues, createQueues, QUEUE_NAMES, QUEUE_PREFIX } from './queues.js';
+import { closeQueues, createQueues, jobBackoff, QUEUE_NAMES, QUEUE_PREFIX } from './queues.js';
 
 export interface BotOptions {
   config: Config;
@@ -142,7 +142,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       const connection: Redis = createRedis(env.REDIS_URL, 'worker', `worker:${name}`);
       connection.on('error', (error: Error) => logger.debug({ err: error, queue: name }, 'redis worker connection error'));
       workerConnections.push(connection);
-      const worker = new Worker(name, run, { connection, prefix: QUEUE_PREFIX, concurrency, autorun: true });
+      const worker = new Worker(name, run, { connection, prefix: QUEUE_PREFIX, concurrency, autorun: true, settings: { backoffStrategy: jobBackoff } });
       worker.on('completed', () => metrics.jobOutcomes.inc({ queue: name, outcome: 'completed' }));
       worker.on('failed', (job, error) => {
         const final = !job || job.attemptsMade >= (job.opts.attempts ?? 1) || error.name === 'UnrecoverableError';

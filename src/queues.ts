@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { Queue, type JobsOptions } from 'bullmq';
+import { Queue, type JobsOptions, type MinimalJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { GenericNotification, OciNotification } from './domain/oci-notification.js';
+import { isMlopsError } from './errors.js';
 import type { Block } from './slack/blocks.js';
 
 export const QUEUE_PREFIX = 'mlops:bull';
@@ -68,17 +69,34 @@ export function jobId(...parts: string[]): string {
   return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 40);
 }
 
+/**
+ * Every queue's retry backoff: exponential from the job's `backoff.delay`, but never sooner than the
+ * Retry-After the failing service asked for (OCI, MLflow and the Kubernetes API send one with 429 and
+ * some 503s), up to 10 minutes. BullMQ calls this for the `retry-after` type (workers pass it as
+ * `settings.backoffStrategy`).
+ */
+export const RETRY_AFTER_BACKOFF = 'retry-after';
+const MAX_RETRY_AFTER_MS = 10 * 60_000;
+
+export function jobBackoff(attemptsMade: number, _type?: string, error?: Error, job?: MinimalJob): number {
+  const backoff = job?.opts.backoff;
+  const delay = (typeof backoff === 'number' ? backoff : backoff?.delay) ?? 1_000;
+  const exponential = Math.round(2 ** Math.max(0, attemptsMade - 1) * delay);
+  const asked = isMlopsError(error) ? (error.retryAfterMs ?? 0) : 0;
+  return Math.max(exponential, Math.min(asked, MAX_RETRY_AFTER_MS));
+}
+
 /** Notification jobs stay 3 hours after completion: OCI retries a delivery for 2, so a redelivery is a no-op. */
 export const NOTIFICATION_JOB_OPTIONS: JobsOptions = {
   attempts: 8,
-  backoff: { type: 'exponential', delay: 1_000 },
+  backoff: { type: RETRY_AFTER_BACKOFF, delay: 1_000 },
   removeOnComplete: { age: 3 * 3600 },
   removeOnFail: { age: 7 * 24 * 3600 },
 };
 
 export const SLACK_STATUS_JOB_OPTIONS: JobsOptions = {
   attempts: 12,
-  backoff: { type: 'exponential', delay: 1_000 },
+  backoff: { type: RETRY_AFTER_BACKOFF, delay: 1_000 },
   removeOnComplete: true,
   removeOnFail: { age: 7 * 24 * 3600 },
 };
@@ -86,7 +104,7 @@ export const SLACK_STATUS_JOB_OPTIONS: JobsOptions = {
 /** Starting a run is retried for OCI throttling and outages; the opc-retry-token keeps it to one run. */
 export const TRAIN_JOB_OPTIONS: JobsOptions = {
   attempts: 5,
-  backoff: { type: 'exponential', delay: 2_000 },
+  backoff: { type: RETRY_AFTER_BACKOFF, delay: 2_000 },
   removeOnComplete: { age: 24 * 3600 },
   removeOnFail: { age: 7 * 24 * 3600 },
 };

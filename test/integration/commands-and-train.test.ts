@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningBot } from '../../src/app.js';
+import type { FakeResource } from '../fakes/fake-oci-api.js';
 import { FakeSlackApi } from '../fakes/fake-slack-api.js';
 import { SIGNING_SECRET, startTestBot, waitReady } from '../helpers/bot-harness.js';
 import { startTestOci, type TestOci } from '../helpers/oci.js';
@@ -164,12 +165,20 @@ describe('/mlops commands, roles and the train flow', () => {
   });
 
   it('Retry on a failed training alert re-runs the same target and arguments for a trainer, and refuses others', async () => {
-    const runId = 'ocid1.datasciencejobrun.oc1.iad.failedexternal';
-    // A run started from Slack, so the bot knows its target and arguments.
+    // A run started from Slack, so the bot knows its target and arguments. Found by its OCID: earlier
+    // tests' runs post to the same channel, some of them late.
+    const created = new Promise<FakeResource>((resolve) => {
+      const off = oci.fake.onCreated((resource) => {
+        if (!JSON.stringify(resource).includes('"lr":"0.1"')) return;
+        off();
+        resolve(resource);
+      });
+    });
     const started = await command('train fraud-model lr=0.1');
     await hooks.waitFor(started.responseUrl);
-    const root = await slack.waitFor(() => slack.messages('C0TRAIN').find((message) => message.text.includes('accepted')), 10_000, 'accepted run');
-    const ocid = JSON.stringify(slack.message('C0TRAIN', root.ts)?.blocks).match(/ocid1\.datasciencejobrun\.oc1\.iad\.[0-9a-f]+/)?.[0] ?? runId;
+    const ocid = (await created).id;
+    expect(ocid).toMatch(/^ocid1\.datasciencejobrun\./);
+    const root = await slack.waitFor(() => slack.messages('C0TRAIN').find((message) => message.text.includes('accepted') && JSON.stringify(message.blocks).includes(ocid)), 10_000, 'accepted run');
     await notify({ eventType: 'com.oraclecloud.datascience.failedjobrun', cloudEventsVersion: '0.1', eventTime: new Date(Date.now() + 1000).toISOString(), eventID: `failed-${ocid}`, data: { resourceId: ocid } });
     const alert = await slack.waitFor(() => slack.thread('C0TRAIN', root.ts).find((message) => message.replyBroadcast), 10_000, 'failure alert');
     const retry = (alert.blocks as { type: string; elements?: { action_id: string; value?: string }[] }[]).flatMap((block) => block.elements ?? []).find((element) => element.action_id === 'run.retry');

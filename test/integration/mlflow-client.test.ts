@@ -56,6 +56,11 @@ describe('MLflow client against the fake MLflow server (basic auth)', () => {
     mlflow.failNext('/model-versions/get', 429, 'REQUEST_LIMIT_EXCEEDED');
     const throttled = (await client.getModelVersion('churn', v1).catch((error: unknown) => error)) as MlopsError;
     expect(throttled.code).toBe('RATE_LIMITED');
+    expect(throttled.retryAfterMs).toBeUndefined();
+
+    mlflow.failNext('/model-versions/get', 429, 'REQUEST_LIMIT_EXCEEDED', 1, { retryAfterSeconds: 12 });
+    const told = (await client.getModelVersion('churn', v1).catch((error: unknown) => error)) as MlopsError;
+    expect(told).toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 12_000 });
   });
 
   it('builds UI deep links the way the MLflow UI routes them', () => {

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Env } from '../../config/env.js';
 import type { JsonObject, KubeObject } from '../../domain/rollback.js';
 import { MlopsError } from '../../errors.js';
+import { parseRetryAfter } from '../../http/retry-after.js';
 
 const objectSchema = z
   .object({
@@ -145,11 +146,11 @@ export class KubeClient {
       options.headers['content-length'] = String(Buffer.byteLength(payload));
     }
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const { status, text, retryAfter } = await new Promise<{ status: number; text: string; retryAfter: string | undefined }>((resolve, reject) => {
       const req = send(url, options, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), retryAfter: res.headers['retry-after'] }));
         res.on('error', reject);
       });
       req.on('timeout', () => req.destroy(new Error('request timed out')));
@@ -171,7 +172,11 @@ export class KubeClient {
     const reason = message || `HTTP ${status}`;
     if (status === 429 || status >= 500 || status === 409) {
       const userMessage = status === 429 ? `Kubernetes throttled the request to ${operation}: ${reason}` : `Kubernetes failed to ${operation}: ${reason}`;
-      return Promise.reject(new MlopsError('UPSTREAM_UNAVAILABLE', `${operation} answered ${status}`, { userMessage, details }));
+      // The API server's priority and fairness answers 429 with Retry-After; the job's next attempt waits at least that long.
+      const retryAfterMs = parseRetryAfter(retryAfter);
+      return Promise.reject(
+        new MlopsError(status === 429 ? 'RATE_LIMITED' : 'UPSTREAM_UNAVAILABLE', `${operation} answered ${status}`, { userMessage, details, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) }),
+      );
     }
     const userMessage = `Kubernetes refused to ${operation}: ${reason}`;
     const code = status === 404 ? 'NOT_FOUND' : status === 403 ? 'FORBIDDEN' : status === 401 ? 'UNAUTHORIZED' : 'UPSTREAM_REJECTED';

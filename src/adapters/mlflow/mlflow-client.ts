@@ -2,6 +2,7 @@ import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import { z } from 'zod';
 import type { Env } from '../../config/env.js';
 import { MlopsError } from '../../errors.js';
+import { parseRetryAfter } from '../../http/retry-after.js';
 
 const tag = z.object({ key: z.string(), value: z.string().optional() });
 const modelVersionSchema = z.object({
@@ -169,10 +170,13 @@ function toMlflowError(endpoint: string, error: unknown): MlopsError {
   const reference = `${code}${message ? ` (${message})` : ''}`;
   // Throttling and outages are said as such: the user retries later, rather than fixing a refusal.
   if (status === 429 || status >= 500) {
+    const header: unknown = error.response.headers['retry-after'];
+    const retryAfterMs = parseRetryAfter(typeof header === 'string' ? header : undefined);
     return new MlopsError(status === 429 ? 'RATE_LIMITED' : 'UPSTREAM_UNAVAILABLE', `MLflow ${endpoint} answered ${status}`, {
       userMessage: `MLflow ${status === 429 ? 'throttled' : 'failed'} ${endpoint}: ${reference}`,
       details,
       cause: error,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
     });
   }
   const userMessage = `MLflow refused ${endpoint}: ${reference}`;

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { format } from 'node:util';
+import { parseRetryAfter } from '../../http/retry-after.js';
 import type { Logger } from '../../log.js';
 
 /** What one adapter call collects while the SDK runs: its logger and OCI's Retry-After, if any. */
@@ -43,7 +44,6 @@ export function runInCallScope<T>(logger: Logger, run: (scope: CallScope) => Pro
 export function noteRetryAfter(header: string | null, now: number = Date.now()): void {
   const scope = scopes.getStore();
   if (!scope || !header) return;
-  const trimmed = header.trim();
-  const ms = /^\d+$/.test(trimmed) ? Number(trimmed) * 1000 : Date.parse(trimmed) - now;
-  if (Number.isFinite(ms)) scope.retryAfterMs = Math.max(0, ms);
+  const ms = parseRetryAfter(header, now);
+  if (ms !== undefined) scope.retryAfterMs = ms;
 }
