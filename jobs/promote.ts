@@ -71,6 +71,13 @@ export async function refreshApprovalMessage(context: Context, approvalId: strin
 }
 
 /**
+ * How long the approval request may wait for its channel's posting slot. The command and the button
+ * have acknowledged Slack already, so a channel busy with a burst of run updates delays the request
+ * rather than failing it.
+ */
+const APPROVAL_POST_MAX_WAIT_MS = 20_000;
+
+/**
  * `/mlops promote` and the Request promotion button: check with MLflow that the version exists and is
  * READY, compare its run's metrics with the current holder's, store the request (superseding an older one
  * for the same model and alias) and post it with Approve / Reject buttons.
@@ -116,7 +123,7 @@ export async function requestPromotion(context: Context, request: PromotionReque
   const channel = modelChannel(context, request.model);
   const superseded = await context.approvals.create(approval);
   if (superseded) await refreshApprovalMessage(context, superseded);
-  const posted = await context.slack.postMessage({ channel, ...renderApprovalMessage(approval, await approvalLinks(context, approval)) });
+  const posted = await context.slack.postMessage({ channel, ...renderApprovalMessage(approval, await approvalLinks(context, approval)) }, APPROVAL_POST_MAX_WAIT_MS);
   const stored = (await context.approvals.update(approval.id, (current) => ({ ...current, channel: posted.channel, ts: posted.ts }))) ?? approval;
   return { approval: stored, channel: posted.channel };
 }

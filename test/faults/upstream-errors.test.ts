@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { KUBE_REQUEST_TIMEOUT_MS } from '../../src/adapters/kube/kube-client.js';
 import { MLFLOW_TIMEOUT_MS } from '../../src/adapters/mlflow/mlflow-client.js';
@@ -61,6 +62,8 @@ interface Measured {
 
 /** Fakes log a request when they answer it; a late answer is logged after the retry that followed it. */
 const arrivalTimes = (calls: { at: number }[]): number[] => calls.map((call) => call.at).sort((a, b) => a - b);
+/** A timed-out call's late answer can come after its retry's outcome shows; it is logged only then. */
+const lateAnswersLogged = (): Promise<void> => sleep(LATE_MS + 1_000);
 const gapsOf = (arrivals: number[]): number[] => arrivals.slice(1).map((at, index) => at - (arrivals[index] ?? at));
 const seconds = (ms: number): string => (ms / 1000).toFixed(1);
 /** The texts of a message's blocks (sections, fields, context elements), in order. */
@@ -94,6 +97,9 @@ describe('OCI, MLflow and Kubernetes answering errors and timeouts', () => {
   const channelOf = (upstream: 'M' | 'K', fault: string) => `C0${upstream}${fault.toUpperCase()}`;
   const statusLabels = STATUS_FAULTS.map((fault) => String(fault.status));
   const allLabels = [...statusLabels, 'timeout'];
+  /** The case where a 429's Retry-After asks for longer than the job's backoff would wait. */
+  const LONG_WAIT = 'wait';
+  const LONG_RETRY_AFTER_S = 7;
 
   beforeAll(async () => {
     redis = await startRedis();
@@ -104,7 +110,7 @@ describe('OCI, MLflow and Kubernetes answering errors and timeouts', () => {
     hooks = await startResponseUrlServer();
     const job = { jobId: 'ocid1.datasciencejob.oc1.iad.faultjob', projectId: 'ocid1.datascienceproject.oc1.iad.proj', compartmentId: 'ocid1.compartment.oc1..ml' };
     const models: Record<string, unknown> = {};
-    for (const fault of allLabels) {
+    for (const fault of [...allLabels, LONG_WAIT]) {
       const model = label('mlflow', fault);
       mlflow.setAliasDirectly(model, 'champion', mlflow.addVersion(model));
       mlflow.addVersion(model);
@@ -117,7 +123,7 @@ describe('OCI, MLflow and Kubernetes answering errors and timeouts', () => {
       routes: [{ match: { kind: 'training' }, channel: 'C0TRAIN' }],
       roles: { trainers: ['S0DS'], approvers: ['U0LEAD1'], deployers: ['S0SRE'] },
       approvals: { required: 1, allowSelfApproval: false, ttl: '1h' },
-      train: Object.fromEntries(allLabels.map((fault) => [label('oci', fault), { dataScienceJob: job }])),
+      train: Object.fromEntries([...allLabels, LONG_WAIT].map((fault) => [label('oci', fault), { dataScienceJob: job }])),
       models,
     });
     const launcher = botLauncher({ redisUrl: redis.url, slackApiUrl: slack.url, file, oci: { url: oci.fake.url, key: oci.key }, mlflowUrl: mlflow.url, kubeconfig: kube.kubeconfigText(NS) });
@@ -149,6 +155,7 @@ describe('OCI, MLflow and Kubernetes answering errors and timeouts', () => {
       failed ? 90_000 : OCI_CALL_TIMEOUT_MS + 60_000,
       `the ${target} run message showing its outcome`,
     );
+    if (fault === 'timeout') await lateAnswersLogged();
     const calls = oci.fake.requests().filter((request) => request.method === 'POST' && request.path.startsWith('/20190101/jobRuns') && JSON.stringify(request.body).includes(`"${target}-`));
     if (fault === 'timeout') expect(new Set(calls.map((request) => request.headers['opc-retry-token'])).size).toBe(1);
     return {
@@ -183,6 +190,7 @@ describe('OCI, MLflow and Kubernetes answering errors and timeouts', () => {
       90_000,
       `the ${model} approval showing its outcome`,
     );
+    if (fault === 'timeout') await lateAnswersLogged();
     const method = fault === 'timeout' ? 'GET' : 'POST';
     const calls = mlflow.requests().filter((call) => call.method === method && call.path.endsWith('/registered-models/alias') && JSON.stringify([call.query, call.body]).includes(`"${model}"`));
     if (!failed) expect(mlflow.alias(model, 'champion')).toBe('2');
@@ -218,6 +226,7 @@ describe('OCI, MLflow and Kubernetes answering errors and timeouts', () => {
       const requests = kube.requests().filter((call) => call.path === path).map((call) => `${call.method} ${call.status}`);
       throw new Error(`${String(error)}; Slack shows ${JSON.stringify(slack.messages(channel).map((candidate) => candidate.text))}; requests ${requests.join(', ')}; bot log ${bot.output().slice(-3_000)}`);
     });
+    if (fault === 'timeout') await lateAnswersLogged();
     const calls = kube.requests().filter((call) => call.path === path && call.method === (fault === 'timeout' ? 'GET' : 'PATCH') && !call.watch);
     return {
       upstream: 'Kubernetes',
@@ -284,4 +293,53 @@ describe('OCI, MLflow and Kubernetes answering errors and timeouts', () => {
     expect(shown('Kubernetes', '503')).toContain('Kubernetes failed to patch deployment');
     expect(shown('Kubernetes', '404')).toContain('Kubernetes refused to patch deployment');
   }, 180_000);
+
+  test('a 429 whose Retry-After is longer than the backoff is retried no sooner than it asks, then succeeds', async (ctx) => {
+    const wait = LONG_RETRY_AFTER_S * 1000;
+    expect(wait, 'the case must ask for more than the first backoff').toBeGreaterThan(2 * BACKOFF_MS);
+
+    const trainCase = async (): Promise<number[]> => {
+      const target = label('oci', LONG_WAIT);
+      oci.fake.failNext({ method: 'POST', pathPrefix: '/20190101/jobRuns', bodyIncludes: `"displayName":"${target}-` }, { status: 429, code: 'TooManyRequests', retryAfterSeconds: LONG_RETRY_AFTER_S });
+      await user.command(`train ${target}`, 'U0DS1', 'C0TRAIN');
+      await eventually(() => slack.messages('C0TRAIN').find((candidate) => plainText(candidate).includes(target) && !candidate.text.includes('queued')), 60_000, `the ${target} run started`);
+      return arrivalTimes(oci.fake.requests().filter((request) => request.method === 'POST' && request.path.startsWith('/20190101/jobRuns') && JSON.stringify(request.body).includes(`"${target}-`)));
+    };
+    const promoteCase = async (): Promise<number[]> => {
+      const model = label('mlflow', LONG_WAIT);
+      const channel = channelOf('M', LONG_WAIT);
+      await user.command(`promote ${model} 2`, 'U0DS1', channel);
+      const request = await eventually(() => slack.messages(channel).find((candidate) => candidate.text.includes(`${model} v2`)), 30_000, `the ${model} approval request`);
+      mlflow.failNext('/registered-models/alias', 429, 'REQUEST_LIMIT_EXCEEDED', 1, { method: 'POST', bodyIncludes: `"name":"${model}"`, retryAfterSeconds: LONG_RETRY_AFTER_S });
+      await user.click(request, 'approval.approve', 'U0LEAD1');
+      await eventually(() => (plainText(slack.message(request.channel, request.ts) ?? request).includes('Promoted') ? true : undefined), 60_000, `the ${model} promotion`);
+      expect(mlflow.alias(model, 'champion')).toBe('2');
+      return arrivalTimes(mlflow.requests().filter((call) => call.method === 'POST' && call.path.endsWith('/registered-models/alias') && JSON.stringify(call.body).includes(`"${model}"`)));
+    };
+    const rollbackCase = async (): Promise<number[]> => {
+      const name = label('k', LONG_WAIT);
+      const path = `/apis/apps/v1/namespaces/${NS}/deployments/${name}`;
+      const channel = channelOf('K', LONG_WAIT);
+      const reply = await user.command(`rollback ${NS}/${name}`, 'U0SRE1', channel);
+      kube.failNext({ method: 'PATCH', pathPrefix: path }, { code: 429, retryAfterSeconds: LONG_RETRY_AFTER_S });
+      await user.confirmRollback(reply, 'U0SRE1', channel);
+      await eventually(() => slack.messages(channel).find((candidate) => candidate.text.includes(`${NS}/${name}`) && candidate.text.includes('· succeeded ·')), 60_000, `the ${name} rollback`);
+      return arrivalTimes(kube.requests().filter((call) => call.path === path && call.method === 'PATCH' && !call.watch));
+    };
+
+    const [trainArrivals, promoteArrivals, rollbackArrivals] = await Promise.all([trainCase(), promoteCase(), rollbackCase()]);
+    const cases = { OCI: trainArrivals, MLflow: promoteArrivals, Kubernetes: rollbackArrivals };
+    for (const [upstream, arrivals] of Object.entries(cases)) {
+      expect(arrivals, `${upstream}: the throttled call, then its retry`).toHaveLength(2);
+      expect(gapsOf(arrivals)[0], `${upstream}: retried after Retry-After, not after the ${BACKOFF_MS} ms backoff`).toBeGreaterThanOrEqual(wait - 100);
+    }
+    recordReliability(ctx, {
+      area: 'Retry-After',
+      fault: `OCI, MLflow and Kubernetes answering one 429 with Retry-After ${LONG_RETRY_AFTER_S} s (the job's first backoff is ${BACKOFF_MS / 1000} s)`,
+      cases: 3,
+      outcome: `${Object.entries(cases)
+        .map(([upstream, arrivals]) => `${upstream} retried after ${seconds(gapsOf(arrivals)[0] ?? 0)} s`)
+        .join('; ')}; each then succeeded once`,
+    });
+  }, 120_000);
 });

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { RateLimiter } from '../../src/adapters/redis/rate-limiter.js';
 import type { RunningBot } from '../../src/app.js';
 import { FakeMlflow } from '../fakes/fake-mlflow.js';
 import { FakeSlackApi, type FakeMessage } from '../fakes/fake-slack-api.js';
@@ -250,5 +252,23 @@ describe('Promotion with approval buttons against MLflow', () => {
     const status = await command('status fraud-model', 'U0DS1');
     expect(status).toContain('`@champion`');
     expect(status).toContain(`v${v9}`);
+  });
+
+  it('waits for its turn in a channel busy with other posts rather than failing the request', async () => {
+    const v10 = mlflow.addVersion('fraud-model', { runId: mlflow.addRun({ auc: 0.92 }) });
+    // The channel's posting slot is taken for the next 5 s, as during a burst of run updates.
+    const client = new Redis(redis.url);
+    try {
+      await new RateLimiter(client).pause('chat.postMessage:C0MODELS', 5_000);
+    } finally {
+      client.disconnect();
+    }
+    const responseUrl = hooks.url();
+    const response = await postSigned(`${bot().url}/slack/events`, SIGNING_SECRET, slashCommandBody({ text: `promote fraud-model ${v10}`, userId: 'U0DS1', channelId: 'C0MODELS', responseUrl }));
+    expect(response.status).toBe(200);
+    expect((await hooks.waitFor(responseUrl, 30_000)).text).toContain('Approval request');
+    const message = await approvalMessage(v10);
+    expect(JSON.stringify(message.blocks)).toContain('approval.approve');
+    expect(slack.calls('chat.postMessage').filter((call) => call.status === 429)).toHaveLength(0);
   });
 });

@@ -174,7 +174,12 @@ export class SlackGateway {
   private async take(bucket: string, limit: RateLimit, maxWaitMs = this.options.maxWaitMs): Promise<void> {
     const reservation = await this.limiter.reserve(bucket, limit, maxWaitMs);
     if (!reservation.granted) {
-      throw new MlopsError('RATE_LIMITED', `Slack bucket ${bucket} is busy`, { retryAfterMs: reservation.retryAfterMs, details: { bucket } });
+      const seconds = Math.max(1, Math.ceil(reservation.retryAfterMs / 1000));
+      throw new MlopsError('RATE_LIMITED', `Slack bucket ${bucket} is busy`, {
+        userMessage: `Slack is busy with other messages here (its rate limit); try again in ${seconds} s.`,
+        retryAfterMs: reservation.retryAfterMs,
+        details: { bucket },
+      });
     }
     if (reservation.waitMs > 0) await sleep(reservation.waitMs);
   }
