@@ -55,6 +55,20 @@ async function lookUp(context: Context, event: ResourceEvent): Promise<OciRunInf
   }
 }
 
+/**
+ * The run a resource's tag names, when the bot started the resource and the create call has not returned
+ * yet (no alias): the run must exist, be of the event's subject and not be bound to another resource.
+ * The alias is set here, so later events, and the create call's own fold, land on the same run.
+ */
+async function claimTaggedRun(context: Context, event: ResourceEvent): Promise<string | undefined> {
+  if (!event.runTag) return undefined;
+  const run = await context.runs.get(event.runTag);
+  if (!run || run.subject !== event.subject) return undefined;
+  if (run.resourceId !== event.resourceId && run.resourceId.startsWith('ocid1.')) return undefined;
+  await context.runs.setAlias(event.resourceId, run.key);
+  return run.key;
+}
+
 async function foldEvent(context: Context, event: ResourceEvent, logger: Logger, retry: { retry: boolean }): Promise<void> {
   let info: OciRunInfo | undefined;
   let lookupError: string | undefined;
@@ -73,6 +87,7 @@ async function foldEvent(context: Context, event: ResourceEvent, logger: Logger,
   const runKey =
     episodeKey ??
     (await context.runs.resolveAlias(event.resourceId)) ??
+    (await claimTaggedRun(context, event)) ??
     (event.subject === 'modelDeployment' ? await context.runs.getEpisode(event.resourceId) : undefined) ??
     event.resourceId;
 

@@ -11,6 +11,7 @@ import { MlopsError, toMlopsError } from '../src/errors.js';
 import { jobId, TRAIN_JOB_OPTIONS, type PromoteJob } from '../src/queues.js';
 import { renderApprovalMessage, type ApprovalLinks } from '../src/slack/approval-message.js';
 import { consoleUrlFor } from '../src/adapters/oci/console-links.js';
+import { foldAndShow } from './fold-run.js';
 import { code } from '../src/slack/mrkdwn.js';
 
 export interface PromotionRequest {
@@ -157,34 +158,40 @@ export function createPromoteProcessor(context: Context) {
       }
       let deployment = '';
       if (modelConfig?.deployPipelineId && approval.channel && approval.ts) {
+        const runKey = `promotion-${approval.id}`;
+        const name = `${approval.model}-v${approval.version}`;
+        const details: Record<string, string> = { channel: approval.channel, threadTs: approval.ts, model: approval.model };
+        const base = { key: runKey, subject: 'deployment', kind: 'deploy', startedBy: approval.decidedBy ?? approval.requestedBy } as const;
+        // Stored before the call but not shown: an event of the new deployment that OCI delivers before
+        // createDeployment returns finds this run through the deployment's tag instead of starting another.
+        await context.runs.update(runKey, (existing) => existing ?? applyRunUpdate(undefined, { ...base, resourceId: `promotion:${approval.id}`, at: context.now().toISOString(), state: 'QUEUED', name, details }).run);
         const started = await context.oci.createDeployment({
           deployPipelineId: modelConfig.deployPipelineId,
-          displayName: `${approval.model}-v${approval.version}`,
+          displayName: name,
           arguments: { MODEL_NAME: approval.model, MODEL_VERSION: approval.version },
           retryToken: approval.id,
+          runKey,
         });
-        const runKey = `promotion-${approval.id}`;
         await context.runs.setAlias(started.id, runKey);
         await context.runs.setAlias(`promotion:${approval.id}`, runKey);
-        const details: Record<string, string> = { channel: approval.channel, threadTs: approval.ts, model: approval.model };
         if (started.projectId) details.projectId = started.projectId;
         if (started.pipelineId) details.pipelineId = started.pipelineId;
         const consoleUrl = consoleUrlFor('deployment', started.id, details, context.config.env.OCI_REGION);
         if (consoleUrl) details.consoleUrl = consoleUrl;
-        const { run } = applyRunUpdate(undefined, {
-          key: runKey,
-          resourceId: started.id,
-          subject: 'deployment',
-          kind: 'deploy',
-          at: started.timeCreated ?? context.now().toISOString(),
-          state: fromOciLifecycleState(started.lifecycleState) ?? 'ACCEPTED',
-          name: started.displayName ?? `${approval.model}-v${approval.version}`,
-          compartmentId: started.compartmentId,
-          startedBy: approval.decidedBy ?? approval.requestedBy,
-          details,
-        });
-        await context.runs.update(runKey, (existing) => existing ?? run);
-        await context.queues.slackStatus.add('run', { kind: 'run', runKey, version: run.version }, { jobId: jobId('run', runKey, String(run.version)) });
+        // Always asks Slack to show the run: an attempt that died after this fold left it unshown.
+        await foldAndShow(
+          context,
+          {
+            ...base,
+            resourceId: started.id,
+            at: started.timeCreated ?? context.now().toISOString(),
+            state: fromOciLifecycleState(started.lifecycleState) ?? 'ACCEPTED',
+            name: started.displayName ?? name,
+            ...(started.compartmentId ? { compartmentId: started.compartmentId } : {}),
+            details,
+          },
+          { retry: true },
+        );
         deployment = ` Deployment ${started.id} started.`;
       }
       const outcome = `${targetLabel(approval.target)}: ${previous ? `v${previous}` : 'unset'} → v${approval.version}.${deployment}`;

@@ -91,9 +91,9 @@ async function start(context: Context, target: TrainTarget, data: TrainJob, retr
   if ('dataScienceJob' in target) {
     const job = target.dataScienceJob;
     const args = Object.keys(data.arguments).length === 0 ? {} : job.argumentsAs === 'commandLine' ? { commandLineArguments: commandLine(data.arguments) } : { environmentVariables: data.arguments };
-    return context.oci.createJobRun({ jobId: job.jobId, projectId: job.projectId, compartmentId: job.compartmentId, displayName: name, retryToken, ...args });
+    return context.oci.createJobRun({ jobId: job.jobId, projectId: job.projectId, compartmentId: job.compartmentId, displayName: name, retryToken, runKey: data.runKey, ...args });
   }
-  return context.oci.createBuildRun({ buildPipelineId: target.devopsBuild.buildPipelineId, displayName: name, arguments: data.arguments, retryToken });
+  return context.oci.createBuildRun({ buildPipelineId: target.devopsBuild.buildPipelineId, displayName: name, arguments: data.arguments, retryToken, runKey: data.runKey });
 }
 
 /**

@@ -35,7 +35,10 @@ export interface OciReader {
   getPipelineRun(id: string): Promise<OciRunInfo>;
 }
 
-/** The OCI calls that start work; every one takes an idempotency token (opc-retry-token). */
+/**
+ * The OCI calls that start work; every one takes an idempotency token (opc-retry-token) and the bot's run
+ * key, which is tagged on the resource so that its events find the run before the call returns.
+ */
 export interface OciStarter {
   createJobRun(request: {
     jobId: string;
@@ -45,9 +48,10 @@ export interface OciStarter {
     environmentVariables?: Record<string, string>;
     commandLineArguments?: string;
     retryToken: string;
+    runKey?: string;
   }): Promise<OciRunInfo>;
-  createBuildRun(request: { buildPipelineId: string; displayName: string; arguments: Record<string, string>; retryToken: string }): Promise<OciRunInfo>;
-  createDeployment(request: { deployPipelineId: string; displayName: string; arguments: Record<string, string>; retryToken: string }): Promise<OciRunInfo>;
+  createBuildRun(request: { buildPipelineId: string; displayName: string; arguments: Record<string, string>; retryToken: string; runKey?: string }): Promise<OciRunInfo>;
+  createDeployment(request: { deployPipelineId: string; displayName: string; arguments: Record<string, string>; retryToken: string; runKey?: string }): Promise<OciRunInfo>;
 }
 
 /** Everything handlers and job processors use, built once per process by the app. */

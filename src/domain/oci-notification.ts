@@ -28,6 +28,8 @@ export interface ResourceEvent {
   /** True when the event begins a new operation on a long-lived resource (a model deployment update). */
   startsEpisode: boolean;
   details: Record<string, string>;
+  /** The bot's run key from the resource's freeform tag RUN_TAG, when the bot started the resource. */
+  runTag?: string;
 }
 
 export interface AlarmNotification {
@@ -75,6 +77,15 @@ export interface DeliveryHeaders {
 }
 
 const MAX_TEXT = 2_900;
+
+/**
+ * The freeform tag the bot puts on the job runs, build runs and deployments it starts, holding its run key.
+ * OCI may deliver the resource's first event before the create call has returned; the tag lets that event
+ * find the run anyway, instead of starting a second message for the same run.
+ */
+export const RUN_TAG = 'mlops-chatops-run';
+/** The run keys the bot tags: `train-<job id>` and `promotion-<approval id>`. */
+const RUN_TAG_VALUE = /^(?:train|promotion)-[0-9a-f]{1,64}$/;
 const clip = (text: string, max = 255): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform((value) => String(value));
 const text = (max = 255) => z.string().transform((value) => clip(value, max));
@@ -94,6 +105,9 @@ const cloudEventSchema = z.object({
       resourceName: optionalText(),
       resourceId: optionalText(512),
       additionalDetails: z.record(z.string(), z.unknown()).optional().catch(undefined),
+      // Both spellings occur in real events; either may be missing.
+      freeFormTags: z.record(z.string(), z.unknown()).optional().catch(undefined),
+      freeformTags: z.record(z.string(), z.unknown()).optional().catch(undefined),
     })
     .optional()
     .catch(undefined),
@@ -239,6 +253,7 @@ function parseCloudEvent(event: z.output<typeof cloudEventSchema>, now: string):
     const details = flattenDetails(data.additionalDetails);
     const stateFromDetails = fromOciLifecycleState(details.lifecycleState);
     const state = rule.state?.(action) ?? stateFromDetails;
+    const tag = data.freeFormTags?.[RUN_TAG] ?? data.freeformTags?.[RUN_TAG];
     return {
       type: 'event',
       dedupeKey,
@@ -256,6 +271,7 @@ function parseCloudEvent(event: z.output<typeof cloudEventSchema>, now: string):
       needsLookup: rule.needsLookup ?? false,
       startsEpisode: rule.startsEpisode?.(action) ?? false,
       details,
+      ...(typeof tag === 'string' && RUN_TAG_VALUE.test(tag) ? { runTag: tag } : {}),
     };
   }
   const kind = EVENT_RULES.find((rule) => rule.pattern.test(eventType))?.kind;

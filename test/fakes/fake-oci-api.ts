@@ -197,6 +197,17 @@ export class FakeOciApi {
     return () => this.createdListeners.delete(listener);
   }
 
+  /** The next run or deployment created through the API that `match` accepts. */
+  nextCreated(match: (resource: FakeResource) => boolean): Promise<FakeResource> {
+    return new Promise((resolve) => {
+      const off = this.onCreated((resource) => {
+        if (!match(resource)) return;
+        off();
+        resolve(resource);
+      });
+    });
+  }
+
   /** Runs of this build or deploy pipeline report this project and compartment. */
   registerPipeline(pipelineId: string, home: PipelineHome): void {
     this.pipelines.set(pipelineId, home);

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningBot } from '../../src/app.js';
-import type { FakeResource } from '../fakes/fake-oci-api.js';
 import { FakeSlackApi } from '../fakes/fake-slack-api.js';
-import { SIGNING_SECRET, startTestBot, waitReady } from '../helpers/bot-harness.js';
+import { eventually, SIGNING_SECRET, startTestBot, waitReady } from '../helpers/bot-harness.js';
 import { startTestOci, type TestOci } from '../helpers/oci.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startResponseUrlServer, type ResponseUrlServer } from '../helpers/response-url-server.js';
+import { ociFixtureJson } from '../helpers/oci-fixtures.js';
 import { blockActionsBody, postSigned, slashCommandBody } from '../helpers/slack-request.js';
 
 describe('/mlops commands, roles and the train flow', () => {
@@ -139,7 +139,9 @@ describe('/mlops commands, roles and the train flow', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     const posts = oci.fake.requests().filter((request) => request.method === 'POST').slice(before);
     expect(posts).toHaveLength(1);
-    expect(posts[0]?.body).toEqual({ buildPipelineId: 'ocid1.devopsbuildpipeline.oc1.iad.churn', displayName: expect.stringMatching(/^churn-model-\d{14}$/) as unknown, buildRunArguments: { items: [{ name: 'IMAGE_TAG', value: 'v7' }] } });
+    expect(posts[0]?.body).toEqual({ buildPipelineId: 'ocid1.devopsbuildpipeline.oc1.iad.churn', displayName: expect.stringMatching(/^churn-model-\d{14}$/) as unknown, buildRunArguments: { items: [{ name: 'IMAGE_TAG', value: 'v7' }] },
+      freeformTags: { 'mlops-chatops-run': expect.stringMatching(/^train-[0-9a-f]{40}$/) as unknown },
+    });
   });
 
   it('reports an OCI refusal in the run message with the error code and opc-request-id, without retrying', async () => {
@@ -167,13 +169,7 @@ describe('/mlops commands, roles and the train flow', () => {
   it('Retry on a failed training alert re-runs the same target and arguments for a trainer, and refuses others', async () => {
     // A run started from Slack, so the bot knows its target and arguments. Found by its OCID: earlier
     // tests' runs post to the same channel, some of them late.
-    const created = new Promise<FakeResource>((resolve) => {
-      const off = oci.fake.onCreated((resource) => {
-        if (!JSON.stringify(resource).includes('"lr":"0.1"')) return;
-        off();
-        resolve(resource);
-      });
-    });
+    const created = oci.fake.nextCreated((resource) => JSON.stringify(resource).includes('"lr":"0.1"'));
     const started = await command('train fraud-model lr=0.1');
     await hooks.waitFor(started.responseUrl);
     const ocid = (await created).id;
@@ -197,6 +193,36 @@ describe('/mlops commands, roles and the train flow', () => {
     expect(rerun.body).toMatchObject({ jobConfigurationOverrideDetails: { environmentVariables: { lr: '0.1' } } });
     const answer = await slack.waitFor(() => slack.effective('chat.postEphemeral').find((call) => call.args.user === 'U0DS2'), 10_000, 'retry answer');
     expect(String(answer.args.text)).toContain('Retrying `fraud-model`');
+  });
+
+  it('an event OCI delivers before createJobRun has answered lands on the same run message, through the run tag', async () => {
+    const runMessages = () => slack.messages('C0TRAIN').filter((message) => JSON.stringify(message.blocks).includes('race=tagged'));
+    // The create is performed but its answer held: the event below arrives while the bot has no OCID yet.
+    const held = oci.fake.holdNext({ method: 'POST', pathPrefix: '/20190101/jobRuns' });
+    const created = oci.fake.nextCreated((resource) => JSON.stringify(resource).includes('"race":"tagged"'));
+    const started = await command('train fraud-model race=tagged');
+    await hooks.waitFor(started.responseUrl);
+    const resource = await created;
+    await held.arrived;
+    const tags = resource.freeformTags as Record<string, string> | undefined;
+    expect(tags?.['mlops-chatops-run']).toMatch(/^train-[0-9a-f]{40}$/);
+    const queued = await slack.waitFor(() => runMessages()[0], 10_000, 'the queued run message');
+
+    const event = ociFixtureJson('datascience-createjobrun-end.json');
+    event.eventID = `race-${resource.id}`;
+    event.eventTime = new Date().toISOString();
+    Object.assign(event.data as Record<string, unknown>, { resourceId: resource.id, resourceName: resource.displayName, freeFormTags: tags });
+    expect((await notify(event)).status).toBe(200);
+    await slack.waitFor(() => (JSON.stringify(slack.message('C0TRAIN', queued.ts)?.blocks).includes(resource.id) ? true : undefined), 10_000, 'the queued message showing the OCID');
+
+    held.release();
+    // The train job folds createJobRun's answer into the same run (the alias the event set) and finishes.
+    const trainJob = await bot.context.queues.train.getJob(String(tags?.['mlops-chatops-run']).replace(/^train-/, ''));
+    expect(trainJob).toBeDefined();
+    await eventually(async () => (await trainJob?.isCompleted()) === true, 15_000, 'the train job completed');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(runMessages().map((message) => message.ts)).toEqual([queued.ts]);
+    expect(slack.messages('C0TRAIN').filter((message) => JSON.stringify(message.blocks).includes(resource.id))).toHaveLength(1);
   });
 
   it('caches user-group membership and drops the cache on subteam_members_changed', async () => {

@@ -5,6 +5,7 @@ import type { RunningBot } from '../../src/app.js';
 import { FakeMlflow } from '../fakes/fake-mlflow.js';
 import { FakeSlackApi, type FakeMessage } from '../fakes/fake-slack-api.js';
 import { baseConfigFile, eventually, SIGNING_SECRET, startTestBot, waitReady } from '../helpers/bot-harness.js';
+import { ociFixtureJson } from '../helpers/oci-fixtures.js';
 import { startTestOci, type TestOci } from '../helpers/oci.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startResponseUrlServer, type ResponseUrlServer } from '../helpers/response-url-server.js';
@@ -270,5 +271,35 @@ describe('Promotion with approval buttons against MLflow', () => {
     const message = await approvalMessage(v10);
     expect(JSON.stringify(message.blocks)).toContain('approval.approve');
     expect(slack.calls('chat.postMessage').filter((call) => call.status === 429)).toHaveLength(0);
+  });
+
+  it('an event of the deployment that OCI delivers before createDeployment has answered goes to the approval thread, once', async () => {
+    const v11 = mlflow.addVersion('fraud-model', { runId: mlflow.addRun({ auc: 0.93 }) });
+    const message = await requestFor(v11);
+    const held = oci.fake.holdNext({ method: 'POST', pathPrefix: '/20210630/deployments' });
+    const created = oci.fake.nextCreated((resource) => resource.displayName === `fraud-model-v${v11}`);
+    await click(message, 'approval.approve', 'U0LEAD1');
+    await ephemeralFor('U0LEAD1', 'Approval recorded (1/2)');
+    await click(message, 'approval.approve', 'U0LEAD2');
+    const resource = await created;
+    await held.arrived;
+    const tags = resource.freeformTags as Record<string, string> | undefined;
+    expect(tags?.['mlops-chatops-run']).toMatch(/^promotion-[0-9a-f]+$/);
+
+    const event = ociFixtureJson('devops-createdeployment.json');
+    event.eventID = `race-${resource.id}`;
+    event.eventTime = new Date().toISOString();
+    Object.assign(event.data as Record<string, unknown>, { resourceId: resource.id, resourceName: resource.displayName, freeFormTags: tags });
+    const delivered = await fetch(`${bot().url}/oci/notifications`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event) });
+    expect(delivered.status).toBe(200);
+    const mentions = (candidate: FakeMessage) => JSON.stringify(candidate.blocks).includes(resource.id);
+    await slack.waitFor(() => slack.thread(message.channel, message.ts).find(mentions), 10_000, 'the deployment in the approval thread before the create answered');
+
+    held.release();
+    await slack.waitFor(() => (slack.message(message.channel, message.ts)?.text.includes('Promoted') ? true : undefined), 15_000, 'promoted message');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(slack.thread(message.channel, message.ts).filter(mentions)).toHaveLength(1);
+    // No second message of its own: only the approval names it, in its outcome.
+    expect(slack.messages().filter(mentions).map((candidate) => candidate.ts)).toEqual([message.ts]);
   });
 });

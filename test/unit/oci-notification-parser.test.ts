@@ -313,6 +313,16 @@ describe('parseOciNotification: Monitoring alarms', () => {
     expect(parseGeneric(ociFixture('malformed/alarm-missing-timestamp.json')).title).toBe('High CPU Utilization');
   });
 
+  it('reads the run tag the bot puts on what it starts, in either spelling of the tags field', () => {
+    const tagged = (tags: Record<string, unknown>, field = 'freeFormTags') => parse(variant('datascience-createjobrun-end.json', (record) => (dataOf(record)[field] = tags)));
+    expect(tagged({ 'mlops-chatops-run': `train-${'a1'.repeat(20)}` })).toMatchObject({ runTag: `train-${'a1'.repeat(20)}` });
+    expect(tagged({ 'mlops-chatops-run': 'promotion-0123456789ab' }, 'freeformTags')).toMatchObject({ runTag: 'promotion-0123456789ab' });
+    for (const value of ['', 'other-1234', 'train-XYZ', 'train-12 34', `train-${'a'.repeat(65)}`, 42, null, { nested: 'train-12' }]) {
+      expect(tagged({ 'mlops-chatops-run': value })).not.toHaveProperty('runTag');
+    }
+    expect(parseEvent('datascience-createjobrun-end.json')).not.toHaveProperty('runTag');
+  });
+
   it('gives ids over 255 characters that differ only at the end distinct dedupe keys', () => {
     const long = 'x'.repeat(300);
     const keyOf = (eventID: string) => parse(variant('devops-updatebuildrun-with-state.json', (record) => (record.eventID = eventID))).dedupeKey;

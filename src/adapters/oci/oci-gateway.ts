@@ -4,6 +4,7 @@ import { DevopsClient, type models as devopsModels } from 'oci-devops';
 import type { z } from 'zod';
 import type { Env } from '../../config/env.js';
 import type { OciReader, OciStarter } from '../../context.js';
+import { RUN_TAG } from '../../domain/oci-notification.js';
 import { MlopsError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { createAuthProvider, type OciAuthProvider } from './auth-provider.js';
@@ -19,6 +20,8 @@ export interface CreateJobRunInput {
   displayName: string;
   environmentVariables?: Record<string, string> | undefined;
   commandLineArguments?: string | undefined;
+  /** The bot's run, tagged on the resource (freeform tag mlops-chatops-run) so its events find the run even before this call returns. */
+  runKey?: string | undefined;
   /** opc-retry-token: the same token within 24 h returns the run already created instead of a new one. */
   retryToken: string;
 }
@@ -28,6 +31,8 @@ export interface CreateBuildRunInput {
   displayName: string;
   arguments: Record<string, string>;
   retryToken: string;
+  /** The bot's run, tagged on the resource (freeform tag mlops-chatops-run) so its events find the run even before this call returns. */
+  runKey?: string | undefined;
 }
 
 export interface CreateDeploymentInput {
@@ -35,6 +40,8 @@ export interface CreateDeploymentInput {
   displayName: string;
   arguments: Record<string, string>;
   retryToken: string;
+  /** The bot's run, tagged on the resource (freeform tag mlops-chatops-run) so its events find the run even before this call returns. */
+  runKey?: string | undefined;
 }
 
 export interface OciGatewayOptions {
@@ -115,6 +122,7 @@ export class OciGateway implements OciReader, OciStarter {
       compartmentId: input.compartmentId,
       displayName: input.displayName,
       ...(overrides ? { jobConfigurationOverrideDetails: overrides } : {}),
+      ...runTags(input.runKey),
     };
     return this.call(
       'createJobRun',
@@ -129,6 +137,7 @@ export class OciGateway implements OciReader, OciStarter {
       buildPipelineId: input.buildPipelineId,
       displayName: input.displayName,
       ...(items.length > 0 ? { buildRunArguments: { items } } : {}),
+      ...runTags(input.runKey),
     };
     return this.call(
       'createBuildRun',
@@ -145,6 +154,7 @@ export class OciGateway implements OciReader, OciStarter {
       deployPipelineId: input.deployPipelineId,
       displayName: input.displayName,
       ...(items.length > 0 ? { deploymentArguments: { items } } : {}),
+      ...runTags(input.runKey),
     };
     return this.call(
       'createDeployment',
@@ -229,4 +239,8 @@ export class OciGateway implements OciReader, OciStarter {
       });
     }
   }
+}
+
+function runTags(runKey: string | undefined): { freeformTags?: Record<string, string> } {
+  return runKey === undefined ? {} : { freeformTags: { [RUN_TAG]: runKey } };
 }
