@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { App, LogLevel } from '@slack/bolt';
+import { App, LogLevel, SocketModeReceiver } from '@slack/bolt';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createCommandListener } from '../commands/index.js';
@@ -101,7 +101,15 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
           logger: slackLogger(logger.child({ component: 'bolt' })),
           logLevel: LogLevel.INFO,
           clientOptions: { slackApiUrl: env.SLACK_API_URL, retryConfig: { retries: 0 } },
-          ...(receiver ? { receiver } : { socketMode: true, appToken: env.SLACK_APP_TOKEN ?? '' }),
+          // Socket Mode: built here rather than by Bolt so that apps.connections.open also goes to SLACK_API_URL.
+          receiver:
+            receiver ??
+            new SocketModeReceiver({
+              appToken: env.SLACK_APP_TOKEN ?? '',
+              logger: slackLogger(logger.child({ component: 'slack-socket-mode' })),
+              logLevel: LogLevel.INFO,
+              installerOptions: { clientOptions: { slackApiUrl: env.SLACK_API_URL } },
+            }),
         });
         app.command('/mlops', createCommandListener({ context, authorizer }, [createTrainCommand(), createPromoteCommand(), createRollbackCommand(), createStatusCommand(), createApprovalsCommand()]));
         registerRunButtons(app, context, authorizer, { retry: (click) => retryRun(context, click), rollback: (click) => rollbackFromRun(context, click) });

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { FakeSocketMode } from './fake-socket-mode.js';
 
 /**
  * A local Slack Web API that speaks the real wire protocol, so the real `WebClient` (and Bolt) can be
@@ -38,6 +39,8 @@ export interface FakeSlackUser {
 export interface FakeSlackApiOptions {
   /** Tokens that authenticate. Default `['xoxb-test']`. */
   tokens?: readonly string[];
+  /** App-level tokens, the only ones `apps.connections.open` (Socket Mode) accepts. Default `['xapp-1-A0MLOPS-test']`. */
+  appTokens?: readonly string[];
   /** Known channels, as IDs or as `{ id: name }`. When set, any other channel gets `channel_not_found`. */
   channels?: readonly string[] | Readonly<Record<string, string>>;
   /** User group ID → member user IDs, for `usergroups.users.list`. */
@@ -182,6 +185,7 @@ export const DEFAULT_FAKE_SLACK_LIMITS = {
 } as const satisfies ResolvedLimits;
 
 const DEFAULT_TOKEN = 'xoxb-test';
+const DEFAULT_APP_TOKEN = 'xapp-1-A0MLOPS-test';
 /** Fields Slack expects as JSON strings inside a form body. */
 const JSON_FIELDS = new Set(['blocks', 'attachments', 'metadata', 'view']);
 const MAX_TEXT = 40_000;
@@ -419,6 +423,9 @@ export class FakeSlackApi {
   private readonly events = new EventEmitter();
   private readonly now: () => number;
   private readonly tokens: Set<string>;
+  private readonly appTokens: Set<string>;
+  /** Socket Mode: connections opened through `apps.connections.open`, and envelopes delivered on them. */
+  readonly socketMode: FakeSocketMode;
   private readonly channels: Map<string, string> | undefined;
   private readonly usergroups: Map<string, string[]>;
   private readonly users: Map<string, FakeSlackUser> | undefined;
@@ -445,6 +452,7 @@ export class FakeSlackApi {
   private constructor(options: FakeSlackApiOptions) {
     this.now = options.now ?? Date.now;
     this.tokens = new Set(options.tokens ?? [DEFAULT_TOKEN]);
+    this.appTokens = new Set(options.appTokens ?? [DEFAULT_APP_TOKEN]);
     this.channels = options.channels === undefined ? undefined : FakeSlackApi.channelMap(options.channels);
     this.usergroups = new Map(Object.entries(options.usergroups ?? {}).map(([id, members]) => [id, [...members]]));
     this.users = options.users === undefined ? undefined : new Map(Object.entries(options.users));
@@ -463,6 +471,7 @@ export class FakeSlackApi {
       ['conversations.replies', (args) => this.conversationReplies(args)],
       ['views.open', (args) => this.viewsOpen(args)],
       ['views.update', (args) => this.viewsUpdate(args)],
+      ['apps.connections.open', () => this.socketMode.open()],
     ]);
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
@@ -470,6 +479,7 @@ export class FakeSlackApi {
         res.end(`fake slack failed: ${error instanceof Error ? error.message : String(error)}`);
       });
     });
+    this.socketMode = new FakeSocketMode(this.server, () => this.url, this.bot.appId);
   }
 
   /** Starts a server on 127.0.0.1 with an ephemeral port. */
@@ -500,6 +510,7 @@ export class FakeSlackApi {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.socketMode.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     // Keep-alive sockets from fetch would otherwise hold close() open for seconds.
     this.server.closeAllConnections();
@@ -737,7 +748,10 @@ export class FakeSlackApi {
     const injected = this.takeFailure(method);
     if (injected) return injected;
     if (token === undefined || token === '') return this.platform(fail('not_authed'));
-    if (!this.tokens.has(token)) return this.platform(fail('invalid_auth'));
+    // apps.connections.open takes only an app-level token, and an app-level token nothing else.
+    const appLevel = method === 'apps.connections.open';
+    if ((appLevel ? this.tokens : this.appTokens).has(token)) return this.platform(fail('not_allowed_token_type'));
+    if (!(appLevel ? this.appTokens : this.tokens).has(token)) return this.platform(fail('invalid_auth'));
     const retryAfter = this.consumeRate(method, args);
     if (retryAfter !== undefined) return { status: 429, body: fail('ratelimited'), retryAfter, injected: false };
     const body = handler(args);

@@ -306,3 +306,17 @@ export async function postSigned(url: string, secret: string, body: string, opti
   }
   return { status: response.status, text, ms, headers: response.headers, ...(json === undefined ? {} : { json }) };
 }
+
+/** An Events API body for `subteam_members_changed`, as Slack sends it when a user group's members change. */
+export function subteamMembersChangedEvent(options: { subteamId: string; addedUsers: string[]; eventId: string; teamId?: string }): Record<string, unknown> {
+  const teamId = options.teamId ?? DEFAULTS.teamId;
+  return {
+    token: 'deprecated',
+    team_id: teamId,
+    api_app_id: DEFAULTS.apiAppId,
+    type: 'event_callback',
+    event_id: options.eventId,
+    event_time: Math.floor(Date.now() / 1000),
+    event: { type: 'subteam_members_changed', subteam_id: options.subteamId, team_id: teamId, added_users: options.addedUsers, added_users_count: options.addedUsers.length, event_ts: String(Date.now() / 1000) },
+  };
+}

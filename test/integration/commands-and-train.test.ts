@@ -6,7 +6,7 @@ import { startTestOci, type TestOci } from '../helpers/oci.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startResponseUrlServer, type ResponseUrlServer } from '../helpers/response-url-server.js';
 import { ociFixtureJson } from '../helpers/oci-fixtures.js';
-import { blockActionsBody, postSigned, slashCommandBody } from '../helpers/slack-request.js';
+import { blockActionsBody, postSigned, slashCommandBody, subteamMembersChangedEvent } from '../helpers/slack-request.js';
 
 describe('/mlops commands, roles and the train flow', () => {
   let redis: TestRedis;
@@ -231,15 +231,7 @@ describe('/mlops commands, roles and the train flow', () => {
     slack.setUsergroup('S0DS', ['U0DS1', 'U0DS2', 'U0NEWBIE']);
     const cached = await command('train fraud-model via=cache', 'U0NEWBIE');
     expect((await hooks.waitFor(cached.responseUrl)).text).toContain('*trainers* role');
-    const event = JSON.stringify({
-      token: 'deprecated',
-      team_id: 'T0FAKE',
-      api_app_id: 'A0MLOPS',
-      type: 'event_callback',
-      event_id: 'Ev0MEMBERS1',
-      event_time: Math.floor(Date.now() / 1000),
-      event: { type: 'subteam_members_changed', subteam_id: 'S0DS', team_id: 'T0FAKE', added_users: ['U0NEWBIE'], added_users_count: 1, event_ts: String(Date.now() / 1000) },
-    });
+    const event = JSON.stringify(subteamMembersChangedEvent({ subteamId: 'S0DS', addedUsers: ['U0NEWBIE'], eventId: 'Ev0MEMBERS1' }));
     const delivered = await postSigned(`${bot.url}/slack/events`, SIGNING_SECRET, event, { contentType: 'application/json' });
     expect(delivered.status).toBe(200);
     const after = await command('train fraud-model via=event', 'U0NEWBIE');

@@ -1,5 +1,6 @@
 import { ErrorCode, LogLevel, WebAPIHTTPError, WebAPIPlatformError, WebAPIRateLimitedError, WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { FakeSlackApi } from '../fakes/fake-slack-api.js';
 
 const TOKEN = 'xoxb-test';
@@ -59,6 +60,29 @@ describe('FakeSlackApi through the real WebClient', () => {
     const result = await client.auth.test();
     expect(result).toMatchObject({ ok: true, team_id: 'T0FAKE', user_id: 'U0BOT', bot_id: 'B0BOT' });
     expect(fake.calls('auth.test')[0]).toMatchObject({ token: TOKEN, status: 200 });
+  });
+
+  it('opens Socket Mode connections only for an app-level token, and an app-level token for nothing else', async () => {
+    const appClient = clientFor(fake, 'xapp-1-A0MLOPS-test');
+    const opened = await appClient.apps.connections.open({});
+    expect(opened.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/link\/\?ticket=[0-9a-f]+/);
+    expect(fake.socketMode.connectionsOpened).toBeGreaterThanOrEqual(1);
+    expect(await rejection(client.apps.connections.open({}))).toMatchObject({ data: { error: 'not_allowed_token_type' } });
+    expect(await rejection(appClient.chat.postMessage({ channel: 'C0ANY', text: 'hi' }))).toMatchObject({ data: { error: 'not_allowed_token_type' } });
+    expect(await rejection(clientFor(fake, 'xapp-1-unknown').apps.connections.open({}))).toMatchObject({ data: { error: 'invalid_auth' } });
+    // A ticket is good for one connection, which Slack greets with hello; the same URL again is refused.
+    const first = new WebSocket(String(opened.url));
+    const hello = await new Promise<string>((resolve, reject) => {
+      first.once('message', (data: Buffer) => resolve(data.toString('utf8')));
+      first.once('error', reject);
+    });
+    expect(JSON.parse(hello)).toMatchObject({ type: 'hello', connection_info: { app_id: 'A0MLOPS' } });
+    const again = new WebSocket(String(opened.url));
+    again.on('error', () => undefined);
+    const refused = await new Promise<number>((resolve) => again.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0)));
+    expect(refused).toBe(401);
+    again.terminate();
+    first.close();
   });
 
   it('tells onChange listeners after every call, with the new state already visible, until they unsubscribe', async () => {

@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningBot } from '../../src/app.js';
+import { FakeSlackApi } from '../fakes/fake-slack-api.js';
+import { eventually, startTestBot, waitReady } from '../helpers/bot-harness.js';
+import { startTestOci, type TestOci } from '../helpers/oci.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { startResponseUrlServer, type ResponseUrlServer } from '../helpers/response-url-server.js';
+import { blockActionsPayload, slashCommandBody, subteamMembersChangedEvent, type SlashCommandOptions } from '../helpers/slack-request.js';
+
+const APP_TOKEN = 'xapp-1-A0MLOPS-test';
+
+/** The payload of a slash_commands envelope: the fields of the HTTP form, as a JSON object. */
+const commandPayload = (options: SlashCommandOptions) => Object.fromEntries(new URLSearchParams(slashCommandBody(options)));
+
+describe('Slack over Socket Mode (SLACK_APP_TOKEN set)', () => {
+  let redis: TestRedis;
+  let slack: FakeSlackApi;
+  let oci: TestOci;
+  let hooks: ResponseUrlServer;
+  let bot: RunningBot | undefined;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    slack = await FakeSlackApi.start({ usergroups: { S0DS: ['U0DS1'], S0SRE: ['U0SRE1'], S0ONCALL: ['U0ONCALL'] } });
+    oci = await startTestOci();
+    hooks = await startResponseUrlServer();
+    bot = await startTestBot({ redisUrl: redis.url, slackApiUrl: slack.url, oci: oci.gateway, env: { ...oci.env, SLACK_APP_TOKEN: APP_TOKEN } });
+    await waitReady(bot);
+    await slack.socketMode.waitForConnections(1);
+  });
+
+  afterAll(async () => {
+    await bot?.stop();
+    await hooks.stop();
+    await oci.stop();
+    await slack.stop();
+    await redis.stop();
+  });
+
+  it('opens its connection with the app-level token at SLACK_API_URL and answers /mlops help in the acknowledgement', async () => {
+    const opens = slack.calls('apps.connections.open');
+    expect(opens.length).toBeGreaterThanOrEqual(1);
+    expect(opens.every((call) => call.token === APP_TOKEN && call.response.ok === true)).toBe(true);
+    // No HTTP route is served for Slack in Socket Mode.
+    expect((await fetch(`${bot?.url ?? ''}/slack/events`, { method: 'POST', body: 'command=%2Fmlops' })).status).toBeGreaterThanOrEqual(400);
+
+    const ack = await slack.socketMode.deliver('slash_commands', commandPayload({ text: 'help' }));
+    expect(ack.payload).toMatchObject({ response_type: 'ephemeral' });
+    expect(String(ack.payload?.text)).toContain('train &lt;target&gt; [key=value ...]');
+  });
+
+  it('/mlops train is acknowledged at once, answered through response_url, and starts the run', async () => {
+    const responseUrl = hooks.url();
+    const ack = await slack.socketMode.deliver('slash_commands', commandPayload({ text: 'train fraud-model via=socket', userId: 'U0DS1', channelId: 'C0TRAIN', responseUrl }));
+    expect(ack.payload).toBeUndefined();
+    expect(String((await hooks.waitFor(responseUrl)).text)).toContain('fraud-model');
+    const post = await eventually(
+      () => oci.fake.requests().find((request) => request.method === 'POST' && JSON.stringify(request.body).includes('"via":"socket"')),
+      10_000,
+      'the job run created in OCI',
+    );
+    expect(post.signatureVerified).toBe(true);
+    await slack.waitFor(() => slack.messages('C0TRAIN').find((message) => JSON.stringify(message.blocks).includes('via=socket')), 10_000, 'the run message');
+  });
+
+  it('refuses a non-trainer over the socket just as over HTTP', async () => {
+    const responseUrl = hooks.url();
+    await slack.socketMode.deliver('slash_commands', commandPayload({ text: 'train fraud-model via=outsider', userId: 'U0OUTSIDER', channelId: 'C0TRAIN', responseUrl }));
+    expect(String((await hooks.waitFor(responseUrl)).text)).toContain('*trainers* role');
+    expect(oci.fake.requests().some((request) => JSON.stringify(request.body).includes('"via":"outsider"'))).toBe(false);
+  });
+
+  it('takes button clicks as interactive envelopes (Cancel on a rollback confirm step)', async () => {
+    const responseUrl = hooks.url();
+    const payload = blockActionsPayload({ actionId: 'rollback.cancel', userId: 'U0SRE1', channelId: 'C0TRAIN', messageTs: '1700000000.000100', value: '0123456789abcdef', responseUrl, isEphemeral: true });
+    const ack = await slack.socketMode.deliver('interactive', payload);
+    expect(ack.payload).toBeUndefined();
+    expect(await hooks.waitFor(responseUrl)).toMatchObject({ replace_original: true, text: 'Rollback cancelled; nothing was changed.' });
+  });
+
+  it('takes Events API envelopes: a user group change drops the cached membership', async () => {
+    const train = async (tag: string) => {
+      const responseUrl = hooks.url();
+      await slack.socketMode.deliver('slash_commands', commandPayload({ text: `train fraud-model via=${tag}`, userId: 'U0NEWBIE', channelId: 'C0TRAIN', responseUrl }));
+      return String((await hooks.waitFor(responseUrl)).text);
+    };
+    expect(await train('before')).toContain('*trainers* role');
+    slack.setUsergroup('S0DS', ['U0DS1', 'U0NEWBIE']);
+    expect(await train('cached')).toContain('*trainers* role');
+    const ack = await slack.socketMode.deliver('events_api', subteamMembersChangedEvent({ subteamId: 'S0DS', addedUsers: ['U0NEWBIE'], eventId: 'Ev0SOCKET1' }));
+    expect(ack.payload).toBeUndefined();
+    await eventually(async () => !(await train(`after-${Date.now()}`)).includes('*trainers* role'), 10_000, 'the new member allowed to train');
+  });
+
+  it('reconnects when Slack asks it to refresh, and keeps answering', async () => {
+    const opened = slack.socketMode.connectionsOpened;
+    slack.socketMode.requestRefresh();
+    await eventually(() => slack.socketMode.connectionsOpened > opened && slack.socketMode.connected >= 1, 15_000, 'a new connection after refresh_requested');
+    const ack = await slack.socketMode.deliver('slash_commands', commandPayload({ text: 'help' }));
+    expect(ack.payload).toMatchObject({ response_type: 'ephemeral' });
+  });
+
+  it('closes its connection on stop', async () => {
+    await bot?.stop();
+    bot = undefined;
+    await slack.socketMode.waitForClosed();
+    expect(slack.socketMode.connected).toBe(0);
+  });
+});
