@@ -124,7 +124,15 @@ export async function requestPromotion(context: Context, request: PromotionReque
   const channel = modelChannel(context, request.model);
   const superseded = await context.approvals.create(approval);
   if (superseded) await refreshApprovalMessage(context, superseded);
-  const posted = await context.slack.postMessage({ channel, ...renderApprovalMessage(approval, await approvalLinks(context, approval)) }, APPROVAL_POST_MAX_WAIT_MS);
+  let posted: { channel: string; ts: string };
+  try {
+    posted = await context.slack.postMessage({ channel, ...renderApprovalMessage(approval, await approvalLinks(context, approval)) }, APPROVAL_POST_MAX_WAIT_MS);
+  } catch (error) {
+    // Nobody could approve a request that was never shown: close it, so it is not listed as pending.
+    const reason = toMlopsError(error).userMessage;
+    await context.approvals.update(approval.id, (current) => ({ ...current, state: 'failed', outcome: `The request could not be posted in Slack: ${reason}` })).catch(() => undefined);
+    throw error;
+  }
   const stored = (await context.approvals.update(approval.id, (current) => ({ ...current, channel: posted.channel, ts: posted.ts }))) ?? approval;
   return { approval: stored, channel: posted.channel };
 }

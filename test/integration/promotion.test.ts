@@ -43,6 +43,16 @@ describe('Promotion with approval buttons against MLflow', () => {
     return approvalMessage(version);
   };
 
+  /** Takes a channel's posting slot for `ms`, as a burst of run updates would. */
+  const holdChannel = async (channel: string, ms: number) => {
+    const client = new Redis(redis.url);
+    try {
+      await new RateLimiter(client).pause(`chat.postMessage:${channel}`, ms);
+    } finally {
+      client.disconnect();
+    }
+  };
+
   beforeAll(async () => {
     redis = await startRedis();
     slack = await FakeSlackApi.start({ usergroups: { S0LEADS: ['U0LEAD3'], S0DS: ['U0DS1'], S0SRE: ['U0SRE1'], S0ONCALL: ['U0ONCALL'] } });
@@ -258,12 +268,7 @@ describe('Promotion with approval buttons against MLflow', () => {
   it('waits for its turn in a channel busy with other posts rather than failing the request', async () => {
     const v10 = mlflow.addVersion('fraud-model', { runId: mlflow.addRun({ auc: 0.92 }) });
     // The channel's posting slot is taken for the next 5 s, as during a burst of run updates.
-    const client = new Redis(redis.url);
-    try {
-      await new RateLimiter(client).pause('chat.postMessage:C0MODELS', 5_000);
-    } finally {
-      client.disconnect();
-    }
+    await holdChannel('C0MODELS', 5_000);
     const responseUrl = hooks.url();
     const response = await postSigned(`${bot().url}/slack/events`, SIGNING_SECRET, slashCommandBody({ text: `promote fraud-model ${v10}`, userId: 'U0DS1', channelId: 'C0MODELS', responseUrl }));
     expect(response.status).toBe(200);
@@ -301,5 +306,15 @@ describe('Promotion with approval buttons against MLflow', () => {
     expect(slack.thread(message.channel, message.ts).filter(mentions)).toHaveLength(1);
     // No second message of its own: only the approval names it, in its outcome.
     expect(slack.messages().filter(mentions).map((candidate) => candidate.ts)).toEqual([message.ts]);
+  });
+
+  it('closes a request that could not be posted, so it is not left pending where nobody can see it', async () => {
+    const v12 = mlflow.addVersion('fraud-model', { runId: mlflow.addRun({ auc: 0.9 }) });
+    // The channel stays busy for longer than the request may wait.
+    await holdChannel('C0MODELS', 60_000);
+    const reply = await command(`promote fraud-model ${v12}`, 'U0DS1');
+    expect(reply).toMatch(/^:x: Slack is busy with other messages here \(its rate limit\); try again in \d+ s\.$/);
+    const list = await command('approvals', 'U0DS1');
+    expect(list).not.toContain(`version \`${v12}\``);
   });
 });
