@@ -210,6 +210,9 @@ export function createPromoteProcessor(context: Context) {
       const mlops = toMlopsError(error);
       const attempts = job.opts.attempts ?? TRAIN_JOB_OPTIONS.attempts ?? 1;
       if (mlops.retryable && job.attemptsMade + 1 < attempts) throw mlops;
+      // The deployment run stored before createDeployment, if OCI never created the deployment: nothing to show.
+      const unstarted = await context.runs.get(`promotion-${approvalId}`);
+      if (unstarted && !unstarted.resourceId.startsWith('ocid1.')) await context.runs.remove(unstarted);
       await context.approvals.update(approvalId, (current) => ({ ...current, state: 'failed', outcome: mlops.userMessage }));
       await context.audit.record({ actor: 'system', action: 'job.promote', subject: `${approval.model} v${approval.version}`, outcome: `failed: ${mlops.code}`, jobId: job.id ?? '', detail: mlops.userMessage });
       await refreshApprovalMessage(context, approvalId);

@@ -308,6 +308,23 @@ describe('Promotion with approval buttons against MLflow', () => {
     expect(slack.messages().filter(mentions).map((candidate) => candidate.ts)).toEqual([message.ts]);
   });
 
+  it('a deployment OCI refuses leaves no half-made deployment run behind in /mlops status', async () => {
+    const v13 = mlflow.addVersion('fraud-model', { runId: mlflow.addRun({ auc: 0.91 }) });
+    const message = await requestFor(v13);
+    oci.fake.failNext({ method: 'POST', pathPrefix: '/20210630/deployments' }, { status: 404, code: 'NotAuthorizedOrNotFound' });
+    await click(message, 'approval.approve', 'U0LEAD1');
+    await ephemeralFor('U0LEAD1', 'Approval recorded (1/2)');
+    await click(message, 'approval.approve', 'U0LEAD2');
+    const outcome = await slack.waitFor(() => {
+      const current = slack.message(message.channel, message.ts);
+      return JSON.stringify(current?.blocks).includes('NotAuthorizedOrNotFound') ? current : undefined;
+    }, 15_000, 'the approval showing the refused deployment');
+    expect(JSON.stringify(outcome.blocks)).toContain('promotion failed');
+    const status = await command('status', 'U0DS1');
+    expect(status).not.toContain(`fraud-model-v${v13}`);
+    expect(slack.thread(message.channel, message.ts).filter((reply) => reply.text.includes('Deployment'))).toHaveLength(0);
+  });
+
   it('closes a request that could not be posted, so it is not left pending where nobody can see it', async () => {
     const v12 = mlflow.addVersion('fraud-model', { runId: mlflow.addRun({ auc: 0.9 }) });
     // The channel stays busy for longer than the request may wait.

@@ -147,6 +147,13 @@ export class RunStore {
     return (await this.redis.get(keys.alias(resourceId))) ?? undefined;
   }
 
+  /** Forgets a run and its place in the recent lists (its message, if any, stays in Slack). */
+  async remove(run: Run): Promise<void> {
+    const multi = this.redis.multi().del(keys.run(run.key)).zrem(keys.recentRuns(), run.key);
+    if (run.target) multi.zrem(keys.targetRuns(run.target), run.key);
+    await multi.exec();
+  }
+
   /** Most recent runs first, optionally of one train target. */
   async recent(limit: number, target?: string): Promise<Run[]> {
     const runKeys = await this.redis.zrevrange(target ? keys.targetRuns(target) : keys.recentRuns(), 0, limit - 1);
