@@ -122,18 +122,23 @@ export async function requestPromotion(context: Context, request: PromotionReque
     current: await snapshot(mlflow, current?.runId, currentVersion),
   };
   const channel = modelChannel(context, request.model);
-  const superseded = await context.approvals.create(approval);
-  if (superseded) await refreshApprovalMessage(context, superseded);
-  let posted: { channel: string; ts: string };
+  // Shown before it is stored: a request Slack could not show (channel busy past the wait, Slack down)
+  // supersedes nothing and is never left pending where nobody can see it. A click cannot come sooner than
+  // the store, which follows in milliseconds.
+  const posted = await context.slack.postMessage({ channel, ...renderApprovalMessage(approval, await approvalLinks(context, approval)) }, APPROVAL_POST_MAX_WAIT_MS);
+  const stored: Approval = { ...approval, channel: posted.channel, ts: posted.ts };
+  let superseded: string | undefined;
   try {
-    posted = await context.slack.postMessage({ channel, ...renderApprovalMessage(approval, await approvalLinks(context, approval)) }, APPROVAL_POST_MAX_WAIT_MS);
+    superseded = await context.approvals.create(stored);
   } catch (error) {
-    // Nobody could approve a request that was never shown: close it, so it is not listed as pending.
+    // Its buttons would find nothing: say so on the message, then fail the request.
     const reason = toMlopsError(error).userMessage;
-    await context.approvals.update(approval.id, (current) => ({ ...current, state: 'failed', outcome: `The request could not be posted in Slack: ${reason}` })).catch(() => undefined);
+    await context.slack
+      .updateMessage(posted.channel, posted.ts, { text: `:x: This promotion request could not be stored (${reason}); ask again.`, blocks: [] })
+      .catch((updateError: unknown) => context.logger.warn({ err: updateError, approval: approval.id }, 'unstored approval request not withdrawn'));
     throw error;
   }
-  const stored = (await context.approvals.update(approval.id, (current) => ({ ...current, channel: posted.channel, ts: posted.ts }))) ?? approval;
+  if (superseded) await refreshApprovalMessage(context, superseded);
   return { approval: stored, channel: posted.channel };
 }
 

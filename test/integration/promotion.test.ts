@@ -325,7 +325,9 @@ describe('Promotion with approval buttons against MLflow', () => {
     expect(slack.thread(message.channel, message.ts).filter((reply) => reply.text.includes('Deployment'))).toHaveLength(0);
   });
 
-  it('closes a request that could not be posted, so it is not left pending where nobody can see it', async () => {
+  it('a request that could not be posted is not stored, and the pending one it would have replaced stays', async () => {
+    const vOld = mlflow.addVersion('fraud-model', { runId: mlflow.addRun({ auc: 0.9 }) });
+    const older = await requestFor(vOld);
     const v12 = mlflow.addVersion('fraud-model', { runId: mlflow.addRun({ auc: 0.9 }) });
     // The channel stays busy for longer than the request may wait.
     await holdChannel('C0MODELS', 60_000);
@@ -333,5 +335,7 @@ describe('Promotion with approval buttons against MLflow', () => {
     expect(reply).toMatch(/^:x: Slack is busy with other messages here \(its rate limit\); try again in \d+ s\.$/);
     const list = await command('approvals', 'U0DS1');
     expect(list).not.toContain(`version \`${v12}\``);
+    expect(list).toContain(`version \`${vOld}\``);
+    expect(JSON.stringify(slack.message(older.channel, older.ts)?.blocks)).toContain('approval.approve');
   });
 });
