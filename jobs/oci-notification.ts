@@ -3,7 +3,7 @@ import type { Context, OciRunInfo } from '../src/context.js';
 import type { AlarmNotification, ResourceEvent } from '../src/domain/oci-notification.js';
 import { pickChannel } from '../src/domain/route.js';
 import { fromOciLifecycleState } from '../src/domain/run-state.js';
-import type { RunUpdate } from '../src/domain/run.js';
+import { hasOciResource, type RunUpdate } from '../src/domain/run.js';
 import { foldAndShow, isRetry } from './fold-run.js';
 import { isMlopsError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
@@ -64,7 +64,7 @@ async function claimTaggedRun(context: Context, event: ResourceEvent): Promise<s
   if (!event.runTag) return undefined;
   const run = await context.runs.get(event.runTag);
   if (!run || run.subject !== event.subject) return undefined;
-  if (run.resourceId !== event.resourceId && run.resourceId.startsWith('ocid1.')) return undefined;
+  if (run.resourceId !== event.resourceId && hasOciResource(run)) return undefined;
   await context.runs.setAlias(event.resourceId, run.key);
   return run.key;
 }

@@ -5,7 +5,7 @@ import { KEY_PREFIX } from '../src/adapters/redis/keys.js';
 import type { Context } from '../src/context.js';
 import { targetLabel, type Approval, type MetricsSnapshot, type PromotionTarget } from '../src/domain/approval.js';
 import { pickChannel } from '../src/domain/route.js';
-import { applyRunUpdate } from '../src/domain/run.js';
+import { applyRunUpdate, hasOciResource, startedRunKey } from '../src/domain/run.js';
 import { fromOciLifecycleState } from '../src/domain/run-state.js';
 import { MlopsError, toMlopsError } from '../src/errors.js';
 import { jobId, TRAIN_JOB_OPTIONS, type PromoteJob } from '../src/queues.js';
@@ -171,7 +171,7 @@ export function createPromoteProcessor(context: Context) {
       }
       let deployment = '';
       if (modelConfig?.deployPipelineId && approval.channel && approval.ts) {
-        const runKey = `promotion-${approval.id}`;
+        const runKey = startedRunKey.promotion(approval.id);
         const name = `${approval.model}-v${approval.version}`;
         const details: Record<string, string> = { channel: approval.channel, threadTs: approval.ts, model: approval.model };
         const base = { key: runKey, subject: 'deployment', kind: 'deploy', startedBy: approval.decidedBy ?? approval.requestedBy } as const;
@@ -216,8 +216,8 @@ export function createPromoteProcessor(context: Context) {
       const attempts = job.opts.attempts ?? TRAIN_JOB_OPTIONS.attempts ?? 1;
       if (mlops.retryable && job.attemptsMade + 1 < attempts) throw mlops;
       // The deployment run stored before createDeployment, if OCI never created the deployment: nothing to show.
-      const unstarted = await context.runs.get(`promotion-${approvalId}`);
-      if (unstarted && !unstarted.resourceId.startsWith('ocid1.')) await context.runs.remove(unstarted);
+      const unstarted = await context.runs.get(startedRunKey.promotion(approvalId));
+      if (unstarted && !hasOciResource(unstarted)) await context.runs.remove(unstarted);
       await context.approvals.update(approvalId, (current) => ({ ...current, state: 'failed', outcome: mlops.userMessage }));
       await context.audit.record({ actor: 'system', action: 'job.promote', subject: `${approval.model} v${approval.version}`, outcome: `failed: ${mlops.code}`, jobId: job.id ?? '', detail: mlops.userMessage });
       await refreshApprovalMessage(context, approvalId);

@@ -5,7 +5,7 @@ import type { TrainTarget } from '../src/config/config-file.js';
 import type { Context, OciRunInfo } from '../src/context.js';
 import { pickChannel } from '../src/domain/route.js';
 import { fromOciLifecycleState } from '../src/domain/run-state.js';
-import { applyRunUpdate } from '../src/domain/run.js';
+import { applyRunUpdate, startedRunKey } from '../src/domain/run.js';
 import { foldAndShow, isRetry } from './fold-run.js';
 import { toMlopsError } from '../src/errors.js';
 import { jobId, TRAIN_JOB_OPTIONS, type TrainJob } from '../src/queues.js';
@@ -50,7 +50,7 @@ export async function enqueueTraining(context: Context, request: TrainRequest): 
     return { duplicate: true, jobId: (await context.redis.get(keys.trainDedupe(print))) ?? id };
   }
   const { kind, subject } = targetKind(target);
-  const runKey = `train-${id}`;
+  const runKey = startedRunKey.train(id);
   const channel = pickChannel(context.config.file.routes, context.config.file.slack.defaultChannel, { kind, resourceName: request.target });
   const { run } = applyRunUpdate(undefined, {
     key: runKey,

@@ -107,7 +107,6 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
             new SocketModeReceiver({
               appToken: env.SLACK_APP_TOKEN ?? '',
               logger: slackLogger(logger.child({ component: 'slack-socket-mode' })),
-              logLevel: LogLevel.INFO,
               installerOptions: { clientOptions: { slackApiUrl: env.SLACK_API_URL } },
             }),
         });

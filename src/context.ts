@@ -35,23 +35,38 @@ export interface OciReader {
   getPipelineRun(id: string): Promise<OciRunInfo>;
 }
 
-/**
- * The OCI calls that start work; every one takes an idempotency token (opc-retry-token) and the bot's run
- * key, which is tagged on the resource so that its events find the run before the call returns.
- */
+/** What every call that starts work in OCI takes. */
+export interface StartRequest {
+  displayName: string;
+  /** opc-retry-token: the same token within 24 h returns the run already created instead of a new one. */
+  retryToken: string;
+  /** The bot's run, tagged on the resource (RUN_TAG) so that its events find the run even before the call returns. */
+  runKey?: string | undefined;
+}
+
+export interface CreateJobRunRequest extends StartRequest {
+  jobId: string;
+  projectId: string;
+  compartmentId: string;
+  environmentVariables?: Record<string, string> | undefined;
+  commandLineArguments?: string | undefined;
+}
+
+export interface CreateBuildRunRequest extends StartRequest {
+  buildPipelineId: string;
+  arguments: Record<string, string>;
+}
+
+export interface CreateDeploymentRequest extends StartRequest {
+  deployPipelineId: string;
+  arguments: Record<string, string>;
+}
+
+/** The OCI calls that start work. */
 export interface OciStarter {
-  createJobRun(request: {
-    jobId: string;
-    projectId: string;
-    compartmentId: string;
-    displayName: string;
-    environmentVariables?: Record<string, string>;
-    commandLineArguments?: string;
-    retryToken: string;
-    runKey?: string;
-  }): Promise<OciRunInfo>;
-  createBuildRun(request: { buildPipelineId: string; displayName: string; arguments: Record<string, string>; retryToken: string; runKey?: string }): Promise<OciRunInfo>;
-  createDeployment(request: { deployPipelineId: string; displayName: string; arguments: Record<string, string>; retryToken: string; runKey?: string }): Promise<OciRunInfo>;
+  createJobRun(request: CreateJobRunRequest): Promise<OciRunInfo>;
+  createBuildRun(request: CreateBuildRunRequest): Promise<OciRunInfo>;
+  createDeployment(request: CreateDeploymentRequest): Promise<OciRunInfo>;
 }
 
 /** Everything handlers and job processors use, built once per process by the app. */

@@ -48,13 +48,15 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, readFile: (path: string) =
       problems.push(...document.errors.map((error) => `${filePath}: YAML ${error.message.split('\n')[0] ?? ''}`));
     } else {
       let data: unknown;
+      let readable = true;
       try {
         // An alias to no anchor (`*x`) or an alias explosion only fails here, not while parsing.
         data = document.toJS({ maxAliasCount: 100 }) as unknown;
       } catch (error) {
+        readable = false;
         problems.push(`${filePath}: YAML ${error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error)}`);
       }
-      if (!problems.some((problem) => problem.startsWith(`${filePath}: YAML`))) {
+      if (readable) {
         const fileResult = configFileSchema.safeParse(data ?? {});
         if (fileResult.success) file = fileResult.data;
         else problems.push(...describeIssues(fileResult.error.issues, `${filePath}: `));

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { EventKind } from '../config/config-file.js';
 import { fromOciLifecycleState, type RunState } from './run-state.js';
+import { STARTED_RUN_KEY } from './run.js';
 
 /** What a tracked resource is, which decides how its state is read and which console page it links to. */
 export type Subject = 'buildRun' | 'deployment' | 'jobRun' | 'pipelineRun' | 'modelDeployment' | 'model' | 'alarm';
@@ -84,8 +85,6 @@ const MAX_TEXT = 2_900;
  * find the run anyway, instead of starting a second message for the same run.
  */
 export const RUN_TAG = 'mlops-chatops-run';
-/** The run keys the bot tags: `train-<job id>` and `promotion-<approval id>`. */
-const RUN_TAG_VALUE = /^(?:train|promotion)-[0-9a-f]{1,64}$/;
 const clip = (text: string, max = 255): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform((value) => String(value));
 const text = (max = 255) => z.string().transform((value) => clip(value, max));
@@ -271,7 +270,7 @@ function parseCloudEvent(event: z.output<typeof cloudEventSchema>, now: string):
       needsLookup: rule.needsLookup ?? false,
       startsEpisode: rule.startsEpisode?.(action) ?? false,
       details,
-      ...(typeof tag === 'string' && RUN_TAG_VALUE.test(tag) ? { runTag: tag } : {}),
+      ...(typeof tag === 'string' && STARTED_RUN_KEY.test(tag) ? { runTag: tag } : {}),
     };
   }
   const kind = EVENT_RULES.find((rule) => rule.pattern.test(eventType))?.kind;

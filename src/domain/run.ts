@@ -53,6 +53,22 @@ export interface RunUpdate {
 
 const MAX_HISTORY = 30;
 
+/**
+ * Keys of the runs the bot starts itself. They exist before OCI names the resource, and are tagged on it
+ * (RUN_TAG) so its events can find the run.
+ */
+export const startedRunKey = {
+  train: (jobId: string) => `train-${jobId}`,
+  promotion: (approvalId: string) => `promotion-${approvalId}`,
+} as const;
+/** Exactly the keys startedRunKey makes (ids are hex). */
+export const STARTED_RUN_KEY = /^(?:train|promotion)-[0-9a-f]{1,64}$/;
+
+/** True once the run is bound to its OCI resource; until then a run started by the bot has a placeholder id. */
+export function hasOciResource(run: Run): boolean {
+  return run.resourceId.startsWith('ocid1.');
+}
+
 function acceptsState(run: Run, next: RunState, at: string): boolean {
   if (next === run.state || isTerminal(run.state)) return false;
   if (stateRank(next) > stateRank(run.state)) return true;

@@ -44,20 +44,19 @@ const jsonObject = z.custom<Record<string, unknown>>((value) => typeof value ===
 const eventEnvelope = z.object({ type: z.literal('event_callback'), event_id: z.string().min(1) }).loose();
 /** Payload types Bolt treats as interactions (besides any body with `actions` or `name`). */
 const INTERACTION_TYPES = new Set(['block_actions', 'block_suggestion', 'view_submission', 'view_closed', 'shortcut', 'message_action', 'interactive_message', 'dialog_submission', 'dialog_cancellation', 'dialog_suggestion']);
-const object = z.record(z.string(), z.unknown());
 /** What Bolt dereferences while routing an interaction: `user.id`, and `channel`, `team`, `view`, `message` as objects when present. */
 const interactionEnvelope = z
   .object({
     user: z.object({ id: z.string().min(1) }).loose(),
-    channel: object.optional(),
-    team: object.nullable().optional(),
-    container: object.nullable().optional(),
-    message: object.optional(),
-    view: object.optional(),
-    actions: z.array(object).optional(),
+    channel: jsonObject.optional(),
+    team: jsonObject.nullable().optional(),
+    container: jsonObject.nullable().optional(),
+    message: jsonObject.optional(),
+    view: jsonObject.optional(),
+    actions: z.array(jsonObject).optional(),
   })
   .loose();
-const eventBody = z.object({ event: z.object({ item: object.optional(), channel: z.union([z.string(), object]).optional(), subteam: object.optional() }).loose() }).loose();
+const eventBody = z.object({ event: z.object({ item: jsonObject.optional(), channel: z.union([z.string(), jsonObject]).optional(), subteam: jsonObject.optional() }).loose() }).loose();
 
 /** A body Bolt would throw on while routing it (a 500) is refused with 400 and what is missing. */
 function envelopeProblem(body: Record<string, unknown>): string | undefined {

@@ -3,7 +3,7 @@ import { DataScienceClient, type models as dataScienceModels } from 'oci-datasci
 import { DevopsClient, type models as devopsModels } from 'oci-devops';
 import type { z } from 'zod';
 import type { Env } from '../../config/env.js';
-import type { OciReader, OciStarter } from '../../context.js';
+import type { CreateBuildRunRequest, CreateDeploymentRequest, CreateJobRunRequest, OciReader, OciStarter } from '../../context.js';
 import { RUN_TAG } from '../../domain/oci-notification.js';
 import { MlopsError } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -13,36 +13,9 @@ import { toOciError, toUnexpectedResponse } from './oci-errors.js';
 import { buildRunSchema, deploymentSchema, jobRunSchema, pipelineRunSchema, type OciRun } from './oci-runs.js';
 import { RetryAfterHttpClient } from './retry-after-http-client.js';
 
-export interface CreateJobRunInput {
-  jobId: string;
-  projectId: string;
-  compartmentId: string;
-  displayName: string;
-  environmentVariables?: Record<string, string> | undefined;
-  commandLineArguments?: string | undefined;
-  /** The bot's run, tagged on the resource (freeform tag mlops-chatops-run) so its events find the run even before this call returns. */
-  runKey?: string | undefined;
-  /** opc-retry-token: the same token within 24 h returns the run already created instead of a new one. */
-  retryToken: string;
-}
-
-export interface CreateBuildRunInput {
-  buildPipelineId: string;
-  displayName: string;
-  arguments: Record<string, string>;
-  retryToken: string;
-  /** The bot's run, tagged on the resource (freeform tag mlops-chatops-run) so its events find the run even before this call returns. */
-  runKey?: string | undefined;
-}
-
-export interface CreateDeploymentInput {
-  deployPipelineId: string;
-  displayName: string;
-  arguments: Record<string, string>;
-  retryToken: string;
-  /** The bot's run, tagged on the resource (freeform tag mlops-chatops-run) so its events find the run even before this call returns. */
-  runKey?: string | undefined;
-}
+export type CreateJobRunInput = CreateJobRunRequest;
+export type CreateBuildRunInput = CreateBuildRunRequest;
+export type CreateDeploymentInput = CreateDeploymentRequest;
 
 export interface OciGatewayOptions {
   /** Tests inject a SimpleAuthenticationDetailsProvider; production builds one from OCI_AUTH. */
