@@ -8,6 +8,15 @@ import { revisionOf, rolloutStatus, templateImages } from '../src/domain/rollbac
 import { toMlopsError } from '../src/errors.js';
 import { messageLink } from '../src/slack/permalink.js';
 import { UsageError, type Reply, type Subcommand } from './command.js';
+import { nextScheduledRetrain } from '../jobs/retrain.js';
+
+/** The model's next scheduled retrain, when it has retrain.schedule. */
+async function nextRetrainLine(model: string, context: Context): Promise<string | undefined> {
+  const schedule = context.config.file.models[model]?.retrain?.schedule;
+  if (!schedule) return undefined;
+  const next = await nextScheduledRetrain(context, model).catch(() => undefined);
+  return `Next scheduled retrain: ${next ? slackDate(next.toISOString()) : '_not scheduled yet_'} (${code(schedule)}, UTC)`;
+}
 
 /** A model: who holds each alias and stage in MLflow, its latest versions, and pending requests. */
 async function modelStatus(model: string, context: Context): Promise<Reply> {
@@ -39,6 +48,8 @@ async function modelStatus(model: string, context: Context): Promise<Reply> {
       lines.push(`Deployment ${code(label)}: _${escapeMrkdwn(toMlopsError(error).userMessage)}_`);
     }
   }
+  const retrain = await nextRetrainLine(model, context);
+  if (retrain) lines.push(retrain);
   const pending = (await context.approvals.pending(context.now())).filter((approval) => approval.model === model);
   lines.push(
     pending.length === 0

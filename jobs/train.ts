@@ -18,9 +18,12 @@ export const TRAIN_DEDUPE_SECONDS = 60;
 export interface TrainRequest {
   target: string;
   arguments: Record<string, string>;
-  requestedBy: string;
+  /** The Slack user who asked; none for a retrain the bot starts itself (an alarm's auto retrain, a schedule). */
+  requestedBy: string | undefined;
   /** What makes two requests "the same" for the dedupe window; by default the target and its arguments. */
   dedupeOn?: string;
+  /** Facts the run's message shows from the start: why it runs (retrainOf, trigger, the alarm it came from). */
+  details?: Record<string, string>;
 }
 
 export type Queued = { duplicate: false; jobId: string; runKey: string; channel: string } | { duplicate: true; jobId: string };
@@ -57,16 +60,16 @@ export async function enqueueTraining(context: Context, request: TrainRequest): 
     at: now.toISOString(),
     state: 'QUEUED',
     name: request.target,
-    startedBy: request.requestedBy,
+    ...(request.requestedBy ? { startedBy: request.requestedBy } : {}),
     target: request.target,
     arguments: request.arguments,
-    details: { channel },
+    details: { ...request.details, channel },
   });
   await context.runs.update(runKey, () => run);
   await context.queues.slackStatus.add('run', { kind: 'run', runKey, version: run.version }, { jobId: jobId('run', runKey, String(run.version)) });
   await context.queues.train.add(
     'train',
-    { runKey, target: request.target, arguments: request.arguments, requestedBy: request.requestedBy, requestedAt: now.toISOString() },
+    { runKey, target: request.target, arguments: request.arguments, requestedBy: request.requestedBy ?? 'system', requestedAt: now.toISOString() },
     { jobId: id },
   );
   return { duplicate: false, jobId: id, runKey, channel };
