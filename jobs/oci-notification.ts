@@ -127,8 +127,8 @@ async function foldAlarm(context: Context, alarm: AlarmNotification, retry: { re
   let runKey = current;
   const opensEpisode = alarm.state === 'FIRING' && (!currentRun || (currentRun.state === 'RESOLVED' && alarm.timestamp > currentRun.stateAt));
   if (opensEpisode) {
-    runKey = `alarm:${alarm.alarmId}#${alarm.timestamp}`;
-    await context.runs.setEpisode(alarm.alarmId, runKey);
+    // Deliveries of one firing reach several replicas at once: the first to open the episode wins, the others join it.
+    runKey = await context.runs.switchEpisode(alarm.alarmId, current, `alarm:${alarm.alarmId}#${alarm.timestamp}`);
   }
   if (!runKey) return; // an OK for an alarm we never saw firing: nothing to resolve
   const details: Record<string, string> = { severity: alarm.severity, transition: alarm.transition };
