@@ -12,7 +12,7 @@ import {
 
 const environment = (name: string, alias: string, extra: Partial<EnvironmentConfig> = {}): EnvironmentConfig => ({ name, alias, autoPromote: false, confirm: 'click', gates: [], ...extra });
 const PATH = [environment('dev', 'dev'), environment('qa', 'qa', { soak: 2 * 3600_000 }), environment('prod', 'champion', { soak: 24 * 3600_000 })];
-const model = (extra: Partial<ModelConfig>): ModelConfig => ({ archiveExisting: true, metrics: {}, gates: [], ...extra });
+const model = (extra: Partial<ModelConfig>): ModelConfig => ({ alias: undefined, archiveExisting: true, metrics: {}, gates: [], ...extra });
 
 describe('resolveTarget: where promote sends a version', () => {
   it('goes to the first environment when the version serves none', () => {
