@@ -28,8 +28,11 @@ export async function announceVersion(context: Context, data: Extract<SlackStatu
   }
   const runKey = run?.tags[RUN_KEY_MLFLOW_TAG];
   const trained = runKey && STARTED_RUN_KEY.test(runKey) ? await context.runs.get(runKey) : undefined;
+  // Promotion goes to the first environment of the path, else to the model's alias or stage.
+  const first = context.config.file.models[model]?.environments?.[0];
   const target = defaultTarget(context, model);
-  const message = renderVersionRegistered(model, version, context.mlflow?.modelVersionUrl(model, version), target.kind === 'alias' ? target.alias : target.stage, {
+  const label = first ? first.name : target.kind === 'alias' ? `@${target.alias}` : target.stage;
+  const message = renderVersionRegistered(model, version, context.mlflow?.modelVersionUrl(model, version), label, {
     ...(run ? { metrics: run.metrics } : {}),
   });
   if (!trained) {

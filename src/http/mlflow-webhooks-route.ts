@@ -111,6 +111,9 @@ async function handle(context: Context, payload: z.output<typeof payloadSchema>,
     const data = aliasData.safeParse(payload.data);
     if (!data.success) return;
     const { alias, version } = data.data;
+    // When each alias moved, for soaks and status: the bot's own moves are recorded already (kept, earlier).
+    if (payload.action === 'deleted') await context.aliasMoves.forget(model, alias);
+    else if (version) await context.aliasMoves.record(model, alias, version, context.now(), 'webhook');
     if (payload.action === 'created' && version && (await context.redis.get(botAliasKey(model, alias, version)))) return;
     const text =
       payload.action === 'deleted'
