@@ -75,6 +75,8 @@ async function modelStatus(model: string, context: Context): Promise<Reply> {
       const latest = [...new Set(registered.latestVersions.map((version) => version.version))].sort((a, b) => Number(b) - Number(a)).slice(0, 5);
       lines.push(`Latest versions: ${latest.length > 0 ? latest.map((version) => `v${version}`).join(', ') : '_none_'}`);
     }
+    const next = await nextRetrainLine(model, context);
+    if (next) lines.push(next);
     return { text: lines.join('\n') };
   }
   if (registered instanceof Error) {
