@@ -128,7 +128,8 @@ async function foldAlarm(context: Context, alarm: AlarmNotification, retry: { re
   const current = await context.runs.getEpisode(alarm.alarmId);
   const currentRun = current ? await context.runs.get(current) : undefined;
   let runKey = current;
-  const opensEpisode = alarm.state === 'FIRING' && (!currentRun || (currentRun.state === 'RESOLVED' && alarm.timestamp > currentRun.stateAt));
+  // An episode whose run is not written yet is being opened by another replica right now: join it.
+  const opensEpisode = alarm.state === 'FIRING' && (!current || (currentRun?.state === 'RESOLVED' && alarm.timestamp > currentRun.stateAt));
   if (opensEpisode) {
     // Deliveries of one firing reach several replicas at once: the first to open the episode wins, the others join it.
     runKey = await context.runs.switchEpisode(alarm.alarmId, current, `alarm:${alarm.alarmId}#${alarm.timestamp}`);

@@ -220,6 +220,12 @@ describe('The retraining loop: alarm → Retrain → run → registered version 
     await slack.waitFor(() => slack.thread('C0ALARMS', alarmRoot.ts).find((message) => message.text.includes(`registered version \`${version}\``) && message.text.includes(`/archives/C0TRAIN/p${runMessage.ts.replace('.', '')}`)), 10_000, 'lineage note in the alarm thread');
     expect(slack.messages('C0MODELS').filter((message) => message.text.includes(`Version \`${version}\``))).toHaveLength(0);
 
+    // Request promotion from that reply: the approval request joins the same thread.
+    await click(reply as FakeMessage, 'model.request_promotion', 'U0DS1', bot(1));
+    await ephemeralFor('U0DS1', 'in this thread');
+    const request = await slack.waitFor(() => slack.thread('C0TRAIN', runMessage.ts).find((message) => message.text.includes(`fraud-model v${version}`) && actionIds(message).includes('"action_id":"approval.approve"')), 10_000, 'approval request in the run thread');
+    expect(JSON.stringify(request.blocks)).toContain('0.953');
+
     // Without the tag: the model's channel, as before.
     const untagged = mlflow.addVersion('fraud-model', { runId: mlflow.addRun({ auc: 0.9 }, 'manual') });
     await FakeMlflow.deliver(`${bot(1).url}/mlflow/webhooks`, WEBHOOK_SECRET, 'model_version', 'created', mlflow.versionCreatedData('fraud-model', untagged), { timestamp: Math.floor(nowMs() / 1000) });
