@@ -22,3 +22,6 @@ export function modelsToRetrain(models: Readonly<Record<string, ModelConfig>>, a
 export function retrainTarget(model: ModelConfig | undefined): string | undefined {
   return model?.retrain?.train ?? model?.train;
 }
+
+/** The details of a retrain run that say where it came from; a Retry of the run keeps them. */
+export const RETRAIN_LINEAGE = ['retrainOf', 'trigger', 'alarmRunKey', 'alarmTitle'] as const;
