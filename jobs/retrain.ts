@@ -4,7 +4,7 @@ import type { Context } from '../src/context.js';
 import { retrainTarget } from '../src/domain/retrain.js';
 import { isTerminal } from '../src/domain/run-state.js';
 import { formatDuration, type Run } from '../src/domain/run.js';
-import { jobId, type RetrainJob } from '../src/queues.js';
+import { jobId, TRAIN_JOB_OPTIONS, type RetrainJob } from '../src/queues.js';
 import type { Block } from '../src/slack/blocks.js';
 import { code, mention, slackDate } from '../src/slack/mrkdwn.js';
 import { enqueueTraining, type Queued } from './train.js';
@@ -144,7 +144,8 @@ export async function syncRetrainSchedules(context: Context): Promise<void> {
   }
   for (const [id, model] of wanted) {
     const pattern = context.config.file.models[model]?.retrain?.schedule ?? '';
-    await context.queues.retrain.upsertJobScheduler(id, { pattern, tz: 'UTC' }, { name: 'scheduled-retrain', data: { trigger: 'schedule', model } });
+    // Each tick's job is retried like any train job: a Redis or OCI hiccup must not lose the tick.
+    await context.queues.retrain.upsertJobScheduler(id, { pattern, tz: 'UTC' }, { name: 'scheduled-retrain', data: { trigger: 'schedule', model }, opts: TRAIN_JOB_OPTIONS });
   }
   const existing = await context.queues.retrain.getJobSchedulers(0, -1);
   for (const scheduler of existing) {
