@@ -2,7 +2,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import type { RunningBot } from '../../src/app.js';
 import { FakeKubeApi } from '../fakes/fake-kube-api.js';
 import { FakeMlflow } from '../fakes/fake-mlflow.js';
@@ -60,26 +59,7 @@ describe('Environments in several clusters', () => {
 
     // Two contexts, one per cluster, each with its own credentials.
     const kubeconfig = join(mkdtempSync(join(tmpdir(), 'kubeconfig-')), 'config');
-    writeFileSync(
-      kubeconfig,
-      stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [
-          { name: 'dev', cluster: { server: devCluster.url, 'insecure-skip-tls-verify': true } },
-          { name: 'prod', cluster: { server: prodCluster.url, 'insecure-skip-tls-verify': true } },
-        ],
-        users: [
-          { name: 'dev-bot', user: { token: 'dev-token' } },
-          { name: 'prod-bot', user: { token: 'prod-token' } },
-        ],
-        contexts: [
-          { name: 'oke-dev', context: { cluster: 'dev', user: 'dev-bot' } },
-          { name: 'oke-prod', context: { cluster: 'prod', user: 'prod-bot' } },
-        ],
-        'current-context': 'oke-dev',
-      }),
-    );
+    writeFileSync(kubeconfig, FakeKubeApi.kubeconfigTextFor({ 'oke-dev': devCluster, 'oke-prod': prodCluster }, 'oke-dev'));
     const deployment = (context: string) => ({ context, namespace: NS, name: 'fraud-model', timeout: '5s' });
     const file = baseConfigFile({
       routes: [{ match: { kind: 'deploy' }, channel: 'C0DEPLOY' }],
