@@ -1,4 +1,3 @@
-import type { AddressInfo } from 'node:net';
 import { App, LogLevel, SocketModeReceiver } from '@slack/bolt';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -28,14 +27,14 @@ import type { Config } from './config/load-config.js';
 import type { Context, OciReader, OciStarter } from './context.js';
 import { createMlflowWebhooksHandler } from './http/mlflow-webhooks-route.js';
 import { createOciNotificationsHandler } from './http/oci-notifications-route.js';
-import { sendJson, sendText } from './http/respond.js';
-import { createHttpServer, type RouteTable } from './http/server.js';
+import { sendJson } from './http/respond.js';
+import { createHttpServer, createMetricsServer, listen, type RouteTable } from './http/server.js';
 import { SlackHttpReceiver } from './http/slack-receiver.js';
 import { registerApprovalButtons } from './interactions/approval-buttons.js';
 import { registerRollbackButtons, rollbackFromRun } from './interactions/rollback-buttons.js';
 import { registerRunButtons } from './interactions/run-buttons.js';
 import { createLogger, type Logger } from './log.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, measureQueues, type MeasuredQueue } from './metrics.js';
 import { closeQueues, createQueues, jobBackoff, QUEUE_NAMES, QUEUE_PREFIX } from './queues.js';
 
 export interface BotOptions {
@@ -49,6 +48,8 @@ export interface BotOptions {
 export interface RunningBot {
   url: string;
   port: number;
+  /** The metrics listener (METRICS_PORT): GET /metrics. */
+  metricsUrl: string;
   context: Context;
   ready(): Promise<{ ready: boolean; checks: Record<string, boolean> }>;
   stop(): Promise<void>;
@@ -183,20 +184,6 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
         sendJson(res, state.ready ? 200 : 503, { status: state.ready ? 'ready' : 'not ready', checks: state.checks });
       },
     },
-    '/metrics': {
-      method: 'GET',
-      handler: async (_req, res) => {
-        if (redis.status === 'ready') {
-          await Promise.all(
-            Object.values(queues).map(async (queue: { name: string; getJobCounts: () => Promise<Record<string, number>> }) => {
-              const counts = await queue.getJobCounts().catch(() => ({}));
-              for (const [state, count] of Object.entries(counts)) metrics.queueDepth.set({ queue: queue.name, state }, count);
-            }),
-          );
-        }
-        sendText(res, 200, await metrics.registry.metrics(), metrics.registry.contentType);
-      },
-    },
   };
   if (serveWeb) {
     routes['/oci/notifications'] = { method: 'POST', handler: notifications };
@@ -216,25 +203,29 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
     }
   }
   const server = createHttpServer(routes, metrics, logger);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(env.PORT, env.HOST, () => {
-      server.off('error', reject);
-      resolve();
-    });
+  const metricsServer = createMetricsServer(metrics, () => (redis.status === 'ready' ? measureQueues(metrics, Object.values(queues).map((queue: MeasuredQueue) => queue), now()) : Promise.resolve()), logger);
+  const port = await listen(server, env.PORT, env.HOST);
+  const metricsPort = await listen(metricsServer, env.METRICS_PORT, env.METRICS_HOST).catch(async (error: unknown) => {
+    await new Promise((resolve) => server.close(resolve));
+    throw error;
   });
-  const { port } = server.address() as AddressInfo;
-  const host = env.HOST === '0.0.0.0' || env.HOST === '::' ? '127.0.0.1' : env.HOST;
-  logger.info({ port, role: env.ROLE }, 'listening');
+  const loopback = (host: string) => (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
+  const host = loopback(env.HOST);
+  logger.info({ port, metricsPort, role: env.ROLE }, 'listening');
 
   let stopped: Promise<void> | undefined;
   const stop = () => {
     stopped ??= (async () => {
       stopping = true;
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+      await Promise.all(
+        [server, metricsServer].map(
+          (listener) =>
+            new Promise<void>((resolve) => {
+              listener.close(() => resolve());
+              listener.closeIdleConnections();
+            }),
+        ),
+      );
       await identified;
       if (bolt && env.SLACK_APP_TOKEN) await bolt.stop().catch(() => undefined);
       // Closing a worker waits for its active jobs; anything not finished stays in Redis for another replica.
@@ -247,5 +238,5 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
     return stopped;
   };
 
-  return { url: `http://${host}:${port}`, port, context, ready, stop };
+  return { url: `http://${host}:${port}`, port, metricsUrl: `http://${loopback(env.METRICS_HOST)}:${metricsPort}`, context, ready, stop };
 }
