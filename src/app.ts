@@ -1,4 +1,4 @@
-import { App, LogLevel, SocketModeReceiver } from '@slack/bolt';
+import { App, LogLevel } from '@slack/bolt';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createCommandListener } from '../commands/index.js';
@@ -29,7 +29,7 @@ import { createMlflowWebhooksHandler } from './http/mlflow-webhooks-route.js';
 import { createOciNotificationsHandler } from './http/oci-notifications-route.js';
 import { sendJson } from './http/respond.js';
 import { createHttpServer, createMetricsServer, listen, type RouteTable } from './http/server.js';
-import { SlackHttpReceiver } from './http/slack-receiver.js';
+import { SlackHttpReceiver, SlackSocketReceiver } from './http/slack-receiver.js';
 import { registerApprovalButtons } from './interactions/approval-buttons.js';
 import { registerRollbackButtons, rollbackFromRun } from './interactions/rollback-buttons.js';
 import { registerRunButtons } from './interactions/run-buttons.js';
@@ -51,7 +51,8 @@ export interface RunningBot {
   /** The metrics listener (METRICS_PORT): GET /metrics. */
   metricsUrl: string;
   context: Context;
-  ready(): Promise<{ ready: boolean; checks: Record<string, boolean> }>;
+  /** `degraded` names failed checks that do not make the pod unready (Slack's socket in Socket Mode). */
+  ready(): Promise<{ ready: boolean; checks: Record<string, boolean>; degraded: string[] }>;
   stop(): Promise<void>;
 }
 
@@ -88,6 +89,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
   // and hand it over, so a Slack hiccup at start-up only delays readiness.
   let bolt: App | undefined;
   let receiver: SlackHttpReceiver | undefined;
+  let socket: SlackSocketReceiver | undefined;
   let stopping = false;
   const identify = async () => {
     for (let attempt = 0; !stopping; attempt++) {
@@ -95,6 +97,14 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
         const identity = await webClient.auth.test();
         if (!identity.user_id) throw new Error('auth.test returned no user_id');
         receiver = env.SLACK_APP_TOKEN ? undefined : new SlackHttpReceiver(env.SLACK_SIGNING_SECRET ?? '', redis, logger.child({ component: 'slack-receiver' }), now);
+        // Socket Mode: built here rather than by Bolt so that apps.connections.open also goes to SLACK_API_URL.
+        socket = env.SLACK_APP_TOKEN
+          ? new SlackSocketReceiver(
+              { appToken: env.SLACK_APP_TOKEN, logger: slackLogger(logger.child({ component: 'slack-socket-mode' })), installerOptions: { clientOptions: { slackApiUrl: env.SLACK_API_URL } } },
+              redis,
+              logger.child({ component: 'slack-receiver' }),
+            )
+          : undefined;
         const app = new App({
           token: env.SLACK_BOT_TOKEN,
           botId: identity.bot_id ?? '',
@@ -102,14 +112,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
           logger: slackLogger(logger.child({ component: 'bolt' })),
           logLevel: LogLevel.INFO,
           clientOptions: { slackApiUrl: env.SLACK_API_URL, retryConfig: { retries: 0 } },
-          // Socket Mode: built here rather than by Bolt so that apps.connections.open also goes to SLACK_API_URL.
-          receiver:
-            receiver ??
-            new SocketModeReceiver({
-              appToken: env.SLACK_APP_TOKEN ?? '',
-              logger: slackLogger(logger.child({ component: 'slack-socket-mode' })),
-              installerOptions: { clientOptions: { slackApiUrl: env.SLACK_API_URL } },
-            }),
+          receiver: receiver ?? socket,
         });
         app.command('/mlops', createCommandListener({ context, authorizer }, [createTrainCommand(), createPromoteCommand(), createRollbackCommand(), createStatusCommand(), createApprovalsCommand()]));
         registerRunButtons(app, context, authorizer, { retry: (click) => retryRun(context, click), rollback: (click) => rollbackFromRun(context, click) });
@@ -169,9 +172,12 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
     } catch {
       checks.redis = false;
     }
-    if (serveWeb) checks.slack = bolt !== undefined;
+    // In Socket Mode the web pod also takes OCI Notifications and MLflow webhooks over HTTP: a lost socket
+    // to Slack is reported, but the pod stays ready so those keep flowing while it reconnects.
+    if (serveWeb) checks.slack = bolt !== undefined && (socket?.connected ?? true);
     if (runWorkers) checks.workers = workers.every((worker) => worker.isRunning());
-    return { ready: Object.values(checks).every(Boolean), checks };
+    const degraded = env.SLACK_APP_TOKEN && checks.slack === false ? ['slack'] : [];
+    return { ready: Object.entries(checks).every(([name, ok]) => ok || degraded.includes(name)), checks, degraded };
   };
 
   const notifications = createOciNotificationsHandler(context);
@@ -181,7 +187,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       method: 'GET',
       handler: async (_req, res) => {
         const state = await ready();
-        sendJson(res, state.ready ? 200 : 503, { status: state.ready ? 'ready' : 'not ready', checks: state.checks });
+        sendJson(res, state.ready ? 200 : 503, { status: state.ready ? 'ready' : 'not ready', ...(state.degraded.length > 0 ? { degraded: state.degraded } : {}), checks: state.checks });
       },
     },
   };
