@@ -1,5 +1,5 @@
 import { App, LogLevel } from '@slack/bolt';
-import { Worker, type Job } from 'bullmq';
+import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createCommandListener } from '../commands/index.js';
 import { createApprovalsCommand } from '../commands/approvals.js';
@@ -35,7 +35,7 @@ import { registerRollbackButtons, rollbackFromRun } from './interactions/rollbac
 import { registerRunButtons } from './interactions/run-buttons.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, measureQueues, type MeasuredQueue } from './metrics.js';
-import { closeQueues, createQueues, jobBackoff, QUEUE_NAMES, QUEUE_PREFIX } from './queues.js';
+import { closeQueues, createJobWorker, createQueues, QUEUE_NAMES } from './queues.js';
 
 export interface BotOptions {
   config: Config;
@@ -153,7 +153,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       const connection: Redis = createRedis(env.REDIS_URL, 'worker', `worker:${name}`);
       connection.on('error', (error: Error) => logger.debug({ err: error, queue: name }, 'redis worker connection error'));
       workerConnections.push(connection);
-      const worker = new Worker(name, run, { connection, prefix: QUEUE_PREFIX, concurrency, autorun: true, settings: { backoffStrategy: jobBackoff } });
+      const worker = createJobWorker(name, run, { connection, concurrency });
       worker.on('completed', () => metrics.jobOutcomes.inc({ queue: name, outcome: 'completed' }));
       worker.on('failed', (job, error) => {
         const final = !job || job.attemptsMade >= (job.opts.attempts ?? 1) || error.name === 'UnrecoverableError';
