@@ -232,8 +232,9 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
             }),
         ),
       );
+      // Closing the socket also ends a start still waiting for Slack (an outage), so identify() returns.
+      await socket?.stop().catch(() => undefined);
       await identified;
-      if (bolt && env.SLACK_APP_TOKEN) await bolt.stop().catch(() => undefined);
       // Closing a worker waits for its active jobs; anything not finished stays in Redis for another replica.
       await Promise.all(workers.map((worker) => worker.close()));
       await Promise.all(workerConnections.map((connection) => connection.quit().catch(() => connection.disconnect())));

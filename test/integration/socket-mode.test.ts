@@ -142,6 +142,22 @@ describe('Slack over Socket Mode (SLACK_APP_TOKEN set)', () => {
     expect((await slack.socketMode.deliver('slash_commands', commandPayload({ text: 'help' }))).payload).toMatchObject({ response_type: 'ephemeral' });
   });
 
+  it('a pod started while Slack\'s socket is down is ready on Redis alone, and stops without waiting for Slack', async () => {
+    slack.socketMode.outage(true);
+    let second: RunningBot | undefined;
+    try {
+      second = await startTestBot({ redisUrl: redis.url, slackApiUrl: slack.url, oci: oci.gateway, env: { ...oci.env, SLACK_APP_TOKEN: APP_TOKEN } });
+      const state = await eventually(async () => {
+        const current = await second?.ready();
+        return current?.ready ? current : undefined;
+      }, 10_000, 'ready without a socket');
+      expect(state).toMatchObject({ degraded: ['slack'], checks: { redis: true, slack: false, workers: true } });
+    } finally {
+      await second?.stop();
+      slack.socketMode.outage(false);
+    }
+  });
+
   it('reconnects when Slack asks it to refresh, and keeps answering', async () => {
     const opened = slack.socketMode.connectionsOpened;
     slack.socketMode.requestRefresh();
