@@ -17,7 +17,7 @@ export interface OciRun {
   timeStarted?: string | undefined;
   timeFinished?: string | undefined;
   timeUpdated?: string | undefined;
-  /** Build-run or deployment arguments, or a job run's environment variables. */
+  /** Build-run or deployment arguments, or a job or pipeline run's environment variables (else a pipeline run's parameters). */
   arguments?: Record<string, string> | undefined;
 }
 
@@ -97,6 +97,7 @@ export const pipelineRunSchema = z
     timeFinished: timestamp,
     timeUpdated: timestamp,
     parametersOverride: optional(z.record(z.string(), z.string())),
+    configurationOverrideDetails: optional(z.object({ environmentVariables: optional(z.record(z.string(), z.string())) })),
   })
   .transform(
     (run): OciRun => ({
@@ -106,7 +107,7 @@ export const pipelineRunSchema = z
       timeStarted: run.timeStarted,
       timeFinished: run.timeFinished,
       timeUpdated: run.timeUpdated,
-      arguments: run.parametersOverride,
+      arguments: run.configurationOverrideDetails?.environmentVariables ?? run.parametersOverride,
     }),
   );
 
