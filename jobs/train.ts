@@ -8,7 +8,7 @@ import { fromOciLifecycleState } from '../src/domain/run-state.js';
 import { applyRunUpdate, startedRunKey } from '../src/domain/run.js';
 import { foldAndShow, isRetry } from './fold-run.js';
 import { toMlopsError } from '../src/errors.js';
-import { jobId, TRAIN_JOB_OPTIONS, type TrainJob } from '../src/queues.js';
+import { enqueueRunStatus, jobId, TRAIN_JOB_OPTIONS, type TrainJob } from '../src/queues.js';
 import { consoleUrlFor } from '../src/adapters/oci/console-links.js';
 
 /** A second identical `/mlops train` within this window is answered with the first one's job. */
@@ -66,7 +66,7 @@ export async function enqueueTraining(context: Context, request: TrainRequest): 
     details: { channel },
   });
   await context.runs.update(runKey, () => run);
-  await context.queues.slackStatus.add('run', { kind: 'run', runKey, version: run.version }, { jobId: jobId('run', runKey, String(run.version)) });
+  await enqueueRunStatus(context.queues, runKey, run.version);
   await context.queues.train.add(
     'train',
     { runKey, target: request.target, arguments: request.arguments, requestedBy: request.requestedBy, requestedAt: now.toISOString() },

@@ -249,7 +249,7 @@ describe('OCI Notifications in, live pipeline status in Slack', () => {
     expect(root.text).toContain('succeeded');
   });
 
-  it('coalesces while another worker holds the run: jobs for older versions end instead of waiting, and the last state is shown', async () => {
+  it('coalesces while another worker holds the run: one pending Slack job for the run, and the last state is shown', async () => {
     const runId = 'ocid1.datasciencejobrun.oc1.iad.coalesce1';
     expect((await post(jobRunEvent('createjobrun.end', runId))).status).toBe(200);
     const root = await slack.waitFor(() => slack.messages('C0TRAIN').find((message) => message.text.includes('accepted') && message.text.includes('fraud-train-42')), 10_000, 'root');
@@ -257,7 +257,7 @@ describe('OCI Notifications in, live pipeline status in Slack', () => {
     const lease = await eventually(() => Lease.acquire(bot.context.redis, keys.runLock(runId), 20_000), 10_000, 'the run lease');
     const states = ['startjobrun.begin', 'startjobrun.end', 'succeededjobrun'];
     for (const state of states) expect((await post(jobRunEvent(state, runId))).status).toBe(200);
-    // Every delivery is folded; of the Slack jobs only the newest version's keeps coming back for the lease.
+    // Every delivery is folded; the run's one pending Slack job absorbs the later asks and keeps coming back for the lease.
     await eventually(async () => {
       const run = await bot.context.runs.get(runId);
       expect(run?.state).toBe('SUCCEEDED');
