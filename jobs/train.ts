@@ -45,10 +45,9 @@ export async function enqueueTraining(context: Context, request: TrainRequest): 
   const now = context.now();
   const print = fingerprint(request);
   const id = jobId('train', print, now.toISOString());
-  const claimed = await context.redis.set(keys.trainDedupe(print), id, 'EX', TRAIN_DEDUPE_SECONDS, 'NX');
-  if (claimed !== 'OK') {
-    return { duplicate: true, jobId: (await context.redis.get(keys.trainDedupe(print))) ?? id };
-  }
+  // One round trip: claims the fingerprint, or answers with the job that holds it.
+  const holder = await context.redis.set(keys.trainDedupe(print), id, 'EX', TRAIN_DEDUPE_SECONDS, 'NX', 'GET');
+  if (holder !== null) return { duplicate: true, jobId: holder };
   const { kind, subject } = targetKind(target);
   const runKey = startedRunKey.train(id);
   const channel = pickChannel(context.config.file.routes, context.config.file.slack.defaultChannel, { kind, resourceName: request.target });
