@@ -100,8 +100,9 @@ describe('loadConfig: a valid environment and file', () => {
     expect(config.file).toEqual({
       slack: { defaultChannel: 'C0DEFAULT' },
       routes: [],
-      roles: { trainers: [], approvers: [], deployers: [] },
+      roles: { trainers: [], approvers: [], deployers: [], gateOverriders: [] },
       approvals: { required: 1, allowSelfApproval: false, ttl: 86_400_000 },
+      alerts: { logTail: true, charts: true, redact: [] },
       train: {},
       models: {},
     });
