@@ -28,7 +28,7 @@ const EDIT_INTERVAL_MS = 3_000;
 /** Of chat.update's burst, this many slots are left to final and failed states: a run still moving waits for more. */
 const UPDATES_KEPT_FOR_URGENT = 5;
 /** The waiting-roots job posts for this long, then hands over to a fresh job, so shutdown never waits on a long line. */
-const ROOTS_TURN_MS = 10_000;
+const ROOTS_TURN_MS = 5_000;
 /** How many of a channel's waiting runs are read to pick the next root. */
 const ROOTS_LOOKAHEAD = 50;
 /** Work that waits for a channel's waiting roots comes back after about this long per waiting root (capped). */
@@ -249,7 +249,7 @@ async function syncRun(context: Context, waiting: WaitingRoots, runKey: string):
   let rootsWaiting: number | undefined;
   const { channel } = message;
   const waitingInChannel = async () => (rootsWaiting ??= await waiting.count(channel));
-  const deferral = (count: number) => Math.min(DEFER_MAX_MS, count * DEFER_PER_ROOT_MS) + Math.floor(Math.random() * DEFER_PER_ROOT_MS);
+  const deferral = (count: number) => Math.min(DEFER_MAX_MS, count * DEFER_PER_ROOT_MS) + Math.floor((Math.random() * DEFER_PER_ROOT_MS) / 4);
   // Also right after a post: a message found again after an interrupted post shows the version it was
   // posted with, which may be older than the run now.
   if (message.renderedVersion < shown.version) {
