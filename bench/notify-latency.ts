@@ -119,7 +119,39 @@ export async function measureNotifyLatency(slack: FakeSlackApi, target: string, 
     );
   });
   await Promise.all(sends);
+  const analyse = () => {
+    const calls = slack.calls().slice(before);
+    const rootTs = new Map<string, string>();
+    for (const call of calls) {
+      if (call.method !== 'chat.postMessage' || !ok(call) || typeof call.args.thread_ts === 'string') continue;
+      const run = runs.find((candidate) => new RegExp(`${candidate.name}(?![0-9])`).test(text(call)));
+      if (run && typeof call.response.ts === 'string' && !rootTs.has(run.runId)) rootTs.set(run.runId, call.response.ts);
+    }
+    const anywhere: number[] = [];
+    const root: number[] = [];
+    let unseen = 0;
+    for (const delivery of deliveries) {
+      if (delivery.status !== 200) continue;
+      const ts = rootTs.get(delivery.run.runId);
+      // The bot may show the change a moment before the 200 reaches the sender: that counts as 0.
+      const from = delivery.answeredAt - 1_000;
+      const seen = shownAt(calls, delivery.run, delivery.step, ts, from, false);
+      const seenOnRoot = shownAt(calls, delivery.run, delivery.step, ts, from, true);
+      if (seen === undefined) unseen++;
+      else anywhere.push(Math.max(0, seen - delivery.answeredAt));
+      if (seenOnRoot !== undefined) root.push(Math.max(0, seenOnRoot - delivery.answeredAt));
+    }
+    return { calls, anywhere, root, unseen };
+  };
+  // Until every change is visible anywhere and every root shows its run's final state (or the cap), then
+  // until Slack is quiet for `quietMs`.
   const deadline = Date.now() + options.capMs;
+  let result = analyse();
+  const finalOnRoots = () => runs.every((run) => shownAt(result.calls, run, STATES.length - 1, undefined, 0, true) !== undefined);
+  while (Date.now() < deadline && (result.unseen > 0 || !finalOnRoots())) {
+    await sleep(200);
+    result = analyse();
+  }
   let count = slack.calls().length;
   let lastChange = Date.now();
   while (Date.now() < deadline && Date.now() - lastChange < options.quietMs) {
@@ -129,27 +161,7 @@ export async function measureNotifyLatency(slack: FakeSlackApi, target: string, 
       lastChange = Date.now();
     }
   }
-  const calls = slack.calls().slice(before);
-  const rootTs = new Map<string, string>();
-  for (const call of calls) {
-    if (call.method !== 'chat.postMessage' || !ok(call) || typeof call.args.thread_ts === 'string') continue;
-    const run = runs.find((candidate) => new RegExp(`${candidate.name}(?![0-9])`).test(text(call)));
-    if (run && typeof call.response.ts === 'string' && !rootTs.has(run.runId)) rootTs.set(run.runId, call.response.ts);
-  }
-  const anywhere: number[] = [];
-  const root: number[] = [];
-  let unseen = 0;
-  for (const delivery of deliveries) {
-    if (delivery.status !== 200) continue;
-    const ts = rootTs.get(delivery.run.runId);
-    // The bot may show the change a moment before the 200 reaches the sender: that counts as 0.
-    const from = delivery.answeredAt - 1_000;
-    const seen = shownAt(calls, delivery.run, delivery.step, ts, from, false);
-    const seenOnRoot = shownAt(calls, delivery.run, delivery.step, ts, from, true);
-    if (seen === undefined) unseen++;
-    else anywhere.push(Math.max(0, seen - delivery.answeredAt));
-    if (seenOnRoot !== undefined) root.push(Math.max(0, seenOnRoot - delivery.answeredAt));
-  }
+  const { calls, anywhere, root, unseen } = analyse();
   const sortedAnywhere = Float64Array.from(anywhere).sort();
   const sortedRoot = Float64Array.from(root).sort();
   const byMethod: Record<string, number> = {};

@@ -58,7 +58,7 @@ try {
   if (!args.includes('--latency-only')) {
     const plan = burstPlan('p', 50, 40);
     const { floorMs, postsPerChannel } = burstFloorMs(plan, 1_000);
-    const burst = await settleBurst(await deliverBurst(slack, plan, webs, 2_000), 60_000);
+    const burst = await settleBurst(await deliverBurst(slack, plan, webs, 2_000), 120_000);
     const ratio = (burst.allFinalMs ?? Number.NaN) / floorMs;
     const { posts } = burst;
     if (args.includes('--diag')) {
