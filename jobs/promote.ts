@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { MlflowClient } from '../src/adapters/mlflow/mlflow-client.js';
+import { readSnapshot } from '../src/adapters/mlflow/run-metrics.js';
 import { KEY_PREFIX } from '../src/adapters/redis/keys.js';
 import type { Context } from '../src/context.js';
-import { targetLabel, type Approval, type MetricsSnapshot, type PromotionTarget } from '../src/domain/approval.js';
+import { targetLabel, type Approval, type PromotionTarget } from '../src/domain/approval.js';
+import { withGates } from '../src/domain/gates.js';
+import { recheckGates } from '../src/gate-check.js';
 import { pickChannel } from '../src/domain/route.js';
 import { applyRunUpdate, hasOciResource, startedRunKey } from '../src/domain/run.js';
 import { fromOciLifecycleState } from '../src/domain/run-state.js';
@@ -39,18 +42,6 @@ export function defaultTarget(context: Context, model: string): PromotionTarget 
 export function modelChannel(context: Context, model: string): string {
   const configured = context.config.file.models[model]?.channel;
   return configured ?? pickChannel(context.config.file.routes, context.config.file.slack.defaultChannel, { kind: 'model', resourceName: model });
-}
-
-async function snapshot(mlflow: MlflowClient, runId: string | undefined, version: string | undefined): Promise<MetricsSnapshot> {
-  if (!runId) return { ...(version ? { version } : {}), metrics: {} };
-  try {
-    const run = await mlflow.getRun(runId);
-    return { ...(version ? { version } : {}), runId, metrics: run.metrics };
-  } catch (error) {
-    // A deleted run only costs the comparison, not the request.
-    if (error instanceof MlopsError && !error.retryable) return { ...(version ? { version } : {}), runId, metrics: {} };
-    throw error;
-  }
 }
 
 export async function approvalLinks(context: Context, approval: Approval): Promise<ApprovalLinks> {
@@ -106,7 +97,8 @@ export async function requestPromotion(context: Context, request: PromotionReque
   const current = currentVersion ? await mlflow.getModelVersion(request.model, currentVersion) : undefined;
   const now = context.now();
   const { approvals } = context.config.file;
-  const approval: Approval = {
+  // Gates are evaluated against the holder this request names; again just before the alias moves.
+  const approval: Approval = withGates(context.config.file.models[request.model], {
     id: randomBytes(6).toString('hex'),
     model: request.model,
     version: request.version,
@@ -118,9 +110,9 @@ export async function requestPromotion(context: Context, request: PromotionReque
     allowSelfApproval: approvals.allowSelfApproval,
     approvers: [],
     state: 'pending',
-    candidate: await snapshot(mlflow, version.runId, version.version),
-    current: await snapshot(mlflow, current?.runId, currentVersion),
-  };
+    candidate: await readSnapshot(mlflow, version.runId, version.version),
+    current: await readSnapshot(mlflow, current?.runId, currentVersion),
+  }, undefined, targetLabel(target));
   const channel = modelChannel(context, request.model);
   // Shown before it is stored: a request Slack could not show (channel busy past the wait, Slack down)
   // supersedes nothing and is never left pending where nobody can see it. A click cannot come sooner than
@@ -156,6 +148,14 @@ export function createPromoteProcessor(context: Context) {
     const mlflow = requireMlflow(context);
     const modelConfig = context.config.file.models[approval.model];
     try {
+      const gates = await recheckGates(context, mlflow, approval, undefined);
+      if (!gates.ok) {
+        await context.approvals.update(approvalId, (current) => ({ ...current, state: 'failed', gates: gates.gates, outcome: gates.reason }));
+        await context.audit.record({ actor: 'system', action: 'job.promote', subject: `${approval.model} v${approval.version}`, outcome: 'stopped: quality gate failed', jobId: job.id ?? '', detail: gates.reason });
+        await refreshApprovalMessage(context, approvalId);
+        return;
+      }
+      if (gates.gates) await context.approvals.update(approvalId, (current) => ({ ...current, gates: gates.gates }));
       let previous: string | undefined;
       if (approval.target.kind === 'alias') {
         const before = (await mlflow.getVersionByAlias(approval.model, approval.target.alias))?.version;

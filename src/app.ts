@@ -32,6 +32,7 @@ import { sendJson, sendText } from './http/respond.js';
 import { createHttpServer, type RouteTable } from './http/server.js';
 import { SlackHttpReceiver } from './http/slack-receiver.js';
 import { registerApprovalButtons } from './interactions/approval-buttons.js';
+import { registerGateOverride } from './interactions/gate-override.js';
 import { registerRollbackButtons, rollbackFromRun } from './interactions/rollback-buttons.js';
 import { registerRunButtons } from './interactions/run-buttons.js';
 import { createLogger, type Logger } from './log.js';
@@ -114,6 +115,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
         registerRunButtons(app, context, authorizer, { retry: (click) => retryRun(context, click), rollback: (click) => rollbackFromRun(context, click) });
         registerRollbackButtons(app, context, authorizer);
         registerApprovalButtons(app, context, authorizer);
+        registerGateOverride(app, context, authorizer);
         app.event('subteam_members_changed', async ({ event }) => {
           const subteam = (event as { subteam_id?: unknown }).subteam_id;
           if (typeof subteam === 'string') await authorizer.forget(subteam);

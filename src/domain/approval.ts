@@ -1,3 +1,6 @@
+import type { MetricDirection } from '../config/config-file.js';
+import type { GateResult } from './gates.js';
+
 /** A request to move a model alias (or stage) to a version, decided by approvers in Slack. */
 export type PromotionTarget = { kind: 'alias'; alias: string } | { kind: 'stage'; stage: string };
 
@@ -8,6 +11,13 @@ export interface MetricsSnapshot {
   version?: string;
   runId?: string;
   metrics: Record<string, number>;
+}
+
+/** A gate overrider lifted the failed gates of a request: who, why and when. */
+export interface GateOverride {
+  by: string;
+  reason: string;
+  at: string;
 }
 
 export interface Approval {
@@ -30,6 +40,19 @@ export interface Approval {
   current: MetricsSnapshot;
   /** Who held the alias/stage before, and the outcome line, once promoted. */
   outcome?: string;
+  /** Which way each shown metric is better (models.<name>.metrics), for the comparison marks. */
+  directions?: Record<string, MetricDirection>;
+  /** How many more metrics the runs logged than the request shows. */
+  metricsOmitted?: number;
+  /** The quality gates as evaluated when the request was made (and again just before the alias moves). */
+  gates?: GateResult[];
+  /** Set when a gate overrider lifted the failed gates; approvals then proceed as usual. */
+  gateOverride?: GateOverride;
+}
+
+/** A failed gate nobody has overridden: the request cannot be approved. */
+export function gateBlocked(approval: Pick<Approval, 'gates' | 'gateOverride'>): boolean {
+  return !approval.gateOverride && (approval.gates ?? []).some((gate) => !gate.passed);
 }
 
 export function targetLabel(target: PromotionTarget): string {

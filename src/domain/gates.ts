@@ -1,4 +1,5 @@
 import type { Gate, MetricDirection, ModelConfig } from '../config/config-file.js';
+import type { Approval } from './approval.js';
 
 /**
  * Quality gates: a candidate version's run metrics against fixed bounds (`min`, `max`) and against the
@@ -16,9 +17,9 @@ export interface GateResult {
   /** `model` for the model's own gates, else the environment that added it. */
   scope: string;
   /** The candidate's value; undefined when its run has no such metric. */
-  candidate: number | undefined;
+  candidate?: number | undefined;
   /** The version the target serves now and its value, for maxRegression; undefined when nothing serves it. */
-  holder?: { version: string; value: number | undefined };
+  holder?: { version: string; value?: number | undefined };
   passed: boolean;
   /** Why, in a few words: `0.02 worse than v5`, `missing from the run`, `nothing serves @champion yet`. */
   note: string;
@@ -157,4 +158,34 @@ export function configuredMetrics(model: Pick<ModelConfig, 'metrics' | 'gates' |
   for (const gate of model.gates) names.add(gate.metric);
   for (const environment of model.environments ?? []) for (const gate of environment.gates) names.add(gate.metric);
   return [...names];
+}
+
+/**
+ * A request as it is stored and shown: its gates evaluated against the holder it names, the directions of
+ * the metrics it shows, and only those metrics (the rest counted), so a run with hundreds stays readable.
+ */
+export function withGates(
+  model: Pick<ModelConfig, 'metrics' | 'gates' | 'environments'> | undefined,
+  approval: Approval,
+  environment: string | undefined,
+  targetLabel: string,
+): Approval {
+  const directions = model?.metrics ?? {};
+  const { candidate, current } = approval;
+  const gates = evaluateGates(gatesFor(model, environment), directions, {
+    candidate: candidate.metrics,
+    holder: current.version ? { version: current.version, metrics: current.metrics } : undefined,
+    targetLabel,
+  });
+  const { shown, omitted } = shownMetrics([...Object.keys(candidate.metrics), ...Object.keys(current.metrics)], configuredMetrics(model));
+  const pick = (metrics: Record<string, number>) => Object.fromEntries(shown.filter((key) => Object.hasOwn(metrics, key)).map((key) => [key, metrics[key] as number]));
+  const shownDirections = Object.fromEntries(shown.filter((key) => Object.hasOwn(directions, key)).map((key) => [key, directions[key] as MetricDirection]));
+  return {
+    ...approval,
+    candidate: { ...candidate, metrics: pick(candidate.metrics) },
+    current: { ...current, metrics: pick(current.metrics) },
+    ...(Object.keys(shownDirections).length > 0 ? { directions: shownDirections } : {}),
+    ...(omitted > 0 ? { metricsOmitted: omitted } : {}),
+    ...(gates.length > 0 ? { gates } : {}),
+  };
 }

@@ -18,7 +18,7 @@ const click = z.object({
   actions: z.array(z.object({ value: z.string().max(2000).optional() })).min(1),
 });
 const approvalId = z.string().regex(/^[0-9a-f]{12}$/);
-const versionButton = z.object({ model: z.string().max(64), version: z.string().regex(/^\d{1,10}$/) });
+const versionButton = z.object({ model: z.string().max(64), version: z.string().regex(/^\d{1,10}$/), gated: z.boolean().optional() });
 const submission = z.object({
   user: z.object({ id: z.string().regex(/^[UW][A-Z0-9]+$/) }),
   view: z.object({
@@ -28,7 +28,7 @@ const submission = z.object({
 });
 
 /** The clicker, the channel and the approval id of an Approve or Reject click; undefined for a malformed one. */
-function readClick(body: unknown): { channel: string | undefined; user: string; id: string; triggerId: string } | undefined {
+export function readClick(body: unknown): { channel: string | undefined; user: string; id: string; triggerId: string } | undefined {
   const parsed = click.safeParse(body);
   if (!parsed.success) return undefined;
   const id = approvalId.safeParse(parsed.data.actions[0]?.value);
@@ -43,6 +43,7 @@ const ANSWERS: Record<Exclude<Decision, 'approved' | 'recorded' | 'rejected'>, s
   superseded: ':fast_forward: A newer request for this model and alias replaced this one.',
   closed: ':lock: This request is already decided.',
   missing: ':warning: This request is no longer known to the bot.',
+  gated: ':no_entry: A quality gate failed on this request: a gate overrider has to override it, giving a reason, before it can be approved.',
 };
 
 /**
@@ -159,7 +160,16 @@ export function registerApprovalButtons(app: App, context: Context, authorizer: 
         await ephemeral(channel, user, ':warning: That model is not configured for promotion.');
         return;
       }
-      const { approval, channel: posted } = await requestPromotion(context, { ...value.data, requestedBy: user });
+      // A version that failed a gate when it was registered is offered to gate overriders only.
+      if (value.data.gated) {
+        const allowed = await authorizer.check('gateOverriders', user);
+        if (!allowed.allowed) {
+          await context.audit.record({ actor: user, action: 'button.request_promotion', subject: `${value.data.model} v${value.data.version}`, outcome: 'not a gate overrider' });
+          await ephemeral(channel, user, refusalText(allowed, 'Asking to promote a version that failed a quality gate'));
+          return;
+        }
+      }
+      const { approval, channel: posted } = await requestPromotion(context, { model: value.data.model, version: value.data.version, requestedBy: user });
       await context.audit.record({ actor: user, action: 'button.request_promotion', subject: `${approval.model} v${approval.version}`, outcome: 'requested', jobId: approval.id });
       await ephemeral(channel, user, `:memo: Approval request posted in <#${posted}>.`);
     } catch (error) {
@@ -168,7 +178,7 @@ export function registerApprovalButtons(app: App, context: Context, authorizer: 
   });
 }
 
-function safeJson(text: string | undefined): unknown {
+export function safeJson(text: string | undefined): unknown {
   if (text === undefined) return undefined;
   try {
     return JSON.parse(text);
