@@ -1,7 +1,7 @@
 import type { MlflowClient } from './adapters/mlflow/mlflow-client.js';
 import { readSnapshot } from './adapters/mlflow/run-metrics.js';
 import type { Context } from './context.js';
-import { targetLabel, type Approval } from './domain/approval.js';
+import { approvalTargetLabel, type Approval } from './domain/approval.js';
 import { evaluateGates, explainFailure, failedGates, gateId, gatesFor, type GateResult } from './domain/gates.js';
 
 export type GateRecheck = { ok: true; gates: GateResult[] | undefined } | { ok: false; gates: GateResult[]; reason: string };
@@ -27,7 +27,7 @@ export async function recheckGates(context: Context, mlflow: MlflowClient, appro
   const candidateRun = approval.candidate.runId ?? (await mlflow.getModelVersion(approval.model, approval.version)).runId;
   const candidate = await readSnapshot(mlflow, candidateRun, approval.version);
   const held = holder ? await readSnapshot(mlflow, (await mlflow.getModelVersion(approval.model, holder)).runId, holder) : undefined;
-  const label = targetLabel(approval.target);
+  const label = approvalTargetLabel(approval);
   const results = evaluateGates(gates, model?.metrics ?? {}, { candidate: candidate.metrics, holder: held?.version ? { version: held.version, metrics: held.metrics } : undefined, targetLabel: label });
   const overridden = new Set(approval.gateOverride ? failedGates(approval.gates).map(gateId) : []);
   const blocking = failedGates(results).filter((result) => !overridden.has(gateId(result)));

@@ -160,18 +160,21 @@ export function configuredMetrics(model: Pick<ModelConfig, 'metrics' | 'gates' |
   return [...names];
 }
 
+/** What gates add to a request: its gate results, and the metrics it shows with their directions. */
+export type GatedSnapshots = Pick<Approval, 'candidate' | 'current' | 'directions' | 'metricsOmitted' | 'gates'>;
+
 /**
  * A request as it is stored and shown: its gates evaluated against the holder it names, the directions of
  * the metrics it shows, and only those metrics (the rest counted), so a run with hundreds stays readable.
  */
 export function withGates(
   model: Pick<ModelConfig, 'metrics' | 'gates' | 'environments'> | undefined,
-  approval: Approval,
+  snapshots: Pick<Approval, 'candidate' | 'current'>,
   environment: string | undefined,
   targetLabel: string,
-): Approval {
+): GatedSnapshots {
   const directions = model?.metrics ?? {};
-  const { candidate, current } = approval;
+  const { candidate, current } = snapshots;
   const gates = evaluateGates(gatesFor(model, environment), directions, {
     candidate: candidate.metrics,
     holder: current.version ? { version: current.version, metrics: current.metrics } : undefined,
@@ -181,7 +184,6 @@ export function withGates(
   const pick = (metrics: Record<string, number>) => Object.fromEntries(shown.filter((key) => Object.hasOwn(metrics, key)).map((key) => [key, metrics[key] as number]));
   const shownDirections = Object.fromEntries(shown.filter((key) => Object.hasOwn(directions, key)).map((key) => [key, directions[key] as MetricDirection]));
   return {
-    ...approval,
     candidate: { ...candidate, metrics: pick(candidate.metrics) },
     current: { ...current, metrics: pick(current.metrics) },
     ...(Object.keys(shownDirections).length > 0 ? { directions: shownDirections } : {}),

@@ -4,9 +4,10 @@ import { refreshApprovalMessage } from '../../jobs/promote.js';
 import type { OverrideDecision } from '../adapters/redis/approval-store.js';
 import { refusalText, type Authorizer } from '../authorizer.js';
 import type { Context } from '../context.js';
-import { gateBlocked, targetLabel, type Approval } from '../domain/approval.js';
+import { approvalTargetLabel, gateBlocked, type Approval } from '../domain/approval.js';
 import { explainFailure, failedGates } from '../domain/gates.js';
 import { toMlopsError } from '../errors.js';
+import { jobId } from '../queues.js';
 import { APPROVAL_ACTIONS } from '../slack/approval-message.js';
 import { code, escapeMrkdwn, plain } from '../slack/mrkdwn.js';
 import { readClick, safeJson } from './approval-buttons.js';
@@ -20,7 +21,7 @@ const submission = z.object({
 });
 const metadata = z.object({ approval: z.string().regex(/^[0-9a-f]{12}$/), channel: z.string().max(20) });
 
-const ANSWERS: Record<Exclude<OverrideDecision, 'overridden'>, string> = {
+const ANSWERS: Record<Exclude<OverrideDecision, 'overridden' | 'approved'>, string> = {
   already: ':ballot_box_with_check: The gate on this request is already overridden.',
   nothing: ':information_source: No gate failed on this request: it needs no override.',
   expired: ':alarm_clock: This request expired; ask again with `/mlops promote`.',
@@ -36,7 +37,7 @@ function slackError(error: unknown): string | undefined {
 }
 
 function subject(approval: Approval): string {
-  return `${approval.model} v${approval.version} ${targetLabel(approval.target)}`;
+  return `${approval.model} v${approval.version} ${approvalTargetLabel(approval)}`;
 }
 
 /**
@@ -81,7 +82,7 @@ export function registerGateOverride(app: App, context: Context, authorizer: Aut
           submit: { type: 'plain_text', text: 'Override' },
           close: { type: 'plain_text', text: 'Cancel' },
           blocks: [
-            { type: 'section', text: { type: 'mrkdwn', text: plain(`Lift the failed gates of ${code(approval.model)} v${escapeMrkdwn(approval.version)} → ${code(targetLabel(approval.target))}?\n${failed.join('\n')}`, 2900) } },
+            { type: 'section', text: { type: 'mrkdwn', text: plain(`Lift the failed gates of ${code(approval.model)} v${escapeMrkdwn(approval.version)} → ${code(approvalTargetLabel(approval))}?\n${failed.join('\n')}`, 2900) } },
             {
               type: 'input',
               block_id: 'reason',
@@ -135,8 +136,11 @@ export function registerGateOverride(app: App, context: Context, authorizer: Aut
         jobId: meta.data.approval,
         detail: `reason: ${reason}${failed ? ` | failed: ${failed}` : ''}`,
       });
-      if (decision === 'overridden' || decision === 'expired') await refreshApprovalMessage(context, meta.data.approval);
-      if (decision === 'overridden') await ephemeral(channel, user, ':unlock: Gate overridden: approvers can now approve the request.');
+      if (decision === 'overridden' || decision === 'approved' || decision === 'expired') await refreshApprovalMessage(context, meta.data.approval);
+      if (decision === 'approved') {
+        await context.queues.promote.add('promote', { approvalId: meta.data.approval }, { jobId: jobId('promote', meta.data.approval) });
+        await ephemeral(channel, user, ':unlock: Gate overridden: no approval is needed here, so the promotion starts now.');
+      } else if (decision === 'overridden') await ephemeral(channel, user, ':unlock: Gate overridden: approvers can now approve the request.');
       else await ephemeral(channel, user, ANSWERS[decision]);
     } catch (error) {
       context.logger.error({ err: error }, 'override submission failed');

@@ -1,5 +1,6 @@
-import { gateBlocked, targetLabel, type Approval } from '../domain/approval.js';
+import { approvalTargetLabel, gateBlocked, type Approval } from '../domain/approval.js';
 import { describeGate, formatNumber, verdict, type GateResult } from '../domain/gates.js';
+import { formatDuration } from '../domain/run.js';
 import { mrkdwnText, plainText, type Block, type SlackMessage } from './blocks.js';
 import { code, escapeMrkdwn, link, mention, plain, slackDate } from './mrkdwn.js';
 
@@ -63,23 +64,53 @@ export function gateLines(gates: readonly GateResult[], version: string): string
   return plain(`*Quality gates*\n${lines.join('\n')}`, 2900);
 }
 
+/** The promotion path with the step being approved: `dev → *qa* → prod`. */
+export function pathLine(approval: Approval): string | undefined {
+  const step = approval.environment;
+  if (!step) return undefined;
+  return `*Path* ${step.path.map((name) => (name === step.name ? `*▶ ${escapeMrkdwn(name)}*` : escapeMrkdwn(name))).join(' → ')}`;
+}
+
+/**
+ * The lines under the fields: the path, the soak met, who may approve in this environment. Kept as one list
+ * so further checks (quality gates) add their lines here.
+ */
+export function requestLines(approval: Approval): string[] {
+  const step = approval.environment;
+  if (!step) return [];
+  const lines = [pathLine(approval) ?? ''];
+  if (step.soak) lines.push(`*Soak* :white_check_mark: served ${escapeMrkdwn(step.soak.previous)} for ${formatDuration(step.soak.servedMs)} (needs ${formatDuration(step.soak.soakMs)})`);
+  if (approval.required > 0) lines.push(`*Approvers in ${escapeMrkdwn(step.name)}* ${step.approvers.map(mention).filter(Boolean).join(', ') || '_nobody_'}`);
+  return lines;
+}
+
+function approvalsField(approval: Approval): string {
+  if (approval.required === 0) return `*Approvals*
+Not needed${approval.environment ? ` in ${escapeMrkdwn(approval.environment.name)}` : ''}`;
+  return `*Approvals*
+${approval.approvers.length}/${approval.required}${approval.approvers.length > 0 ? ` (${approval.approvers.map(mention).join(', ')})` : ''}`;
+}
+
 /** The approval request, re-rendered whole after each decision; live buttons only while pending. */
 export function renderApprovalMessage(approval: Approval, links: ApprovalLinks = {}): SlackMessage {
-  const title = `Promote ${approval.model} v${approval.version} → ${targetLabel(approval.target)}`;
+  const title = `Promote ${approval.model} v${approval.version} → ${approvalTargetLabel(approval)}`;
   const holder = approval.current.version ? `v${approval.current.version}` : 'nobody yet';
   const fields = [
     `*Requested by*\n${mention(approval.requestedBy)}`,
     `*Candidate*\n${link(links.candidateUrl, `${approval.model} v${approval.version}`)}`,
     `*Current holder*\n${escapeMrkdwn(holder)}`,
     `*Source run*\n${approval.candidate.runId ? link(links.candidateRunUrl, approval.candidate.runId) : '—'}`,
-    `*Approvals*\n${approval.approvers.length}/${approval.required}${approval.approvers.length > 0 ? ` (${approval.approvers.map(mention).join(', ')})` : ''}`,
+    approvalsField(approval),
     `*Expires*\n${slackDate(approval.expiresAt)}`,
   ];
   const blocks: Block[] = [
     { type: 'header', text: plainText(plain(title, 150)) },
     { type: 'section', fields: fields.map(mrkdwnText) },
-    { type: 'section', text: mrkdwnText(metricsTable(approval)) },
   ];
+  const lines = requestLines(approval);
+  if (lines.length > 0) blocks.push({ type: 'section', text: mrkdwnText(lines.join('\n')) });
+  blocks.push({ type: 'section', text: mrkdwnText(metricsTable(approval)) });
+  // The gates get their own section: a section's text holds 3000 characters.
   if (approval.gates && approval.gates.length > 0) blocks.push({ type: 'section', text: mrkdwnText(gateLines(approval.gates, approval.version)) });
   const blocked = gateBlocked(approval);
   let status = approval.state === 'pending' && blocked ? ':no_entry: Blocked by a failed quality gate: only a gate overrider can lift it, giving a reason' : STATE_LINE[approval.state];
@@ -108,22 +139,20 @@ export function renderApprovalMessage(approval: Approval, links: ApprovalLinks =
 /** How a new version measured up, for its "version registered" message. */
 export interface RegisteredGates {
   results: GateResult[];
-  /** The target the gates were evaluated for: `@champion`, `dev`. */
-  target: string;
 }
 
 /**
  * Posted when MLflow registers a new version of a model: one click asks for its promotion. With a failed
  * gate the message says which, and the button is for gate overriders only (others get a refusal).
  */
-export function renderVersionRegistered(model: string, version: string, url: string | undefined, alias: string, gates?: RegisteredGates): SlackMessage {
+export function renderVersionRegistered(model: string, version: string, url: string | undefined, target: string, gates?: RegisteredGates): SlackMessage {
   const text = `:package: Version ${code(version)} of ${code(model)} registered in MLflow. ${link(url, 'Open in MLflow')}`;
   const failed = gates ? gates.results.filter((gate) => !gate.passed) : [];
   const blocks: Block[] = [{ type: 'section', text: mrkdwnText(text) }];
   if (gates && gates.results.length > 0) {
     blocks.push({ type: 'section', text: mrkdwnText(gateLines(gates.results, version)) });
     if (failed.length > 0) {
-      blocks.push({ type: 'context', elements: [mrkdwnText(`:no_entry: ${failed.length === 1 ? 'A gate' : `${failed.length} gates`} failed for ${escapeMrkdwn(gates.target)}: only a gate overrider can ask for this promotion.`)] });
+      blocks.push({ type: 'context', elements: [mrkdwnText(`:no_entry: ${failed.length === 1 ? 'A gate' : `${failed.length} gates`} failed for ${escapeMrkdwn(target)}: only a gate overrider can ask for this promotion.`)] });
     }
   }
   blocks.push({
@@ -132,7 +161,7 @@ export function renderVersionRegistered(model: string, version: string, url: str
       {
         type: 'button',
         action_id: APPROVAL_ACTIONS.requestPromotion,
-        text: plainText(plain(`Request promotion to ${failed.length > 0 ? `${gates?.target ?? `@${alias}`} (overriders)` : `@${alias}`}`, 75)),
+        text: plainText(plain(`Request promotion to ${target}${failed.length > 0 ? ' (gate overriders)' : ''}`, 75)),
         value: JSON.stringify({ model, version, ...(failed.length > 0 ? { gated: true } : {}) }).slice(0, 2000),
       },
     ],

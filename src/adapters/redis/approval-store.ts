@@ -43,6 +43,14 @@ const approvalSchema = z.object({
   metricsOmitted: z.number().int().optional(),
   gates: listOf(gateResult).optional(),
   gateOverride: z.object({ by: z.string(), reason: z.string(), at: z.string() }).optional(),
+  environment: z
+    .object({
+      name: z.string(),
+      path: list,
+      approvers: list,
+      soak: z.object({ previous: z.string(), soakMs: z.number(), servedMs: z.number() }).optional(),
+    })
+    .optional(),
 }) satisfies z.ZodType<Approval>;
 
 const key = (id: string) => `${KEY_PREFIX}:approval:${id}`;
@@ -70,7 +78,7 @@ if previous and previous ~= ARGV[1] then
 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[4])
 redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[4])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+if ARGV[6] == 'pending' then redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1]) end
 return superseded
 `;
 
@@ -160,22 +168,33 @@ if type(a.gates) == 'table' then
 end
 if not failed then return {'nothing', raw} end
 a.gateOverride = { by = ARGV[1], reason = ARGV[3], at = ARGV[2] }
+local result = 'overridden'
+-- An environment that needs no approval was only waiting for the override.
+if tonumber(a.required) == 0 then
+  a.state = 'approved'
+  a.decidedBy = ARGV[1]
+  redis.call('ZREM', KEYS[3], a.id)
+  result = 'approved'
+end
 local out = cjson.encode(a)
 redis.call('SET', KEYS[1], out, 'KEEPTTL')
-return {'overridden', out}
+return {result, out}
 `;
 
 export type Decision = 'approved' | 'recorded' | 'rejected' | 'self' | 'already' | 'expired' | 'superseded' | 'closed' | 'missing' | 'gated';
-export type OverrideDecision = 'overridden' | 'already' | 'nothing' | 'expired' | 'superseded' | 'closed' | 'missing';
+export type OverrideDecision = 'overridden' | 'approved' | 'already' | 'nothing' | 'expired' | 'superseded' | 'closed' | 'missing';
 
 export class ApprovalStore {
   constructor(private readonly redis: Redis) {}
 
-  /** Stores a new pending request; returns the id of the request it superseded, if any. */
+  /**
+   * Stores a new request, pending or (needing no approval) already approved; returns the id of the pending
+   * request it superseded, if any.
+   */
   async create(approval: Approval): Promise<string | undefined> {
     const slot = slotKey(targetSlot(approval.model, approval.target));
     const superseded = String(
-      await this.redis.eval(CREATE, 3, key(approval.id), slot, PENDING, approval.id, JSON.stringify(approval, storedNumber), Date.parse(approval.expiresAt), TTL_SECONDS, approval.requestedBy),
+      await this.redis.eval(CREATE, 3, key(approval.id), slot, PENDING, approval.id, JSON.stringify(approval, storedNumber), Date.parse(approval.expiresAt), TTL_SECONDS, approval.requestedBy, approval.state),
     );
     return superseded === '' ? undefined : superseded;
   }
