@@ -13,6 +13,7 @@ import { createSlackStatusProcessor } from '../jobs/slack-status.js';
 import { createPromoteProcessor } from '../jobs/promote.js';
 import { createRollbackProcessor } from '../jobs/rollback.js';
 import { createTrainProcessor } from '../jobs/train.js';
+import { createModelVersionProcessor } from '../jobs/model-version.js';
 import { retryRun } from './interactions/retry-run.js';
 import type { KubeClient } from './adapters/kube/kube-client.js';
 import { MlflowClient } from './adapters/mlflow/mlflow-client.js';
@@ -38,7 +39,7 @@ import { registerRollbackButtons, rollbackFromRun } from './interactions/rollbac
 import { registerRunButtons } from './interactions/run-buttons.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
-import { closeQueues, createQueues, jobBackoff, QUEUE_NAMES, QUEUE_PREFIX } from './queues.js';
+import { closeQueues, createQueues, jobBackoff, jobId, QUEUE_NAMES, QUEUE_PREFIX } from './queues.js';
 
 export interface BotOptions {
   config: Config;
@@ -46,6 +47,8 @@ export interface BotOptions {
   logger?: Logger;
   now?: () => Date;
   slackGateway?: Partial<GatewayOptions>;
+  /** How often workers look for model versions whose MLflow webhook was missed (default 5 minutes). */
+  modelVersionSweepMs?: number;
 }
 
 export interface RunningBot {
@@ -57,6 +60,7 @@ export interface RunningBot {
 }
 
 const SLACK_IDENTITY_RETRY_MS = [500, 1_000, 2_000, 5_000, 10_000];
+const MODEL_VERSION_SWEEP_MS = 5 * 60_000;
 
 /**
  * Starts one bot process in the role ROLE asks for: `web` serves HTTP (Slack, OCI, probes), `worker` runs
@@ -147,6 +151,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       [QUEUE_NAMES.train]: { run: createTrainProcessor(context), concurrency: 8 },
       [QUEUE_NAMES.promote]: { run: createPromoteProcessor(context), concurrency: 4 },
       [QUEUE_NAMES.rollback]: { run: createRollbackProcessor(context), concurrency: 4 },
+      [QUEUE_NAMES.modelVersions]: { run: createModelVersionProcessor(context), concurrency: 4 },
     };
     for (const [name, { run, concurrency }] of Object.entries(processors)) {
       const connection: Redis = createRedis(env.REDIS_URL, 'worker', `worker:${name}`);
@@ -162,6 +167,17 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       worker.on('error', (error) => logger.debug({ err: error, queue: name }, 'worker error'));
       workers.push(worker);
     }
+  }
+
+  if (runWorkers && context.mlflow && Object.keys(config.file.models).length > 0) {
+    // Missed MLflow webhooks: one scheduler shared by every replica (upserting the same id is idempotent), and
+    // one sweep at start; two replicas starting together add it once.
+    const every = options.modelVersionSweepMs ?? MODEL_VERSION_SWEEP_MS;
+    const startSweep = jobId('model-version-sweep', String(Math.floor(Date.now() / every)));
+    await Promise.all([
+      queues.modelVersions.upsertJobScheduler('model-version-sweep', { every }, { name: 'sweep', data: { kind: 'sweep' }, opts: { removeOnComplete: true, removeOnFail: { age: 24 * 3600 }, attempts: 1 } }),
+      queues.modelVersions.add('sweep', { kind: 'sweep' }, { jobId: startSweep, removeOnComplete: { age: 3600 }, attempts: 1 }),
+    ]).catch((error: unknown) => logger.warn({ err: error }, 'model version sweep not scheduled'));
   }
 
   const ready = async () => {

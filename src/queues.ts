@@ -13,6 +13,7 @@ export const QUEUE_NAMES = {
   train: 'train',
   promote: 'promote',
   rollback: 'rollback',
+  modelVersions: 'model-versions',
 } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
@@ -37,6 +38,9 @@ export interface TrainJob {
   requestedAt: string;
 }
 
+/** A new model version to handle (webhook or sweep), or a sweep for versions whose webhook was missed. */
+export type ModelVersionJob = { kind: 'version'; model: string; version: string; via: 'webhook' | 'sweep' } | { kind: 'sweep' };
+
 export interface PromoteJob {
   approvalId: string;
 }
@@ -59,6 +63,7 @@ export interface Queues {
   train: Queue<TrainJob>;
   promote: Queue<PromoteJob>;
   rollback: Queue<RollbackJobData>;
+  modelVersions: Queue<ModelVersionJob>;
 }
 
 /**
@@ -109,6 +114,14 @@ export const TRAIN_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 7 * 24 * 3600 },
 };
 
+/** Kept a week after completion, so a late webhook or sweep for the same version adds nothing. */
+export const MODEL_VERSION_JOB_OPTIONS: JobsOptions = {
+  attempts: 8,
+  backoff: { type: RETRY_AFTER_BACKOFF, delay: 2_000 },
+  removeOnComplete: { age: 7 * 24 * 3600 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
 export function createQueues(connection: Redis): Queues {
   return {
     notifications: new Queue<NotificationJob>(QUEUE_NAMES.notifications, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: NOTIFICATION_JOB_OPTIONS }),
@@ -116,6 +129,7 @@ export function createQueues(connection: Redis): Queues {
     train: new Queue<TrainJob>(QUEUE_NAMES.train, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
     promote: new Queue<PromoteJob>(QUEUE_NAMES.promote, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
     rollback: new Queue<RollbackJobData>(QUEUE_NAMES.rollback, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
+    modelVersions: new Queue<ModelVersionJob>(QUEUE_NAMES.modelVersions, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: MODEL_VERSION_JOB_OPTIONS }),
   };
 }
 

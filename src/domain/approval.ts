@@ -4,6 +4,9 @@ import type { GateResult } from './gates.js';
 /** A request to move a model alias (or stage) to a version, decided by approvers in Slack. */
 export type PromotionTarget = { kind: 'alias'; alias: string } | { kind: 'stage'; stage: string };
 
+/** The requester (and decider) of a promotion the bot makes by itself on MLflow's webhook. */
+export const AUTOMATIC_REQUESTER = 'mlflow-webhook';
+
 export const APPROVAL_STATES = ['pending', 'approved', 'rejected', 'expired', 'superseded', 'promoted', 'failed'] as const;
 export type ApprovalState = (typeof APPROVAL_STATES)[number];
 

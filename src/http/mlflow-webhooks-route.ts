@@ -1,13 +1,13 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { botAliasKey, defaultTarget, modelChannel } from '../../jobs/promote.js';
+import { enqueueNewVersion } from '../../jobs/model-version.js';
+import { botAliasKey, modelChannel } from '../../jobs/promote.js';
 import { KEY_PREFIX } from '../adapters/redis/keys.js';
 import type { Context } from '../context.js';
 import { isMlopsError } from '../errors.js';
 import { jobId } from '../queues.js';
-import { renderVersionRegistered } from '../slack/approval-message.js';
-import { mrkdwnText } from '../slack/blocks.js';
+import { mrkdwnText, type Block } from '../slack/blocks.js';
 import { code } from '../slack/mrkdwn.js';
 import { readBody } from './read-body.js';
 import { sendJson } from './respond.js';
@@ -94,15 +94,13 @@ async function handle(context: Context, payload: z.output<typeof payloadSchema>,
   const model = typeof payload.data.name === 'string' ? payload.data.name : undefined;
   if (!model || !Object.hasOwn(context.config.file.models, model)) return;
   const channel = modelChannel(context, model);
-  const post = (message: { text: string; blocks: ReturnType<typeof renderVersionRegistered>['blocks'] }) =>
+  const post = (message: { text: string; blocks: Block[] }) =>
     context.queues.slackStatus.add('message', { kind: 'message', channel, ...message }, { jobId: jobId('mlflow', deliveryId) });
   if (payload.entity === 'model_version' && payload.action === 'created') {
     const data = versionData.safeParse(payload.data);
     if (!data.success) return;
-    const first = context.config.file.models[model]?.environments?.[0];
-    const target = defaultTarget(context, model);
-    const label = first ? first.name : target.kind === 'alias' ? `@${target.alias}` : target.stage;
-    await post(renderVersionRegistered(model, data.data.version, context.mlflow?.modelVersionUrl(model, data.data.version), label));
+    // Gates, the automatic first step and the "version registered" offer run in the model-versions queue.
+    await enqueueNewVersion(context, model, data.data.version, 'webhook');
     return;
   }
   if (payload.entity === 'model_version_alias') {

@@ -1,4 +1,4 @@
-import { approvalTargetLabel, gateBlocked, type Approval } from '../domain/approval.js';
+import { approvalTargetLabel, AUTOMATIC_REQUESTER, gateBlocked, type Approval } from '../domain/approval.js';
 import { describeGate, formatNumber, verdict, type GateResult } from '../domain/gates.js';
 import { formatDuration } from '../domain/run.js';
 import { mrkdwnText, plainText, type Block, type SlackMessage } from './blocks.js';
@@ -91,12 +91,17 @@ Not needed${approval.environment ? ` in ${escapeMrkdwn(approval.environment.name
 ${approval.approvers.length}/${approval.required}${approval.approvers.length > 0 ? ` (${approval.approvers.map(mention).join(', ')})` : ''}`;
 }
 
+/** A Slack user or group, or the bot itself acting on MLflow's webhook. */
+function who(principal: string | undefined): string {
+  return principal === AUTOMATIC_REQUESTER ? '_the bot, on MLflow\'s webhook_' : mention(principal);
+}
+
 /** The approval request, re-rendered whole after each decision; live buttons only while pending. */
 export function renderApprovalMessage(approval: Approval, links: ApprovalLinks = {}): SlackMessage {
   const title = `Promote ${approval.model} v${approval.version} → ${approvalTargetLabel(approval)}`;
   const holder = approval.current.version ? `v${approval.current.version}` : 'nobody yet';
   const fields = [
-    `*Requested by*\n${mention(approval.requestedBy)}`,
+    `*Requested by*\n${who(approval.requestedBy)}`,
     `*Candidate*\n${link(links.candidateUrl, `${approval.model} v${approval.version}`)}`,
     `*Current holder*\n${escapeMrkdwn(holder)}`,
     `*Source run*\n${approval.candidate.runId ? link(links.candidateRunUrl, approval.candidate.runId) : '—'}`,
@@ -115,7 +120,7 @@ export function renderApprovalMessage(approval: Approval, links: ApprovalLinks =
   const blocked = gateBlocked(approval);
   let status = approval.state === 'pending' && blocked ? ':no_entry: Blocked by a failed quality gate: only a gate overrider can lift it, giving a reason' : STATE_LINE[approval.state];
   if (approval.gateOverride) status += `\n:unlock: Gate overridden by ${mention(approval.gateOverride.by)}: _${escapeMrkdwn(plain(approval.gateOverride.reason, 500))}_`;
-  if (approval.decidedBy && approval.state !== 'pending') status += ` by ${mention(approval.decidedBy)}`;
+  if (approval.decidedBy && approval.state !== 'pending') status += ` by ${who(approval.decidedBy)}`;
   if (approval.reason) status += `: _${escapeMrkdwn(plain(approval.reason, 500))}_`;
   if (approval.outcome) status += `\n${escapeMrkdwn(approval.outcome)}`;
   if (links.deploymentUrl) status += `\n${link(links.deploymentUrl, 'Deployment in the OCI console')}`;
