@@ -9,6 +9,7 @@ import { toMlopsError } from '../errors.js';
 import { jobId } from '../queues.js';
 import { APPROVAL_ACTIONS } from '../slack/approval-message.js';
 import { code, escapeMrkdwn } from '../slack/mrkdwn.js';
+import { reasonModal } from '../slack/reason-modal.js';
 
 const click = z.object({
   user: z.object({ id: z.string().regex(/^[UW][A-Z0-9]+$/) }),
@@ -112,18 +113,15 @@ export function registerApprovalButtons(app: App, context: Context, authorizer: 
       // The trigger expires 3 s after the click, so the modal opens before anything else.
       await client.views.open({
         trigger_id: triggerId,
-        view: {
-          type: 'modal',
-          callback_id: APPROVAL_ACTIONS.rejectModal,
-          private_metadata: JSON.stringify({ approval: id, channel: channel ?? '' }),
-          title: { type: 'plain_text', text: 'Reject promotion' },
-          submit: { type: 'plain_text', text: 'Reject' },
-          close: { type: 'plain_text', text: 'Cancel' },
-          blocks: [
-            { type: 'section', text: { type: 'mrkdwn', text: `Reject ${code(approval.model)} v${approval.version} → ${code(approvalTargetLabel(approval))}?` } },
-            { type: 'input', block_id: 'reason', optional: true, label: { type: 'plain_text', text: 'Reason' }, element: { type: 'plain_text_input', action_id: 'reason', multiline: true, max_length: 500 } },
-          ],
-        },
+        view: reasonModal({
+          callbackId: APPROVAL_ACTIONS.rejectModal,
+          metadata: { approval: id, channel: channel ?? '' },
+          title: 'Reject promotion',
+          submit: 'Reject',
+          prompt: `Reject ${code(approval.model)} v${approval.version} → ${code(approvalTargetLabel(approval))}?`,
+          label: 'Reason',
+          required: false,
+        }),
       });
     } catch (error) {
       context.logger.error({ err: error }, 'reject failed');

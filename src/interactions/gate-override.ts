@@ -9,7 +9,8 @@ import { explainFailure, failedGates } from '../domain/gates.js';
 import { toMlopsError } from '../errors.js';
 import { jobId } from '../queues.js';
 import { APPROVAL_ACTIONS } from '../slack/approval-message.js';
-import { code, escapeMrkdwn, plain } from '../slack/mrkdwn.js';
+import { code, escapeMrkdwn } from '../slack/mrkdwn.js';
+import { reasonModal } from '../slack/reason-modal.js';
 import { readClick, safeJson } from './approval-buttons.js';
 
 const submission = z.object({
@@ -74,24 +75,15 @@ export function registerGateOverride(app: App, context: Context, authorizer: Aut
       const failed = failedGates(approval.gates).map((gate) => `• ${escapeMrkdwn(explainFailure(gate, approval.version))}`);
       await client.views.open({
         trigger_id: triggerId,
-        view: {
-          type: 'modal',
-          callback_id: APPROVAL_ACTIONS.overrideModal,
-          private_metadata: JSON.stringify({ approval: id, channel: channel ?? '' }),
-          title: { type: 'plain_text', text: 'Override quality gate' },
-          submit: { type: 'plain_text', text: 'Override' },
-          close: { type: 'plain_text', text: 'Cancel' },
-          blocks: [
-            { type: 'section', text: { type: 'mrkdwn', text: plain(`Lift the failed gates of ${code(approval.model)} v${escapeMrkdwn(approval.version)} → ${code(approvalTargetLabel(approval))}?\n${failed.join('\n')}`, 2900) } },
-            {
-              type: 'input',
-              block_id: 'reason',
-              optional: false,
-              label: { type: 'plain_text', text: 'Reason (shown on the request and in the audit log)' },
-              element: { type: 'plain_text_input', action_id: 'reason', multiline: true, min_length: 3, max_length: 500 },
-            },
-          ],
-        },
+        view: reasonModal({
+          callbackId: APPROVAL_ACTIONS.overrideModal,
+          metadata: { approval: id, channel: channel ?? '' },
+          title: 'Override quality gate',
+          submit: 'Override',
+          prompt: `Lift the failed gates of ${code(approval.model)} v${escapeMrkdwn(approval.version)} → ${code(approvalTargetLabel(approval))}?\n${failed.join('\n')}`,
+          label: 'Reason (shown on the request and in the audit log)',
+          required: true,
+        }),
       });
     } catch (error) {
       if (slackError(error) === 'expired_trigger_id' || slackError(error) === 'exchanged_trigger_id') {
