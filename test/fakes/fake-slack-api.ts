@@ -645,6 +645,11 @@ export class FakeSlackApi {
     return id;
   }
 
+  /** Closes a modal, as Slack does when the app acknowledges its submission without a response_action. */
+  closeView(viewId: string): void {
+    if (this.openViews.delete(viewId)) this.changed();
+  }
+
   views(): FakeView[] {
     return [...this.openViews.values()].map((v) => structuredClone(v));
   }
