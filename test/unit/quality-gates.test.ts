@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Gate, MetricDirection, ModelConfig } from '../../src/config/config-file.js';
+import { gateBlocked, type Approval } from '../../src/domain/approval.js';
+import { renderApprovalMessage, renderVersionRegistered } from '../../src/slack/approval-message.js';
 import { configuredMetrics, evaluateGate, evaluateGates, explainFailure, failedGates, gateId, gatesFor, shownMetrics, verdict, type GateInput } from '../../src/domain/gates.js';
 
 const directions: Record<string, MetricDirection> = { auc: 'higher', loss: 'lower', latency_p95_ms: 'lower' };
@@ -128,5 +130,62 @@ describe('which metrics a request shows', () => {
     expect(shown[0]).toBe('k00');
     expect(omitted).toBe(5);
     expect(shownMetrics(['a', 'a', 'b'], [])).toEqual({ shown: ['a', 'b'], omitted: 0 });
+  });
+});
+
+describe('the request and the "version registered" message show the gates', () => {
+  const failed = evaluateGate({ gate: { metric: 'auc', min: 0.9 }, scope: 'prod' }, directions, input({ auc: 0.85 }));
+  const passed = evaluateGate({ gate: { metric: 'loss', max: 0.5 }, scope: 'model' }, directions, input({ loss: 0.2 }));
+  const request = (extra: Partial<Approval> = {}): Approval => ({
+    id: 'abcdef012345',
+    model: 'fraud-model',
+    version: '7',
+    target: { kind: 'alias', alias: 'champion' },
+    requestedBy: 'U0DS1',
+    requestedAt: '2026-12-05T10:00:00.000Z',
+    expiresAt: '2026-12-06T10:00:00.000Z',
+    required: 1,
+    allowSelfApproval: false,
+    approvers: [],
+    state: 'pending',
+    candidate: { version: '7', metrics: { auc: 0.85, loss: 0.2 } },
+    current: { version: '5', metrics: { auc: 0.9, loss: 0.3 } },
+    directions: { auc: 'higher', loss: 'lower' },
+    metricsOmitted: 1,
+    gates: [failed, passed],
+    ...extra,
+  });
+
+  it('a failed gate: blocked, Override gate instead of Approve, marks by direction', () => {
+    const message = renderApprovalMessage(request());
+    const blocks = JSON.stringify(message.blocks);
+    expect(message.text).toContain('Blocked by a failed quality gate');
+    expect(blocks).toContain(':x: *fail* `auc ≥ 0.9` _(prod)_: v7 has `0.85`, below the minimum');
+    expect(blocks).toContain(':white_check_mark: pass `loss ≤ 0.5`: v7 has `0.2`, at or below the maximum');
+    expect(blocks).toMatch(/auc\s+0\.85\s+0\.9 \(▼ -0\.05 worse\)/);
+    expect(blocks).toMatch(/loss\s+0\.2\s+0\.3 \(▼ -0\.1 better\)/);
+    expect(blocks).toContain('1 more metric not shown');
+    expect(blocks).toContain('approval.override_gate');
+    expect(blocks).not.toContain('approval.approve');
+  });
+
+  it('overridden: the reason and who, escaped, and Approve is back', () => {
+    const message = renderApprovalMessage(request({ gateOverride: { by: 'U0LEAD3', reason: 'old holdout <!here>', at: '2026-12-05T10:05:00.000Z' } }));
+    const blocks = JSON.stringify(message.blocks);
+    expect(blocks).toContain(':unlock: Gate overridden by <@U0LEAD3>: _old holdout &lt;!here&gt;_');
+    expect(blocks).toContain('approval.approve');
+    expect(blocks).not.toContain('approval.override_gate');
+    expect(gateBlocked(request({ gateOverride: { by: 'U0LEAD3', reason: 'x', at: '' } }))).toBe(false);
+    expect(gateBlocked(request({ gates: [passed] }))).toBe(false);
+  });
+
+  it('a version that failed a gate is offered to gate overriders only', () => {
+    const gated = renderVersionRegistered('fraud-model', '7', undefined, 'dev', { results: [failed] });
+    expect(gated.text).toContain('A quality gate failed');
+    expect(JSON.stringify(gated.blocks)).toContain('Request promotion to dev (gate overriders)');
+    expect(JSON.stringify(gated.blocks)).toContain('\\"gated\\":true');
+    const clean = renderVersionRegistered('fraud-model', '8', undefined, 'dev', { results: [passed] });
+    expect(JSON.stringify(clean.blocks)).not.toContain('gated');
+    expect(JSON.stringify(renderVersionRegistered('fraud-model', '9', undefined, '@champion').blocks)).toContain('Request promotion to @champion');
   });
 });
