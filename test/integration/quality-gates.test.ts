@@ -124,6 +124,7 @@ describe('Quality gates on promotion requests', () => {
     await ephemeralFor('U0LEAD2', '*gateOverriders* role');
     expect(mlflow.alias('fraud-model', 'champion')).toBe(champion);
     expect(slack.views()).toHaveLength(0);
+    expect(await command('approvals', 'U0DS1')).toMatch(new RegExp(`version \`${version}\` → \`@champion\` · asked by <@U0DS1> · :no_entry: blocked by a failed quality gate`));
     const audit = await bot.context.audit.latest(20);
     expect(audit.some((entry) => entry.action === 'button.approve' && entry.outcome === 'gated')).toBe(true);
   });
