@@ -10,18 +10,19 @@ import { jobId, type ModelVersionJob } from '../src/queues.js';
 import { renderVersionRegistered } from '../src/slack/approval-message.js';
 import { defaultTarget, modelChannel, requestPromotion } from './promote.js';
 
-/** A version handled once stays marked this long: far beyond the few newest versions the sweep looks at. */
-const HANDLED_TTL_SECONDS = 90 * 24 * 3600;
 /** How many of each model's newest versions the sweep compares with those handled. */
 const SWEEP_DEPTH = 20;
 
-const handledKey = (model: string, version: string) => `${KEY_PREFIX}:model-version:handled:${model}|${version}`;
+/** The versions of a model already handled, kept for good (a few bytes per version ever registered). */
+const handledKey = (model: string) => `${KEY_PREFIX}:model-version:handled:${model}`;
+const isHandled = async (context: Context, model: string, version: string) => (await context.redis.sismember(handledKey(model), version)) === 1;
+const markHandled = (context: Context, model: string, version: string) => context.redis.sadd(handledKey(model), version);
 const baselineKey = (model: string) => `${KEY_PREFIX}:model-version:baseline:${model}`;
 
 /**
  * Queues the handling of a new model version (from MLflow's webhook or the sweep). The job id is the
- * version's, so the webhook, the sweep and every replica enqueue it once; the handled mark in Redis keeps
- * it once after the job itself is gone.
+ * version's, so the webhook, the sweep and every replica enqueue it once; the model's set of handled versions
+ * in Redis keeps it once after the job itself is gone.
  */
 export async function enqueueNewVersion(context: Context, model: string, version: string, via: 'webhook' | 'sweep'): Promise<void> {
   await context.queues.modelVersions.add('version', { kind: 'version', model, version, via }, { jobId: jobId('model-version', model, version) });
@@ -66,7 +67,7 @@ async function postVersionRegistered(context: Context, model: string, version: s
 async function handleNewVersion(context: Context, mlflow: MlflowClient, data: Extract<ModelVersionJob, { kind: 'version' }>): Promise<void> {
   const { model, version, via } = data;
   if (!Object.hasOwn(context.config.file.models, model)) return;
-  if (await context.redis.exists(handledKey(model, version))) return;
+  if (await isHandled(context, model, version)) return;
   let found;
   try {
     found = await mlflow.getModelVersion(model, version);
@@ -77,7 +78,7 @@ async function handleNewVersion(context: Context, mlflow: MlflowClient, data: Ex
   }
   if (found.status === 'PENDING_REGISTRATION') throw new MlopsError('UPSTREAM_UNAVAILABLE', `version ${version} of ${model} is still registering`);
   if (found.status === 'FAILED_REGISTRATION') {
-    await context.redis.set(handledKey(model, version), 'failed-registration', 'EX', HANDLED_TTL_SECONDS);
+    await markHandled(context, model, version);
     return;
   }
   const gates = await firstStepGates(context, mlflow, model, found.runId, version);
@@ -86,7 +87,7 @@ async function handleNewVersion(context: Context, mlflow: MlflowClient, data: Ex
   if (step.autoPromote && failedGates(gates).length === 0) {
     try {
       const { approval } = await requestPromotion(context, { model, version, requestedBy: AUTOMATIC_REQUESTER, ...(step.environment ? { environment: step.environment } : {}) });
-      await context.redis.set(handledKey(model, version), 'auto-promoted', 'EX', HANDLED_TTL_SECONDS);
+      await markHandled(context, model, version);
       await context.audit.record({ actor: AUTOMATIC_REQUESTER, action: `${actor}.auto_promote`, subject: `${model} v${version} ${step.label}`, outcome: 'requested', jobId: approval.id });
       return;
     } catch (error) {
@@ -97,7 +98,7 @@ async function handleNewVersion(context: Context, mlflow: MlflowClient, data: Ex
     }
   }
   await postVersionRegistered(context, model, version, gates);
-  await context.redis.set(handledKey(model, version), 'offered', 'EX', HANDLED_TTL_SECONDS);
+  await markHandled(context, model, version);
   await context.audit.record({
     actor: AUTOMATIC_REQUESTER,
     action: `${actor}.version_registered`,
@@ -131,7 +132,7 @@ export async function sweepModelVersions(context: Context): Promise<number> {
     const baseline = Number(await context.redis.get(baselineKey(model)));
     for (const candidate of versions) {
       if (!(Number(candidate.version) > baseline) || candidate.status !== 'READY') continue;
-      if (await context.redis.exists(handledKey(model, candidate.version))) continue;
+      if (await isHandled(context, model, candidate.version)) continue;
       await enqueueNewVersion(context, model, candidate.version, 'sweep');
       queued += 1;
     }
