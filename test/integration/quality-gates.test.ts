@@ -30,7 +30,7 @@ describe('Quality gates on promotion requests', () => {
   const ephemeralFor = (user: string, text: string) => slack.waitFor(() => slack.ephemerals().find((message) => message.user === user && message.text.includes(text)), 10_000, `ephemeral "${text}" for ${user}`);
   const current = (message: FakeMessage) => slack.message(message.channel, message.ts);
   const requestFor = async (version: string) => {
-    expect(await command(`promote fraud-model ${version}`, 'U0DS1')).toContain('Approval request');
+    expect(await command(`promote fraud-model ${version}`, 'U0DS1')).toMatch(/Approval request|blocked by a failed quality gate/);
     return slack.waitFor(() => slack.messages('C0MODELS').filter((message) => message.text.includes(`fraud-model v${version} `)).at(-1), 10_000, `request for v${version}`);
   };
   const newVersion = (metrics: Record<string, number>) => mlflow.addVersion('fraud-model', { runId: mlflow.addRun(metrics) });
@@ -108,7 +108,8 @@ describe('Quality gates on promotion requests', () => {
 
   it('a failed gate: no Approve, a forged approval is refused, a non-overrider cannot override', async () => {
     const version = newVersion({ auc: 0.85, loss: 0.2 });
-    const message = await requestFor(version);
+    expect(await command(`promote fraud-model ${version}`, 'U0DS1')).toContain(`blocked by a failed quality gate: auc ≥ 0.9 (v${version} has 0.85: below the minimum); auc at most 0.005 worse than the serving version (v${version} has 0.85: 0.1 worse than v${champion}). Only a gate overrider can lift it`);
+    const message = await slack.waitFor(() => slack.messages('C0MODELS').filter((candidate) => candidate.text.includes(`fraud-model v${version} `)).at(-1), 10_000, `request for v${version}`);
     const blocks = JSON.stringify(message.blocks);
     expect(message.text).toContain('Blocked by a failed quality gate');
     expect(blocks).toContain(':x: *fail* `auc ≥ 0.9`: v' + version + ' has `0.85`, below the minimum');
