@@ -131,7 +131,8 @@ export async function sweepModelVersions(context: Context): Promise<number> {
     await context.redis.set(baselineKey(model), String(newest), 'NX');
     const baseline = Number(await context.redis.get(baselineKey(model)));
     for (const candidate of versions) {
-      if (!(Number(candidate.version) > baseline) || candidate.status !== 'READY') continue;
+      // Still registering: the next sweep sees it; failed: nothing to offer.
+      if (!(Number(candidate.version) > baseline) || candidate.status === 'PENDING_REGISTRATION' || candidate.status === 'FAILED_REGISTRATION') continue;
       if (await isHandled(context, model, candidate.version)) continue;
       await enqueueNewVersion(context, model, candidate.version, 'sweep');
       queued += 1;
@@ -144,9 +145,13 @@ export async function sweepModelVersions(context: Context): Promise<number> {
 export function createModelVersionProcessor(context: Context) {
   return async (job: Job<ModelVersionJob>): Promise<void> => {
     const mlflow = context.mlflow;
-    if (!mlflow) return;
     if (job.data.kind === 'sweep') {
       await sweepModelVersions(context);
+      return;
+    }
+    // Without MLFLOW_TRACKING_URI nothing can be read or gated: the version is only announced.
+    if (!mlflow) {
+      if (Object.hasOwn(context.config.file.models, job.data.model)) await postVersionRegistered(context, job.data.model, job.data.version, []);
       return;
     }
     await handleNewVersion(context, mlflow, job.data);
