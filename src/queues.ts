@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Queue, Worker, type Job, type JobsOptions, type MinimalJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { GenericNotification, OciNotification } from './domain/oci-notification.js';
+import type { GateResult } from './domain/gates.js';
 import { isMlopsError } from './errors.js';
 import type { Block } from './slack/blocks.js';
 
@@ -14,6 +15,7 @@ export const QUEUE_NAMES = {
   promote: 'promote',
   rollback: 'rollback',
   retrain: 'retrain',
+  modelVersions: 'model-versions',
 } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
@@ -33,7 +35,7 @@ export type SlackStatusJob =
   /** A reply in a run's thread, once its message is posted (waits for it until `until`), optionally linking another run's message. */
   | { kind: 'note'; runKey: string; id: string; text: string; blocks?: Block[]; linkRunKey?: string; until: string }
   /** MLflow registered a version: posted in the thread of the bot's run that trained it, else in the model's channel. */
-  | { kind: 'version'; model: string; version: string; runId?: string };
+  | { kind: 'version'; model: string; version: string; runId?: string; gates?: GateResult[] };
 
 /** Why a model is retrained: an alarm (its episode's run key), a Retrain click, or its schedule's tick. */
 export type RetrainJob =
@@ -47,6 +49,9 @@ export interface TrainJob {
   requestedBy: string;
   requestedAt: string;
 }
+
+/** A new model version to handle (webhook or sweep), or a sweep for versions whose webhook was missed. */
+export type ModelVersionJob = { kind: 'version'; model: string; version: string; via: 'webhook' | 'sweep' } | { kind: 'sweep' };
 
 export interface PromoteJob {
   approvalId: string;
@@ -74,6 +79,7 @@ export interface Queues {
   promote: Queue<PromoteJob>;
   rollback: Queue<RollbackJobData>;
   retrain: Queue<RetrainJob>;
+  modelVersions: Queue<ModelVersionJob>;
 }
 
 /**
@@ -170,6 +176,14 @@ export const TRAIN_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 7 * 24 * 3600 },
 };
 
+/** Kept a week after completion, so a late webhook or sweep for the same version adds nothing. */
+export const MODEL_VERSION_JOB_OPTIONS: JobsOptions = {
+  attempts: 8,
+  backoff: { type: RETRY_AFTER_BACKOFF, delay: 2_000 },
+  removeOnComplete: { age: 7 * 24 * 3600 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
 export function createQueues(connection: Redis): Queues {
   return {
     notifications: new Queue<NotificationJob>(QUEUE_NAMES.notifications, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: NOTIFICATION_JOB_OPTIONS }),
@@ -178,6 +192,7 @@ export function createQueues(connection: Redis): Queues {
     promote: new Queue<PromoteJob>(QUEUE_NAMES.promote, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
     rollback: new Queue<RollbackJobData>(QUEUE_NAMES.rollback, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
     retrain: new Queue<RetrainJob>(QUEUE_NAMES.retrain, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
+    modelVersions: new Queue<ModelVersionJob>(QUEUE_NAMES.modelVersions, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: MODEL_VERSION_JOB_OPTIONS }),
   };
 }
 
