@@ -14,13 +14,18 @@ export function isRetry(job: Job): boolean {
 /**
  * Folds an update into its run and, when the run changed (or on a retry, see isRetry), enqueues the Slack
  * job for the run's version. The job id is per version, so asking twice for one version is one job.
+ * Returns whether the run changed.
  */
-export async function foldAndShow(context: Context, update: RunUpdate, options: { retry: boolean }): Promise<void> {
+export async function foldAndShow(context: Context, update: RunUpdate, options: { retry: boolean }): Promise<boolean> {
   const { before, after } = await context.runs.update(update.key, (run) => {
     const result = applyRunUpdate(run, update);
     return result.changed ? result.run : run;
   });
-  if (after && (after !== before || options.retry)) {
-    await context.queues.slackStatus.add('run', { kind: 'run', runKey: after.key, version: after.version }, { jobId: jobId('run', after.key, String(after.version)) });
-  }
+  if (after && (after !== before || options.retry)) await showRun(context, after.key, after.version);
+  return after !== before;
+}
+
+/** Asks the Slack side to show this version of the run (one job per version). */
+export async function showRun(context: Context, runKey: string, version: number): Promise<void> {
+  await context.queues.slackStatus.add('run', { kind: 'run', runKey, version }, { jobId: jobId('run', runKey, String(version)) });
 }

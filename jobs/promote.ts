@@ -12,6 +12,7 @@ import { jobId, TRAIN_JOB_OPTIONS, type PromoteJob } from '../src/queues.js';
 import { renderApprovalMessage, type ApprovalLinks } from '../src/slack/approval-message.js';
 import { consoleUrlFor } from '../src/adapters/oci/console-links.js';
 import { foldAndShow } from './fold-run.js';
+import { ensureDeploymentPolling } from './deployment-poll.js';
 import { code } from '../src/slack/mrkdwn.js';
 
 export interface PromotionRequest {
@@ -173,7 +174,7 @@ export function createPromoteProcessor(context: Context) {
       if (modelConfig?.deployPipelineId && approval.channel && approval.ts) {
         const runKey = startedRunKey.promotion(approval.id);
         const name = `${approval.model}-v${approval.version}`;
-        const details: Record<string, string> = { channel: approval.channel, threadTs: approval.ts, model: approval.model };
+        const details: Record<string, string> = { channel: approval.channel, threadTs: approval.ts, model: approval.model, requestedBy: approval.requestedBy };
         const base = { key: runKey, subject: 'deployment', kind: 'deploy', startedBy: approval.decidedBy ?? approval.requestedBy } as const;
         // Stored before the call but not shown: an event of the new deployment that OCI delivers before
         // createDeployment returns finds this run through the deployment's tag instead of starting another.
@@ -205,6 +206,7 @@ export function createPromoteProcessor(context: Context) {
           },
           { retry: true },
         );
+        await ensureDeploymentPolling(context, started.id, runKey);
         deployment = ` Deployment ${started.id} started.`;
       }
       const outcome = `${targetLabel(approval.target)}: ${previous ? `v${previous}` : 'unset'} → v${approval.version}.${deployment}`;

@@ -13,6 +13,7 @@ import { renderApprovalMessage } from '../src/slack/approval-message.js';
 import { renderNotice } from '../src/slack/notice-message.js';
 import { approvalLinks } from './promote.js';
 import { renderFailureAlert, renderRunMessage, renderTransitions } from '../src/slack/run-message.js';
+import { deploymentViewFor } from '../src/slack/deployment-stages.js';
 import type { SlackStatusJob } from '../src/queues.js';
 
 const LEASE_MS = 30_000;
@@ -113,7 +114,7 @@ async function syncRun(context: Context, runKey: string): Promise<void> {
   let shown = run;
   const latest = async () => {
     shown = (await context.runs.get(runKey)) ?? shown;
-    return renderRunMessage(shown, context.now());
+    return renderRunMessage(shown, context.now(), deploymentViewFor(context.config.file, shown));
   };
   let message: RunMessage | undefined = await context.runs.getMessage(runKey);
   if (!message) {

@@ -12,6 +12,8 @@ import { createNotificationProcessor } from '../jobs/oci-notification.js';
 import { createSlackStatusProcessor } from '../jobs/slack-status.js';
 import { createPromoteProcessor } from '../jobs/promote.js';
 import { createRollbackProcessor } from '../jobs/rollback.js';
+import { createDeploymentActionProcessor } from '../jobs/deployment-action.js';
+import { createDeploymentPollProcessor } from '../jobs/deployment-poll.js';
 import { createTrainProcessor } from '../jobs/train.js';
 import { retryRun } from './interactions/retry-run.js';
 import type { KubeClient } from './adapters/kube/kube-client.js';
@@ -25,13 +27,14 @@ import { slackLogger } from './adapters/slack-api/slack-logger.js';
 import { createSlackWebClient, SlackGateway, type GatewayOptions } from './adapters/slack-api/slack-gateway.js';
 import { Authorizer } from './authorizer.js';
 import type { Config } from './config/load-config.js';
-import type { Context, OciReader, OciStarter } from './context.js';
+import type { Context, DeploymentPollTimings, OciDeploymentActions, OciReader, OciStarter } from './context.js';
 import { createMlflowWebhooksHandler } from './http/mlflow-webhooks-route.js';
 import { createOciNotificationsHandler } from './http/oci-notifications-route.js';
 import { sendJson, sendText } from './http/respond.js';
 import { createHttpServer, type RouteTable } from './http/server.js';
 import { SlackHttpReceiver } from './http/slack-receiver.js';
 import { registerApprovalButtons } from './interactions/approval-buttons.js';
+import { registerDeploymentButtons } from './interactions/deployment-buttons.js';
 import { registerRollbackButtons, rollbackFromRun } from './interactions/rollback-buttons.js';
 import { registerRunButtons } from './interactions/run-buttons.js';
 import { createLogger, type Logger } from './log.js';
@@ -40,8 +43,10 @@ import { closeQueues, createQueues, jobBackoff, QUEUE_NAMES, QUEUE_PREFIX } from
 
 export interface BotOptions {
   config: Config;
-  oci: OciReader & OciStarter;
+  oci: OciReader & OciStarter & OciDeploymentActions;
   logger?: Logger;
+  /** How often running deployments are read (tests shorten it). */
+  deploymentPoll?: DeploymentPollTimings;
   now?: () => Date;
   slackGateway?: Partial<GatewayOptions>;
 }
@@ -53,6 +58,9 @@ export interface RunningBot {
   ready(): Promise<{ ready: boolean; checks: Record<string, boolean> }>;
   stop(): Promise<void>;
 }
+
+/** Every 5 s while stages run (backing off to 60 s while nothing changes), every 60 s while an approval waits (reference/oci.md §8.4). */
+const DEFAULT_DEPLOYMENT_POLL: DeploymentPollTimings = { fastMs: 5_000, slowMs: 60_000 };
 
 const SLACK_IDENTITY_RETRY_MS = [500, 1_000, 2_000, 5_000, 10_000];
 
@@ -80,7 +88,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
   const context: Context = { config, logger, metrics, redis, runs: new RunStore(redis), limiter, slack, oci: options.oci, queues, audit, approvals: new ApprovalStore(redis), mlflow: env.MLFLOW_TRACKING_URI ? new MlflowClient(env) : undefined, kube: () => (kube ??= import('./adapters/kube/kube-client.js').then(({ KubeClient: Client }) => Client.create(env)).catch((error: unknown) => {
       kube = undefined;
       throw error;
-    })), now };
+    })), now, deploymentPoll: options.deploymentPoll ?? DEFAULT_DEPLOYMENT_POLL };
   const authorizer = new Authorizer(config.file.roles, slack, redis, logger.child({ component: 'authorizer' }));
 
   // Bolt would call auth.test itself and cache even a failure; we learn the bot's identity with retries
@@ -114,6 +122,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
         registerRunButtons(app, context, authorizer, { retry: (click) => retryRun(context, click), rollback: (click) => rollbackFromRun(context, click) });
         registerRollbackButtons(app, context, authorizer);
         registerApprovalButtons(app, context, authorizer);
+        registerDeploymentButtons(app, context, authorizer);
         app.event('subteam_members_changed', async ({ event }) => {
           const subteam = (event as { subteam_id?: unknown }).subteam_id;
           if (typeof subteam === 'string') await authorizer.forget(subteam);
@@ -144,6 +153,8 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       [QUEUE_NAMES.train]: { run: createTrainProcessor(context), concurrency: 8 },
       [QUEUE_NAMES.promote]: { run: createPromoteProcessor(context), concurrency: 4 },
       [QUEUE_NAMES.rollback]: { run: createRollbackProcessor(context), concurrency: 4 },
+      [QUEUE_NAMES.deploymentPoll]: { run: createDeploymentPollProcessor(context), concurrency: 8 },
+      [QUEUE_NAMES.deploymentAction]: { run: createDeploymentActionProcessor(context), concurrency: 4 },
     };
     for (const [name, { run, concurrency }] of Object.entries(processors)) {
       const connection: Redis = createRedis(env.REDIS_URL, 'worker', `worker:${name}`);

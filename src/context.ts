@@ -7,6 +7,7 @@ import type { RateLimiter } from './adapters/redis/rate-limiter.js';
 import type { RunStore } from './adapters/redis/run-store.js';
 import type { SlackGateway } from './adapters/slack-api/slack-gateway.js';
 import type { Config } from './config/load-config.js';
+import type { DeployStage } from './domain/deploy-stages.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { Queues } from './queues.js';
@@ -25,6 +26,8 @@ export interface OciRunInfo {
   timeFinished?: string | undefined;
   timeUpdated?: string | undefined;
   arguments?: Record<string, string> | undefined;
+  /** A deployment's stage progress (unordered). */
+  stages?: DeployStage[] | undefined;
 }
 
 /** The OCI reads the notification worker needs; the OCI adapter implements them. */
@@ -69,6 +72,37 @@ export interface OciStarter {
   createDeployment(request: CreateDeploymentRequest): Promise<OciRunInfo>;
 }
 
+export interface ApproveDeploymentRequest {
+  deploymentId: string;
+  stageId: string;
+  action: 'APPROVE' | 'REJECT';
+  reason: string;
+  /** Deterministic per deployment, stage and action: a retried job cannot act twice. */
+  retryToken: string;
+}
+
+export interface CancelDeploymentRequest {
+  deploymentId: string;
+  reason: string;
+  retryToken: string;
+}
+
+/** What a deployment's Slack message can do to it in OCI, and the stage definitions it reads. */
+export interface OciDeploymentActions {
+  approveDeployment(request: ApproveDeploymentRequest): Promise<OciRunInfo>;
+  cancelDeployment(request: CancelDeploymentRequest): Promise<OciRunInfo>;
+  /** The canary traffic-shift's rampLimitPercent lives in the stage definition, not in the progress. */
+  getDeployStage(id: string): Promise<{ id: string; type: string; rampLimitPercent?: number | undefined }>;
+}
+
+/** Tunables of the deployment poller (tests shorten them). */
+export interface DeploymentPollTimings {
+  /** While a stage runs. */
+  fastMs: number;
+  /** While an approval waits, and the ceiling of the backoff when nothing changes. */
+  slowMs: number;
+}
+
 /** Everything handlers and job processors use, built once per process by the app. */
 export interface Context {
   config: Config;
@@ -78,7 +112,7 @@ export interface Context {
   runs: RunStore;
   limiter: RateLimiter;
   slack: SlackGateway;
-  oci: OciReader & OciStarter;
+  oci: OciReader & OciStarter & OciDeploymentActions;
   audit: AuditLog;
   approvals: ApprovalStore;
   /** Present when MLFLOW_TRACKING_URI is set. */
@@ -87,4 +121,5 @@ export interface Context {
   kube: () => Promise<KubeClient>;
   queues: Queues;
   now: () => Date;
+  deploymentPoll: DeploymentPollTimings;
 }

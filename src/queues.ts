@@ -13,6 +13,8 @@ export const QUEUE_NAMES = {
   train: 'train',
   promote: 'promote',
   rollback: 'rollback',
+  deploymentPoll: 'deployment-poll',
+  deploymentAction: 'deployment-action',
 } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
@@ -53,12 +55,37 @@ export interface RollbackJobData {
   channel: string;
 }
 
+/** One poller per deployment (job id from the deployment OCID); it re-delays itself until the deployment ends. */
+export interface DeploymentPollJob {
+  deploymentId: string;
+  runKey: string;
+  /** Polls in a row that changed nothing (the delay grows with it). */
+  unchanged?: number;
+  /** Failed reads in a row (OCI down or throttling). */
+  failures?: number;
+}
+
+/** Approve, Reject or Cancel, decided in Slack: one OCI call. */
+export interface DeploymentActionJob {
+  action: 'approve' | 'reject' | 'cancel';
+  runKey: string;
+  deploymentId: string;
+  stageId?: string;
+  /** The Slack user(s) the decision names, and the reason given (reject, cancel). */
+  users: string[];
+  reason?: string;
+  /** Where the deciding click came from, for the ephemeral answer when OCI refuses. */
+  channel?: string;
+}
+
 export interface Queues {
   notifications: Queue<NotificationJob>;
   slackStatus: Queue<SlackStatusJob>;
   train: Queue<TrainJob>;
   promote: Queue<PromoteJob>;
   rollback: Queue<RollbackJobData>;
+  deploymentPoll: Queue<DeploymentPollJob>;
+  deploymentAction: Queue<DeploymentActionJob>;
 }
 
 /**
@@ -109,6 +136,22 @@ export const TRAIN_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 7 * 24 * 3600 },
 };
 
+/** A poller that failed for good is removed, so the next event of its deployment can start another. */
+export const DEPLOYMENT_POLL_JOB_OPTIONS: JobsOptions = {
+  attempts: 5,
+  backoff: { type: RETRY_AFTER_BACKOFF, delay: 2_000 },
+  removeOnComplete: true,
+  removeOnFail: true,
+};
+
+/** The opc-retry-token (the job id) keeps a retried call to one action in OCI. */
+export const DEPLOYMENT_ACTION_JOB_OPTIONS: JobsOptions = {
+  attempts: 5,
+  backoff: { type: RETRY_AFTER_BACKOFF, delay: 2_000 },
+  removeOnComplete: { age: 24 * 3600 },
+  removeOnFail: true,
+};
+
 export function createQueues(connection: Redis): Queues {
   return {
     notifications: new Queue<NotificationJob>(QUEUE_NAMES.notifications, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: NOTIFICATION_JOB_OPTIONS }),
@@ -116,6 +159,8 @@ export function createQueues(connection: Redis): Queues {
     train: new Queue<TrainJob>(QUEUE_NAMES.train, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
     promote: new Queue<PromoteJob>(QUEUE_NAMES.promote, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
     rollback: new Queue<RollbackJobData>(QUEUE_NAMES.rollback, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
+    deploymentPoll: new Queue<DeploymentPollJob>(QUEUE_NAMES.deploymentPoll, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: DEPLOYMENT_POLL_JOB_OPTIONS }),
+    deploymentAction: new Queue<DeploymentActionJob>(QUEUE_NAMES.deploymentAction, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: DEPLOYMENT_ACTION_JOB_OPTIONS }),
   };
 }
 
