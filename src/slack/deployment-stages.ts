@@ -84,7 +84,9 @@ function stageLine(stage: DeployStage, vote: StageVote | undefined, view: Deploy
   const took = duration !== undefined ? ` · ${formatDuration(duration)}${stage.finishedAt ? '' : ' so far'}` : '';
   if (isApprovalStage(stage)) return `${name} · ${approvalLine(stage, vote, view)}${took}`;
   const status = stage.status ? STATUS[stage.status] : undefined;
-  const state = status ? `${status.emoji} ${status.label}` : stage.status ? escapeMrkdwn(stage.status.toLowerCase()) : ':white_circle: not reached yet';
+  // Stages not reached yet are either absent from OCI's map or ACCEPTED without a start (reference/oci.md §8.1).
+  const reached = stage.status !== undefined && !(stage.status === 'ACCEPTED' && !stage.startedAt);
+  const state = !reached ? ':white_circle: not reached yet' : status ? `${status.emoji} ${status.label}` : escapeMrkdwn((stage.status ?? '').toLowerCase());
   const traffic = stage.trafficPercent !== undefined ? ` · canary traffic ${stage.trafficPercent}%` : '';
   const namespace = stage.namespace ? ` · namespace \`${escapeMrkdwn(plain(stage.namespace, 63))}\`` : '';
   const failed = stage.status === 'FAILED' && stage.failedStep ? ` at step “${escapeMrkdwn(plain(stage.failedStep, 100))}”` : '';
