@@ -3,7 +3,7 @@ import { formatDuration, runDurationMs, type Run } from '../src/domain/run.js';
 import { code, escapeMrkdwn, link, mention, slackDate } from '../src/slack/mrkdwn.js';
 import { stateLabel } from '../src/slack/run-message.js';
 import type { Context } from '../src/context.js';
-import { targetLabel } from '../src/domain/approval.js';
+import { approvalTargetLabel } from '../src/domain/approval.js';
 import { revisionOf, rolloutStatus, templateImages } from '../src/domain/rollback.js';
 import { toMlopsError } from '../src/errors.js';
 import { messageLink } from '../src/slack/permalink.js';
@@ -43,7 +43,7 @@ async function modelStatus(model: string, context: Context): Promise<Reply> {
   lines.push(
     pending.length === 0
       ? 'Pending approvals: _none_'
-      : `Pending approvals:\n${pending.map((approval) => `• v${approval.version} → ${code(targetLabel(approval.target))}, ${approval.approvers.length}/${approval.required}, ${link(messageLink(approval.channel, approval.ts), 'open')}`).join('\n')}`,
+      : `Pending approvals:\n${pending.map((approval) => `• v${approval.version} → ${code(approvalTargetLabel(approval))}, ${approval.approvers.length}/${approval.required}, ${link(messageLink(approval.channel, approval.ts), 'open')}`).join('\n')}`,
   );
   return { text: lines.join('\n') };
 }

@@ -18,6 +18,7 @@ import { createTrainProcessor } from '../jobs/train.js';
 import { retryRun } from './interactions/retry-run.js';
 import type { KubeClient } from './adapters/kube/kube-client.js';
 import { MlflowClient } from './adapters/mlflow/mlflow-client.js';
+import { AliasMoveStore } from './adapters/redis/alias-moves.js';
 import { ApprovalStore } from './adapters/redis/approval-store.js';
 import { AuditLog } from './adapters/redis/audit-log.js';
 import { RateLimiter } from './adapters/redis/rate-limiter.js';
@@ -85,7 +86,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
   const slack = new SlackGateway(webClient, limiter, metrics, logger.child({ component: 'slack-gateway' }), options.slackGateway);
   let kube: Promise<KubeClient> | undefined;
   const audit = new AuditLog(redis, logger.child({ component: 'audit' }));
-  const context: Context = { config, logger, metrics, redis, runs: new RunStore(redis), limiter, slack, oci: options.oci, queues, audit, approvals: new ApprovalStore(redis), mlflow: env.MLFLOW_TRACKING_URI ? new MlflowClient(env) : undefined, kube: () => (kube ??= import('./adapters/kube/kube-client.js').then(({ KubeClient: Client }) => Client.create(env)).catch((error: unknown) => {
+  const context: Context = { config, logger, metrics, redis, runs: new RunStore(redis), limiter, slack, oci: options.oci, queues, audit, approvals: new ApprovalStore(redis), aliasMoves: new AliasMoveStore(redis), mlflow: env.MLFLOW_TRACKING_URI ? new MlflowClient(env) : undefined, kube: () => (kube ??= import('./adapters/kube/kube-client.js').then(({ KubeClient: Client }) => Client.create(env)).catch((error: unknown) => {
       kube = undefined;
       throw error;
     })), now, deploymentPoll: options.deploymentPoll ?? DEFAULT_DEPLOYMENT_POLL };

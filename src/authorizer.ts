@@ -33,7 +33,7 @@ export class Authorizer {
     return this.checkHolders(role, this.roles[role], userId);
   }
 
-  /** A role whose holders the config names elsewhere (an environment's own approvers). */
+  /** The role held by other principals than the config's: an environment's own approvers replace roles.approvers there. */
   async checkHolders(role: RoleName, holders: readonly string[], userId: string): Promise<Decision> {
     if (holders.includes(userId)) return { allowed: true, via: userId };
     const groups = new Map<string, readonly string[]>();

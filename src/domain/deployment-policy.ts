@@ -1,4 +1,5 @@
 import type { ConfigFile, EnvironmentConfig } from '../config/config-file.js';
+import { approvalPolicy, environmentOfDeployPipeline, findEnvironment } from './environments.js';
 
 /** Which model and environment a deployment serves, and who may decide its approval stages. */
 export interface DeploymentPolicy {
@@ -14,17 +15,19 @@ export interface DeploymentPolicy {
   alias?: string | undefined;
 }
 
-/** What a deployment run tells about itself: its arguments (MODEL_NAME, ENVIRONMENT), its pipeline, the model a promotion named. */
+/** What a deployment run tells about itself: its arguments (MODEL_NAME, ENVIRONMENT), its pipeline, the model and environment a promotion named. */
 export interface DeploymentFacts {
   model?: string | undefined;
+  environment?: string | undefined;
   pipelineId?: string | undefined;
   arguments?: Readonly<Record<string, string>> | undefined;
 }
 
 /**
- * The model and environment of a deployment: the ENVIRONMENT argument the bot passes to deploy pipelines,
- * else the environment whose deployPipelineId started it; the model from the promotion, MODEL_NAME, or the
- * pipeline. The approval policy is the environment's, falling back to the top-level one per field.
+ * The model and environment of a deployment: the environment the promotion named or the ENVIRONMENT
+ * argument the bot passes to deploy pipelines, else the environment whose deployPipelineId started it; the
+ * model from the promotion, MODEL_NAME, or the pipeline. The approval policy is the environment's
+ * (domain/environments.ts approvalPolicy: each key falls back to the top-level one).
  */
 export function deploymentPolicy(file: ConfigFile, facts: DeploymentFacts): DeploymentPolicy {
   const pipelineOf = (name: string) => {
@@ -35,17 +38,14 @@ export function deploymentPolicy(file: ConfigFile, facts: DeploymentFacts): Depl
   const model =
     named !== undefined && Object.hasOwn(file.models, named) ? named : facts.pipelineId ? Object.keys(file.models).find((name) => pipelineOf(name)) : undefined;
   const config = model ? file.models[model] : undefined;
-  const wanted = facts.arguments?.ENVIRONMENT;
-  const environment =
-    config?.environments?.find((candidate) => candidate.name === wanted) ??
-    (facts.pipelineId ? config?.environments?.find((candidate) => candidate.deployPipelineId === facts.pipelineId) : undefined);
-  const policy = environment?.approvals;
+  const environment = environmentOfDeployPipeline(config, facts.pipelineId, facts.environment ?? facts.arguments?.ENVIRONMENT);
+  const policy = approvalPolicy(file, environment);
   return {
     model,
     environment,
-    approvers: policy?.approvers ?? file.roles.approvers,
-    required: policy?.required ?? file.approvals.required,
-    allowSelfApproval: policy?.allowSelfApproval ?? file.approvals.allowSelfApproval,
+    approvers: policy.approvers,
+    required: policy.required,
+    allowSelfApproval: policy.allowSelfApproval,
     confirm: environment?.confirm ?? 'click',
     alias: environment?.alias ?? config?.alias,
   };
@@ -54,6 +54,6 @@ export function deploymentPolicy(file: ConfigFile, facts: DeploymentFacts): Depl
 /** The environment (by name) of a model; without one, the model's own alias (a model without environments). */
 export function environmentOf(file: ConfigFile, model: string, name: string | undefined): { environment?: EnvironmentConfig | undefined; alias?: string | undefined; confirm: 'click' | 'typed' } {
   const config = file.models[model];
-  const environment = name === undefined ? undefined : config?.environments?.find((candidate) => candidate.name === name);
+  const environment = name === undefined ? undefined : findEnvironment(config, name);
   return { environment, alias: environment?.alias ?? config?.alias, confirm: environment?.confirm ?? 'click' };
 }

@@ -52,7 +52,7 @@ function safeJson(text: string | undefined): unknown {
 }
 
 export function policyOf(context: Context, run: Run): DeploymentPolicy {
-  return deploymentPolicy(context.config.file, { model: run.details.model, pipelineId: run.details.pipelineId, arguments: run.arguments });
+  return deploymentPolicy(context.config.file, { model: run.details.model, environment: run.details.environment, pipelineId: run.details.pipelineId, arguments: run.arguments });
 }
 
 /** The people a deployment's stages may not be approved by: who asked for it (a promotion's requester). */

@@ -36,7 +36,7 @@ const STATUS: Record<string, { emoji: string; label: string }> = {
 /** The view of a deployment run under the config: its environment's approvers; the gate lines the poller stored. */
 export function deploymentViewFor(file: ConfigFile, run: Run): DeploymentView | undefined {
   if (run.subject !== 'deployment') return undefined;
-  const policy = deploymentPolicy(file, { model: run.details.model, pipelineId: run.details.pipelineId, arguments: run.arguments });
+  const policy = deploymentPolicy(file, { model: run.details.model, environment: run.details.environment, pipelineId: run.details.pipelineId, arguments: run.arguments });
   const gates = run.details.canaryGates?.split('\n').filter(Boolean);
   return { approvers: policy.approvers, required: policy.required, ...(gates && gates.length > 0 ? { gates } : {}) };
 }
