@@ -50,9 +50,28 @@ export interface RollbackJobData {
   model?: string;
   timeoutMs: number;
   targetReplicaSet: string;
-  goal: { revision?: number | undefined; replicaSet?: string; images: string[]; changeCause?: string };
+  goal: { revision?: number | undefined; replicaSet?: string; images: string[]; changeCause?: string; modelVersion?: string };
   requestedBy: string;
   channel: string;
+  /** The model's environment this Deployment serves, for a model with environments. */
+  environment?: string;
+  /** Offered in the confirm step: move this alias back to the version the target revision runs. */
+  aliasOffer?: AliasMove;
+  /** Chosen in the confirm step: move the alias too, once the rollout succeeded. */
+  moveAlias?: AliasMove;
+  /** A GitOps controller manages the Deployment (who): the confirm step warned, the user rolled back anyway. */
+  gitops?: string;
+  /** The environment (`confirm: typed`) whose name the user must type to confirm. */
+  typedEnvironment?: string;
+}
+
+/** An MLflow alias of a model to move to a version (after a rollback, so registry and serving agree). */
+export interface AliasMove {
+  model: string;
+  alias: string;
+  version: string;
+  /** The version the alias held when the confirm step was shown. */
+  from?: string;
 }
 
 /** One poller per deployment (job id from the deployment OCID); it re-delays itself until the deployment ends. */
