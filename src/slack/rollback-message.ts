@@ -23,7 +23,8 @@ export function describeRevision(summary: RevisionSummary): string {
 
 function extraLines(current: RevisionSummary, goal: RevisionSummary, extras: RollbackConfirmExtras): string[] {
   const lines: string[] = [];
-  if (current.modelVersion || goal.modelVersion) lines.push(`*Model version:* v${escapeMrkdwn(current.modelVersion ?? '?')} now, v${escapeMrkdwn(goal.modelVersion ?? '?')} after`);
+  const version = (summary: RevisionSummary) => (summary.modelVersion ? `v${escapeMrkdwn(summary.modelVersion)}` : `unknown (revision ${summary.revision ?? '?'} has no \`mlops.model-version\`)`);
+  if (current.modelVersion || goal.modelVersion) lines.push(`*Model version:* ${version(current)} now, ${version(goal)} after`);
   const offer = extras.aliasOffer;
   if (offer) {
     lines.push(
