@@ -12,6 +12,7 @@ import { withStageVote, type Run } from '../domain/run.js';
 import { toMlopsError } from '../errors.js';
 import { DEPLOY_ACTIONS } from '../slack/deployment-stages.js';
 import { code, escapeMrkdwn, plain } from '../slack/mrkdwn.js';
+import { readSubmission, safeJson } from './payloads.js';
 
 const userId = z.string().regex(/^[UW][A-Z0-9]+$/);
 const click = z.object({
@@ -24,13 +25,6 @@ const click = z.object({
 const stageValue = z.object({ run: z.string().min(1).max(600), stage: z.string().min(1).max(255) });
 const runValue = z.object({ run: z.string().min(1).max(600) });
 const modalMeta = z.object({ run: z.string().min(1).max(600), stage: z.string().min(1).max(255), channel: z.string().max(20) });
-const submission = z.object({
-  user: z.object({ id: userId }),
-  view: z.object({
-    private_metadata: z.string(),
-    state: z.object({ values: z.record(z.string(), z.record(z.string(), z.object({ value: z.string().nullish() }).loose())) }),
-  }),
-});
 
 type ActionArgs = SlackActionMiddlewareArgs<BlockAction> & AllMiddlewareArgs;
 type ViewArgs = SlackViewMiddlewareArgs<ViewSubmitAction> & AllMiddlewareArgs;
@@ -41,15 +35,6 @@ const ANSWERS: Record<Exclude<VoteDecision, 'approve' | 'recorded' | 'reject'>, 
   'not waiting': ':information_source: This stage no longer waits for approval; the message now shows it as OCI has it.',
   closed: ':lock: This stage is already decided; the bot is telling OCI.',
 };
-
-function safeJson(text: string | undefined): unknown {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
 
 export function policyOf(context: Context, run: Run): DeploymentPolicy {
   return deploymentPolicy(context.config.file, { model: run.details.model, environment: run.details.environment, pipelineId: run.details.pipelineId, arguments: run.arguments });
@@ -172,67 +157,60 @@ export function registerDeploymentButtons(app: App, context: Context, authorizer
     ],
   });
 
-  app.action<BlockAction>(DEPLOY_ACTIONS.approve, async ({ ack, body, client }: ActionArgs) => {
-    await ack();
-    const clicked = await loadClick(body);
-    if (!clicked) return;
-    const { user, channel, run, stageId, triggerId } = clicked;
-    try {
-      if (!run) {
-        await ephemeral(channel, user, ':warning: That deployment is no longer known to the bot (runs are kept for 30 days).');
-        return;
+  /** Approve and Reject clicks: the run and the clicker's right to decide, then `decide` (which may open a modal). */
+  const stageClick =
+    (action: 'approve' | 'reject', decide: (clicked: { user: string; channel: string | undefined; run: Run; stageId: string; open: (view: ReturnType<typeof modal>) => Promise<unknown> }, policy: DeploymentPolicy) => Promise<void>) =>
+    async ({ ack, body, client }: ActionArgs) => {
+      await ack();
+      const clicked = await loadClick(body);
+      if (!clicked) return;
+      const { user, channel, run, stageId, triggerId } = clicked;
+      try {
+        if (!run) {
+          await ephemeral(channel, user, ':warning: That deployment is no longer known to the bot (runs are kept for 30 days).');
+          return;
+        }
+        const policy = await mayDecide(run, user, channel, action);
+        if (!policy) return;
+        // The trigger expires 3 s after the click, so a modal opens before anything else.
+        await decide({ user, channel, run, stageId, open: (view) => client.views.open({ trigger_id: triggerId, view }) }, policy);
+      } catch (error) {
+        context.logger.error({ err: error, action }, 'deployment stage click failed');
+        await ephemeral(channel, user, `:x: ${escapeMrkdwn(toMlopsError(error).userMessage)}`);
       }
-      const policy = await mayDecide(run, user, channel, 'approve');
-      if (!policy) return;
+    };
+  const stageName = (run: Run, stageId: string) => code(run.stages?.find((candidate) => candidate.id === stageId)?.name ?? stageId);
+
+  app.action<BlockAction>(
+    DEPLOY_ACTIONS.approve,
+    stageClick('approve', async ({ user, channel, run, stageId, open }, policy) => {
       if (policy.confirm === 'typed' && policy.environment) {
-        const stage = run.stages?.find((candidate) => candidate.id === stageId);
-        const intro = `Approve ${code(stage?.name ?? stageId)} of ${code(run.name)} in *${escapeMrkdwn(policy.environment.name)}*?`;
-        await client.views.open({ trigger_id: triggerId, view: modal(DEPLOY_ACTIONS.approveModal, 'Approve stage', 'Approve', { run: run.key, stage: stageId, channel: channel ?? '' }, intro, policy, false) });
+        const intro = `Approve ${stageName(run, stageId)} of ${code(run.name)} in *${escapeMrkdwn(policy.environment.name)}*?`;
+        await open(modal(DEPLOY_ACTIONS.approveModal, 'Approve stage', 'Approve', { run: run.key, stage: stageId, channel: channel ?? '' }, intro, policy, false));
         return;
       }
       await vote(run.key, stageId, user, 'approve', channel);
-    } catch (error) {
-      context.logger.error({ err: error }, 'deployment approve failed');
-      await ephemeral(channel, user, `:x: ${escapeMrkdwn(toMlopsError(error).userMessage)}`);
-    }
-  });
+    }),
+  );
 
-  app.action<BlockAction>(DEPLOY_ACTIONS.reject, async ({ ack, body, client }: ActionArgs) => {
-    await ack();
-    const clicked = await loadClick(body);
-    if (!clicked) return;
-    const { user, channel, run, stageId, triggerId } = clicked;
-    try {
-      if (!run) {
-        await ephemeral(channel, user, ':warning: That deployment is no longer known to the bot (runs are kept for 30 days).');
-        return;
-      }
-      const policy = await mayDecide(run, user, channel, 'reject');
-      if (!policy) return;
-      const stage = run.stages?.find((candidate) => candidate.id === stageId);
+  app.action<BlockAction>(
+    DEPLOY_ACTIONS.reject,
+    stageClick('reject', async ({ channel, run, stageId, open }, policy) => {
       const where = policy.environment ? ` in *${escapeMrkdwn(policy.environment.name)}*` : '';
-      // The trigger expires 3 s after the click, so the modal opens before anything else.
-      await client.views.open({
-        trigger_id: triggerId,
-        view: modal(DEPLOY_ACTIONS.rejectModal, 'Reject stage', 'Reject', { run: run.key, stage: stageId, channel: channel ?? '' }, `Reject ${code(stage?.name ?? stageId)} of ${code(run.name)}${where}? The deployment stops there.`, policy, true),
-      });
-    } catch (error) {
-      context.logger.error({ err: error }, 'deployment reject failed');
-      await ephemeral(channel, user, `:x: ${escapeMrkdwn(toMlopsError(error).userMessage)}`);
-    }
-  });
+      const intro = `Reject ${stageName(run, stageId)} of ${code(run.name)}${where}? The deployment stops there.`;
+      await open(modal(DEPLOY_ACTIONS.rejectModal, 'Reject stage', 'Reject', { run: run.key, stage: stageId, channel: channel ?? '' }, intro, policy, true));
+    }),
+  );
 
   const submitted = (action: 'approve' | 'reject') => async ({ ack, body }: ViewArgs) => {
-    const parsed = submission.safeParse(body);
-    const meta = parsed.success ? modalMeta.safeParse(safeJson(parsed.data.view.private_metadata)) : undefined;
-    if (!parsed.success || !meta?.success) {
+    const form = readSubmission(body, modalMeta);
+    if (!form) {
       await ack();
       return;
     }
-    const user = parsed.data.user.id;
-    const channel = meta.data.channel || undefined;
-    const values = parsed.data.view.state.values;
-    const run = await context.runs.get(meta.data.run);
+    const { user, meta, values } = form;
+    const channel = meta.channel || undefined;
+    const run = await context.runs.get(meta.run);
     const policy = run ? policyOf(context, run) : undefined;
     const typed = values.confirm?.confirm?.value?.trim() ?? '';
     if (policy?.confirm === 'typed' && policy.environment && typed !== policy.environment.name) {
@@ -251,7 +229,7 @@ export function registerDeploymentButtons(app: App, context: Context, authorizer
         return;
       }
       if (!(await mayDecide(run, user, channel, action))) return;
-      await vote(run.key, meta.data.stage, user, action, channel, action === 'reject' ? plain(reason, 500) : undefined);
+      await vote(run.key, meta.stage, user, action, channel, action === 'reject' ? plain(reason, 500) : undefined);
     } catch (error) {
       context.logger.error({ err: error }, 'deployment modal submission failed');
       await ephemeral(channel, user, `:x: ${escapeMrkdwn(toMlopsError(error).userMessage)}`);

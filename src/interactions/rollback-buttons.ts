@@ -7,6 +7,7 @@ import { toMlopsError } from '../errors.js';
 import { code, escapeMrkdwn } from '../slack/mrkdwn.js';
 import { ROLLBACK_ACTIONS } from '../slack/rollback-message.js';
 import type { RunClick } from './run-buttons.js';
+import { readSubmission } from './payloads.js';
 
 const confirmIdSchema = z.string().regex(/^[0-9a-f]{16}$/);
 const click = z.object({
@@ -14,25 +15,10 @@ const click = z.object({
   trigger_id: z.string().optional(),
   actions: z.array(z.object({ value: confirmIdSchema.optional() })).min(1),
 });
-const submission = z.object({
-  user: z.object({ id: z.string().regex(/^[UW][A-Z0-9]+$/) }),
-  view: z.object({
-    private_metadata: z.string(),
-    state: z.object({ values: z.record(z.string(), z.record(z.string(), z.object({ value: z.string().nullish() }).loose())) }),
-  }),
-});
 const modalMeta = z.object({ confirm: confirmIdSchema, alias: z.boolean() });
 
 type ActionArgs = SlackActionMiddlewareArgs<BlockAction> & AllMiddlewareArgs;
 type ViewArgs = SlackViewMiddlewareArgs<ViewSubmitAction> & AllMiddlewareArgs;
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
 
 /** The job a confirm step queues: with the alias move when the user chose it. */
 function chosen(job: RollbackJob, user: string, withAlias: boolean): RollbackJob {
@@ -102,15 +88,14 @@ export function registerRollbackButtons(app: App, context: Context, authorizer: 
   app.action<BlockAction>(ROLLBACK_ACTIONS.confirmWithAlias, confirmed(true));
 
   app.view<ViewSubmitAction>(ROLLBACK_ACTIONS.confirmModal, async ({ ack, body }: ViewArgs) => {
-    const parsed = submission.safeParse(body);
-    const meta = parsed.success ? modalMeta.safeParse(safeJson(parsed.data.view.private_metadata)) : undefined;
-    if (!parsed.success || !meta?.success) {
+    const submitted = readSubmission(body, modalMeta);
+    if (!submitted) {
       await ack();
       return;
     }
-    const user = parsed.data.user.id;
-    const job = await loadConfirm(context, meta.data.confirm);
-    const typed = parsed.data.view.state.values.confirm?.confirm?.value?.trim() ?? '';
+    const { user, meta, values } = submitted;
+    const job = await loadConfirm(context, meta.confirm);
+    const typed = values.confirm?.confirm?.value?.trim() ?? '';
     if (job?.typedEnvironment && typed !== job.typedEnvironment) {
       await ack({ response_action: 'errors', errors: { confirm: `Type ${job.typedEnvironment} exactly to confirm.` } });
       return;
@@ -124,9 +109,9 @@ export function registerRollbackButtons(app: App, context: Context, authorizer: 
         await say(refusalText(decision, 'Rolling back'));
         return;
       }
-      const queued = chosen(job, user, meta.data.alias);
-      await enqueueRollback(context, meta.data.confirm, queued);
-      await context.audit.record({ actor: user, action: 'modal.rollback_confirm', subject: `${job.namespace}/${job.name}`, outcome: queued.moveAlias ? 'queued with alias' : 'queued', jobId: meta.data.confirm });
+      const queued = chosen(job, user, meta.alias);
+      await enqueueRollback(context, meta.confirm, queued);
+      await context.audit.record({ actor: user, action: 'modal.rollback_confirm', subject: `${job.namespace}/${job.name}`, outcome: queued.moveAlias ? 'queued with alias' : 'queued', jobId: meta.confirm });
       await say(queuedText(queued));
     } catch (error) {
       context.logger.error({ err: error }, 'rollback confirmation failed');
