@@ -120,8 +120,12 @@ export interface Context {
   aliasMoves: AliasMoveStore;
   /** Present when MLFLOW_TRACKING_URI is set. */
   mlflow: MlflowClient | undefined;
-  /** Kubernetes access for rollbacks, built on first use (in-cluster or KUBECONFIG); throws CONFIG_INVALID when unusable. */
-  kube: () => Promise<KubeClient>;
+  /**
+   * Kubernetes access for rollbacks and status, built on first use: the cluster of a kubeconfig context
+   * (`deployment.context`), or without one in-cluster (or KUBECONFIG's current context). Throws
+   * CONFIG_INVALID, naming the config key, when unusable.
+   */
+  kube: (context?: string) => Promise<KubeClient>;
   queues: Queues;
   now: () => Date;
   deploymentPoll: DeploymentPollTimings;

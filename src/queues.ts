@@ -48,13 +48,14 @@ export interface RollbackJobData {
   namespace: string;
   name: string;
   model?: string;
+  /** The model's environment, and the kubeconfig context of its cluster (unset: in-cluster). */
+  environment?: string;
+  kubeContext?: string;
   timeoutMs: number;
   targetReplicaSet: string;
   goal: { revision?: number | undefined; replicaSet?: string; images: string[]; changeCause?: string; modelVersion?: string };
   requestedBy: string;
   channel: string;
-  /** The model's environment this Deployment serves, for a model with environments. */
-  environment?: string;
   /** Offered in the confirm step: move this alias back to the version the target revision runs. */
   aliasOffer?: AliasMove;
   /** Chosen in the confirm step: move the alias too, once the rollout succeeded. */

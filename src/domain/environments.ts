@@ -130,3 +130,13 @@ export function environmentOfDeployPipeline(model: ModelConfig | undefined, pipe
   }
   return pipelineId ? environments.find((environment) => environment.deployPipelineId === pipelineId) : undefined;
 }
+
+/** The config key that names a kubeconfig context, for errors: `models.fraud-model.environments[2].deployment.context`. */
+export function contextKey(models: Readonly<Record<string, ModelConfig>>, context: string): string {
+  for (const [name, model] of Object.entries(models)) {
+    if (model.deployment?.context === context) return `models.${name}.deployment.context`;
+    const index = model.environments?.findIndex((environment) => environment.deployment?.context === context) ?? -1;
+    if (index >= 0) return `models.${name}.environments[${index}].deployment.context`;
+  }
+  return 'deployment.context';
+}

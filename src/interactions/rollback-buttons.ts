@@ -1,8 +1,9 @@
 import type { AllMiddlewareArgs, App, BlockAction, SlackActionMiddlewareArgs, SlackViewMiddlewareArgs, ViewSubmitAction } from '@slack/bolt';
 import { z } from 'zod';
-import { enqueueRollback, loadConfirm, previewRollback, resolveRollbackTarget, rollbackConfirmStep, type RollbackJob } from '../../jobs/rollback.js';
+import { enqueueRollback, loadConfirm, previewRollback, resolveRollbackTarget, rollbackConfirmStep, rollbackLabel, type RollbackJob } from '../../jobs/rollback.js';
 import { refusalText, type Authorizer } from '../authorizer.js';
 import type { Context } from '../context.js';
+import { environmentOfDeployPipeline } from '../domain/environments.js';
 import { toMlopsError } from '../errors.js';
 import { code, escapeMrkdwn } from '../slack/mrkdwn.js';
 import { ROLLBACK_ACTIONS } from '../slack/rollback-message.js';
@@ -28,7 +29,7 @@ function chosen(job: RollbackJob, user: string, withAlias: boolean): RollbackJob
 
 function queuedText(job: RollbackJob): string {
   const alias = job.moveAlias ? ` and then moving ${code(`@${job.moveAlias.alias}`)} to v${job.moveAlias.version}` : '';
-  return `:rewind: Rolling back ${code(`${job.namespace}/${job.name}`)} to revision ${job.goal.revision ?? '?'}${alias}; progress is posted in <#${job.channel}>.`;
+  return `:rewind: Rolling back ${code(rollbackLabel(job))} to revision ${job.goal.revision ?? '?'}${alias}; progress is posted in <#${job.channel}>.`;
 }
 
 /**
@@ -69,7 +70,7 @@ export function registerRollbackButtons(app: App, context: Context, authorizer: 
             submit: { type: 'plain_text', text: 'Roll back' },
             close: { type: 'plain_text', text: 'Cancel' },
             blocks: [
-              { type: 'section', text: { type: 'mrkdwn', text: `Roll back ${code(`${job.namespace}/${job.name}`)} in *${escapeMrkdwn(job.typedEnvironment)}* to revision ${job.goal.revision ?? '?'}?` } },
+              { type: 'section', text: { type: 'mrkdwn', text: `Roll back ${code(rollbackLabel(job))} in *${escapeMrkdwn(job.typedEnvironment)}* to revision ${job.goal.revision ?? '?'}?` } },
               { type: 'input', block_id: 'confirm', label: { type: 'plain_text', text: `Type ${job.typedEnvironment} to confirm` }, element: { type: 'plain_text_input', action_id: 'confirm', max_length: 40 } },
             ],
           },
@@ -78,7 +79,7 @@ export function registerRollbackButtons(app: App, context: Context, authorizer: 
       }
       const queued = chosen(job, user, withAlias);
       await enqueueRollback(context, id, queued);
-      await context.audit.record({ actor: user, action: 'button.rollback_confirm', subject: `${job.namespace}/${job.name}`, outcome: queued.moveAlias ? 'queued with alias' : 'queued', jobId: id });
+      await context.audit.record({ actor: user, action: 'button.rollback_confirm', subject: rollbackLabel(job), outcome: queued.moveAlias ? 'queued with alias' : 'queued', jobId: id });
       await answer(args, queuedText(queued));
     } catch (error) {
       await answer(args, `:x: ${escapeMrkdwn(toMlopsError(error).userMessage)}`);
@@ -111,7 +112,7 @@ export function registerRollbackButtons(app: App, context: Context, authorizer: 
       }
       const queued = chosen(job, user, meta.alias);
       await enqueueRollback(context, meta.confirm, queued);
-      await context.audit.record({ actor: user, action: 'modal.rollback_confirm', subject: `${job.namespace}/${job.name}`, outcome: queued.moveAlias ? 'queued with alias' : 'queued', jobId: meta.confirm });
+      await context.audit.record({ actor: user, action: 'modal.rollback_confirm', subject: rollbackLabel(job), outcome: queued.moveAlias ? 'queued with alias' : 'queued', jobId: meta.confirm });
       await say(queuedText(queued));
     } catch (error) {
       context.logger.error({ err: error }, 'rollback confirmation failed');
@@ -126,14 +127,21 @@ export function registerRollbackButtons(app: App, context: Context, authorizer: 
 
 /** Roll back on a failure alert: the same confirm step, shown only to the clicker. */
 export async function rollbackFromRun(context: Context, runClick: RunClick): Promise<string | undefined> {
-  // A deployment failure names its model when a promotion started it; otherwise the model whose
-  // deploy pipeline ran it.
-  const model =
-    runClick.run.details.model ??
-    Object.entries(context.config.file.models).find(([, config]) => config.deployPipelineId !== undefined && config.deployPipelineId === runClick.run.details.pipelineId)?.[0];
-  const target = model ? resolveRollbackTarget(context, model) : undefined;
-  if (!target) return `:warning: No Kubernetes Deployment is configured for ${code(runClick.run.name)} (set \`models.<name>.deployment\`).`;
-  const label = `${target.namespace}/${target.name}`;
+  // A deployment failure names its model (and environment) when a promotion started it; otherwise the
+  // model whose deploy pipeline ran it, in the environment its ENVIRONMENT argument or pipeline names.
+  const { details } = runClick.run;
+  const models = context.config.file.models;
+  const byPipeline = (name: string) => {
+    const config = models[name];
+    return (config?.deployPipelineId !== undefined && config.deployPipelineId === details.pipelineId) || environmentOfDeployPipeline(config, details.pipelineId, undefined) !== undefined;
+  };
+  const model = details.model ?? Object.keys(models).find(byPipeline);
+  const environment = model && models[model]?.environments ? environmentOfDeployPipeline(models[model], details.pipelineId, details.environment)?.name : undefined;
+  const resolved = model ? resolveRollbackTarget(context, model, environment) : undefined;
+  if (!resolved) return `:warning: No Kubernetes Deployment is configured for ${code(runClick.run.name)} (set \`models.<name>.deployment\`).`;
+  if (!resolved.ok) return `:warning: ${resolved.reason}`;
+  const { target } = resolved;
+  const label = rollbackLabel(target);
   const preview = await previewRollback(context, target, 0);
   if (preview.kind === 'error') return `:x: Cannot roll back ${code(label)}: ${escapeMrkdwn(preview.message)}`;
   if (preview.kind === 'skip') return `:information_source: ${code(label)}: ${escapeMrkdwn(preview.message)}`;

@@ -1,4 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../commands/command.js';
+import { parsePromoteArgs } from '../../commands/promote.js';
+import { parseRollbackOptions } from '../../commands/rollback.js';
+import type { Approval } from '../../src/domain/approval.js';
+import { renderApprovalMessage, requestLines } from '../../src/slack/approval-message.js';
 import type { ConfigFile, EnvironmentConfig, ModelConfig } from '../../src/config/config-file.js';
 import {
   approvalPolicy,
@@ -111,5 +116,66 @@ describe('the path and its deployments', () => {
     expect(environmentOfDeployPipeline(withEnvironments, 'ocid1.devopsdeploypipeline.oc1.iad.other', 'dev')?.name).toBe('dev');
     expect(environmentOfDeployPipeline(withEnvironments, 'ocid1.devopsdeploypipeline.oc1.iad.other', undefined)).toBeUndefined();
     expect(environmentOfDeployPipeline(model({ alias: 'champion' }), 'ocid1.devopsdeploypipeline.oc1.iad.prod', 'prod')).toBeUndefined();
+  });
+});
+
+describe('promote and rollback arguments with environments', () => {
+  const environments = (model: string) => (model === 'fraud-model' ? ['dev', 'qa', 'prod'] : undefined);
+  const models = ['fraud-model', 'churn-model'];
+
+  it('takes --to with a model that has environments, naming the choices when unknown', () => {
+    expect(parsePromoteArgs(['fraud-model', '7', '--to', 'qa'], models, environments)).toEqual({ model: 'fraud-model', version: '7', environment: 'qa' });
+    expect(parsePromoteArgs(['fraud-model', '7'], models, environments)).toEqual({ model: 'fraud-model', version: '7' });
+    expect(() => parsePromoteArgs(['fraud-model', '7', '--to', 'staging'], models, environments)).toThrow('Unknown environment `staging` (`--to`). Environments: `dev`, `qa`, `prod`.');
+    expect(() => parsePromoteArgs(['fraud-model', '7', '--alias', 'champion'], models, environments)).toThrow('is promoted through its environments');
+    expect(() => parsePromoteArgs(['fraud-model', '7', '--to'], models, environments)).toThrow(UsageError);
+  });
+
+  it('refuses --to for a model without environments, which keeps --alias and --stage', () => {
+    expect(() => parsePromoteArgs(['churn-model', '3', '--to', 'prod'], models, environments)).toThrow('has no `environments`');
+    expect(parsePromoteArgs(['churn-model', '3', '--alias', 'blue'], models, environments)).toEqual({ model: 'churn-model', version: '3', target: { kind: 'alias', alias: 'blue' } });
+  });
+
+  it('reads --env among the rollback options', () => {
+    expect(parseRollbackOptions(['--env', 'prod', '--dry-run'])).toEqual({ toRevision: 0, dryRun: true, environment: 'prod' });
+    expect(parseRollbackOptions(['--to-revision', '3', '--env', 'qa'])).toEqual({ toRevision: 3, dryRun: false, environment: 'qa' });
+    expect(() => parseRollbackOptions(['--env', 'prod', '--env', 'dev'])).toThrow('Unexpected');
+    expect(() => parseRollbackOptions(['--env', 'Prod!'])).toThrow('Unexpected');
+  });
+});
+
+describe('the approval request of an environment', () => {
+  const approval = (extra: Partial<Approval>): Approval => ({
+    id: '0123456789ab',
+    model: 'fraud-model',
+    version: '7',
+    target: { kind: 'alias', alias: 'qa' },
+    requestedBy: 'U0DS1',
+    requestedAt: '2026-01-01T00:00:00Z',
+    expiresAt: '2026-01-02T00:00:00Z',
+    required: 1,
+    allowSelfApproval: false,
+    approvers: [],
+    state: 'pending',
+    candidate: { version: '7', metrics: {} },
+    current: { metrics: {} },
+    environment: { name: 'qa', path: ['dev', 'qa', 'prod'], approvers: ['S0QA'], soak: { previous: 'dev', soakMs: 7_200_000, servedMs: 9_000_000 } },
+    ...extra,
+  });
+
+  it('shows the path with the step, the soak met and who may approve there', () => {
+    expect(requestLines(approval({}))).toEqual(['*Path* dev → *▶ qa* → prod', '*Soak* :white_check_mark: served dev for 2h 30m (needs 2h 0m)', '*Approvers in qa* <!subteam^S0QA>']);
+    const message = renderApprovalMessage(approval({}));
+    expect(message.text).toContain('Promote fraud-model v7 → qa (@qa)');
+    expect(JSON.stringify(message.blocks)).toContain('approval.approve');
+  });
+
+  it('an environment needing no approval says so, and a model without environments shows no path', () => {
+    const immediate = renderApprovalMessage(approval({ required: 0, state: 'approved', decidedBy: 'U0DS1', environment: { name: 'dev', path: ['dev', 'qa', 'prod'], approvers: [] } }));
+    expect(JSON.stringify(immediate.blocks)).toContain('Not needed in dev');
+    expect(JSON.stringify(immediate.blocks)).not.toContain('approval.approve');
+    const { environment: _none, ...single } = approval({ target: { kind: 'alias', alias: 'champion' } });
+    expect(requestLines(single)).toEqual([]);
+    expect(renderApprovalMessage(single).text).toContain('Promote fraud-model v7 → @champion');
   });
 });
