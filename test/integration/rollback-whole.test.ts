@@ -10,7 +10,7 @@ import { baseConfigFile, eventually, SIGNING_SECRET, startTestBot, waitReady } f
 import { startTestOci, type TestOci } from '../helpers/oci.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startResponseUrlServer, type ResponseUrlServer } from '../helpers/response-url-server.js';
-import { blockActionsBody, postSigned, slashCommandBody } from '../helpers/slack-request.js';
+import { blockActionsBody, postSigned, slashCommandBody, viewSubmissionBody } from '../helpers/slack-request.js';
 
 const KUBE_TOKEN = 'kube-test-token';
 const MLFLOW_TOKEN = 'mlflow-token';
@@ -63,6 +63,7 @@ describe('Rollback, whole: the workload and the model version go back together; 
       models: {
         'fraud-model': { alias: 'champion', deployment: { namespace: NS, name: 'fraud-model', timeout: '5s' } },
         'argo-model': { alias: 'champion', deployment: { namespace: NS, name: 'argo-model', timeout: '5s' } },
+        'env-model': { environments: [{ name: 'prod', alias: 'champion', confirm: 'typed', deployment: { namespace: NS, name: 'env-model', timeout: '5s' } }] },
       },
     });
     bot = await startTestBot({
@@ -131,5 +132,25 @@ describe('Rollback, whole: the workload and the model version go back together; 
     const live = await command(`rollback ${NS}/flux-model`);
     expect(String(live.text)).toContain('Flux (Kustomization flux-system/apps) manages this Deployment');
     expect(elements(live).find((element) => element.action_id === 'rollback.confirm')?.text?.text).toBe('Roll back anyway');
+  });
+
+  it('an environment with confirm: typed asks for its name in a modal before the rollback goes ahead', async () => {
+    deployVersions('env-model', ['1', '2']);
+    const reply = await command('rollback env-model --env prod');
+    expect(String(reply.text)).toContain('prod asks you to type its name to confirm');
+    const value = elements(reply).find((element) => element.action_id === 'rollback.confirm')?.value ?? '';
+    const before = kube.requests().filter((request) => request.method === 'PATCH').length;
+    await postSigned(`${bot.url}/slack/events`, SIGNING_SECRET, blockActionsBody({ actionId: 'rollback.confirm', value, userId: 'U0SRE1', channelId: 'C0DEPLOY', messageTs: '1.000001', responseUrl: hooks.url() }));
+    const modal = await slack.waitFor(() => slack.views().find((view) => view.view.callback_id === 'rollback.confirm_modal'), 10_000, 'the typed confirmation modal');
+    expect(JSON.stringify(modal.view.blocks)).toContain('Type prod to confirm');
+    const submit = (typed: string) =>
+      postSigned(`${bot.url}/slack/events`, SIGNING_SECRET, viewSubmissionBody({ callbackId: 'rollback.confirm_modal', userId: 'U0SRE1', privateMetadata: String(modal.view.private_metadata), values: { confirm: { confirm: { type: 'plain_text_input', value: typed } } } }));
+    const wrong = await submit('production');
+    expect(wrong.json).toMatchObject({ response_action: 'errors', errors: { confirm: 'Type prod exactly to confirm.' } });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(kube.requests().filter((request) => request.method === 'PATCH').length).toBe(before);
+    await submit('prod');
+    await slack.waitFor(() => slack.ephemerals().find((message) => message.user === 'U0SRE1' && message.text.includes('Rolling back')), 10_000, 'the rollback queued');
+    await eventually(() => kube.revisions(NS, 'env-model').at(-1)?.image === 'registry/env-model:1', 20_000, 'rolled back');
   });
 });
