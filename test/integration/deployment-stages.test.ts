@@ -221,6 +221,22 @@ describe('Deployments from Slack: live stages, approvals, cancel', () => {
     await messageOf(deployment, (text) => text.includes('approved in Slack by'), 'approved on the second try');
   });
 
+  it('a deployment OCI no longer knows: the approval is answered so, once, and the message says it', async () => {
+    const deployment = deploy(BLUE_GREEN_PIPELINE, 'fraud-model-v7-staging-d', 'staging');
+    await announce(deployment);
+    oci.fake.startDeployment(deployment.id);
+    oci.fake.advanceDeployment(deployment.id);
+    const waiting = await messageOf(deployment, (blocks) => blocks.includes('deploy.approve'), 'Approve on the manual approval');
+    const gone = { status: 404, code: 'NotAuthorizedOrNotFound', message: 'Authorization failed or requested resource not found.', count: 50 };
+    oci.fake.failNext({ method: 'POST', pathPrefix: `/20210630/deployments/${deployment.id}/actions/approve` }, gone);
+    oci.fake.failNext({ method: 'GET', pathPrefix: `/20210630/deployments/${deployment.id}` }, gone);
+    await click(waiting, 'deploy.approve', 'U0QA1');
+    await ephemeralFor('U0QA1', 'OCI no longer knows this deployment');
+    await messageOf(deployment, (text) => text.includes('OCI no longer knows this deployment'), 'the message says so');
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(approveRequests(deployment)).toHaveLength(1);
+  });
+
   it('Cancel: deployers only, then cancelDeployment with the reason naming the user', async () => {
     const deployment = deploy(CANARY_PIPELINE, 'fraud-model-v8-prod', 'prod');
     await announce(deployment);
