@@ -115,7 +115,7 @@ export function createDeploymentPollProcessor(context: Context) {
         // OCI no longer knows it (or the bot may not read it): say so once and stop polling.
         logger.warn({ err: error, code: mlops.code }, 'deployment poll refused');
         const run = await context.runs.get(runKey);
-        if (run) await foldAndShow(context, { key: runKey, resourceId: run.resourceId, subject: 'deployment', kind: 'deploy', at: context.now().toISOString(), details: { lookupError: mlops.userMessage } }, { retry: false });
+        if (run) await foldAndShow(context, { key: runKey, resourceId: run.resourceId, subject: 'deployment', kind: 'deploy', at: context.now().toISOString(), details: { lookupError: mlops.code === 'NOT_FOUND' ? `OCI no longer knows this deployment (${mlops.userMessage}); the bot stopped following it.` : `${mlops.userMessage} The bot stopped following this deployment.` } }, { retry: false });
         return;
       }
       const failures = (job.data.failures ?? 0) + 1;

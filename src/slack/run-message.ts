@@ -127,6 +127,8 @@ export function renderRunMessage(run: Run, now: Date = new Date(), view?: Deploy
   const detail = run.details.lifecycleDetails ?? run.details.summary;
   if (detail) blocks.push({ type: 'section', text: mrkdwnText(`>${escapeMrkdwn(plain(detail, 2800)).replace(/\n/g, '\n>')}`) });
   blocks.push(...renderStageBlocks(run, now, view));
+  // OCI refused to say more (permission, or the resource is gone): the message says why it may be stale.
+  if (run.details.lookupError) blocks.push({ type: 'context', elements: [mrkdwnText(`:warning: ${escapeMrkdwn(plain(run.details.lookupError, 500))}`)] });
   blocks.push({
     type: 'context',
     elements: [mrkdwnText(`${code(run.resourceId)} · updated ${slackDate(run.stateAt)}`)],

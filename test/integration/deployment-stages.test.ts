@@ -232,7 +232,8 @@ describe('Deployments from Slack: live stages, approvals, cancel', () => {
     oci.fake.failNext({ method: 'GET', pathPrefix: `/20210630/deployments/${deployment.id}` }, gone);
     await click(waiting, 'deploy.approve', 'U0QA1');
     await ephemeralFor('U0QA1', 'OCI no longer knows this deployment');
-    await messageOf(deployment, (text) => text.includes('OCI no longer knows this deployment'), 'the message says so');
+    await messageOf(deployment, (text) => text.includes('OCI refused the last decision: OCI no longer knows this deployment'), 'the stage says so');
+    await messageOf(deployment, (text) => text.includes('the bot stopped following it'), 'the message says the poller stopped');
     await new Promise((resolve) => setTimeout(resolve, 800));
     expect(approveRequests(deployment)).toHaveLength(1);
   });
