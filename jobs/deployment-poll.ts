@@ -59,6 +59,22 @@ export async function stagesOf(context: Context, info: OciRunInfo): Promise<Depl
   );
 }
 
+/**
+ * The gate results to show again beside a canary approval, one line each, stored on the run as
+ * `details.canaryGates` (src/slack/deployment-stages.ts renders them under the canary's traffic).
+ *
+ * Hook for the quality gates (#15, branch `gates`), whose src/domain/gates.ts is not on main yet: once it
+ * is, evaluate `gatesFor(models[model], environment)` with `evaluateGates` on the MLflow run metrics of
+ * the deployment's MODEL_VERSION against the version the environment's alias held before, and return one
+ * `describeGate` line per result (passed or `explainFailure`). The run's model, environment and version are
+ * `details.model` / MODEL_NAME, `details.environment` / ENVIRONMENT and MODEL_VERSION. Until then: none.
+ */
+async function canaryGateLines(context: Context, runKey: string): Promise<string[] | undefined> {
+  const run = await context.runs.get(runKey);
+  if (!run || run.details.canaryGates !== undefined) return undefined;
+  return undefined;
+}
+
 /** A getDeployment answer as a fold of the deployment's run. */
 export async function deploymentUpdate(context: Context, runKey: string, info: OciRunInfo): Promise<RunUpdate> {
   const details: Record<string, string> = {};
@@ -124,7 +140,10 @@ export function createDeploymentPollProcessor(context: Context) {
       return;
     }
 
-    const changed = await foldAndShow(context, await deploymentUpdate(context, runKey, info), { retry: false });
+    const update = await deploymentUpdate(context, runKey, info);
+    const gates = update.stages?.some((stage) => stage.type === 'OKE_CANARY_APPROVAL' && awaitsApproval(stage)) ? await canaryGateLines(context, runKey) : undefined;
+    if (gates && gates.length > 0) update.details = { ...update.details, canaryGates: gates.join('\n') };
+    const changed = await foldAndShow(context, update, { retry: false });
     const state = fromOciLifecycleState(info.lifecycleState);
     if ((state && isTerminal(state)) || Date.now() - job.timestamp > MAX_POLLING_MS) {
       logger.debug({ lifecycleState: info.lifecycleState }, 'deployment poll ended');
