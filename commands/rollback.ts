@@ -1,7 +1,6 @@
-import { previewRollback, resolveRollbackTarget, rollbackLabel, storeConfirm } from '../jobs/rollback.js';
+import { previewRollback, resolveRollbackTarget, rollbackConfirmStep, rollbackLabel } from '../jobs/rollback.js';
 import { refusalText } from '../src/authorizer.js';
 import { code, escapeMrkdwn } from '../src/slack/mrkdwn.js';
-import { renderRollbackConfirm } from '../src/slack/rollback-message.js';
 import { UsageError, type Subcommand } from './command.js';
 
 const USAGE = 'rollback <model> [--env ENV] [--to-revision N] [--dry-run]  or  rollback <namespace/name> [--to-revision N] [--dry-run]';
@@ -55,13 +54,9 @@ export function createRollbackCommand(): Subcommand {
       const preview = await previewRollback(context, target, toRevision);
       if (preview.kind === 'error') return { text: `:x: Cannot roll back ${code(label)}: ${escapeMrkdwn(preview.message)}` };
       if (preview.kind === 'skip') return { text: `:information_source: ${code(label)}: ${escapeMrkdwn(preview.message)}` };
-      if (dryRun) {
-        await context.audit.record({ actor: input.userId, action: 'command.rollback', subject: label, outcome: 'dry run' });
-        return renderRollbackConfirm(label, preview.current, preview.goal, undefined, '_Dry run: nothing was changed._');
-      }
-      const confirmId = await storeConfirm(context, { ...target, targetReplicaSet: preview.targetReplicaSet, goal: preview.goal, requestedBy: input.userId, channel: input.channelId });
-      await context.audit.record({ actor: input.userId, action: 'command.rollback', subject: label, outcome: 'confirm shown', jobId: confirmId });
-      return renderRollbackConfirm(label, preview.current, preview.goal, confirmId);
+      const { message, confirmId } = await rollbackConfirmStep(context, target, preview, input.userId, input.channelId, { dryRun });
+      await context.audit.record({ actor: input.userId, action: 'command.rollback', subject: label, outcome: dryRun ? 'dry run' : 'confirm shown', ...(confirmId ? { jobId: confirmId } : {}) });
+      return message;
     },
   };
 }

@@ -152,7 +152,11 @@ export class DemoCloud {
         return;
       }
       case 'deployment-failed': {
-        const deployment = this.oci.seedDeployment({ lifecycleState: 'FAILED', displayName: `fraud-model-deploy-${n}`, deployPipelineId: FRAUD.deployPipelineId, lifecycleDetails: 'Stage "apply-manifests" failed: readiness probe failed on 2 of 3 pods' });
+        // The sample pipeline's canary comes up, then the traffic shift fails.
+        const deployment = this.oci.seedDeployment({ lifecycleState: 'ACCEPTED', displayName: `fraud-model-deploy-${n}`, deployPipelineId: FRAUD.deployPipelineId });
+        this.oci.startDeployment(deployment.id);
+        this.oci.advanceDeployment(deployment.id);
+        this.oci.failStage(deployment.id, 'Update ingress weights', 'Stage "Shift 10% to the canary" failed: readiness probe failed on 2 of 3 canary pods');
         await this.deliver(eventFor('devops-updatedeployment.json', deployment));
         return;
       }
@@ -190,16 +194,21 @@ export class DemoCloud {
     const training = this.oci.seedJobRun({ lifecycleState: 'ACCEPTED', displayName: `fraud-model-train-${n}`, jobId: FRAUD.jobId, projectId: FRAUD.projectId, compartmentId: COMPARTMENT_ID });
     await this.progress(training, 'SUCCEEDED', true);
     const deployment = this.oci.seedDeployment({ lifecycleState: 'ACCEPTED', displayName: `fraud-model-deploy-${n}`, deployPipelineId: FRAUD.deployPipelineId });
-    await this.progress(deployment, 'SUCCEEDED', true);
+    // Nobody is asked here: someone approves the canary in the OCI console, which the message shows as such.
+    await this.progress(deployment, 'SUCCEEDED', true, true);
   }
 
   /** Moves a run through its states a step at a time, notifying the bot of each. */
-  private async progress(resource: FakeResource, final: 'SUCCEEDED' | 'FAILED', announceCreation = false): Promise<void> {
+  private async progress(resource: FakeResource, final: 'SUCCEEDED' | 'FAILED', announceCreation = false, approveInConsole = false): Promise<void> {
     const kind = resource.id.split('.')[1] ?? '';
     const events = EVENTS_BY_KIND[kind];
     if (!events) return;
     try {
       if (announceCreation) await this.deliver(eventFor(events.created, resource, events.createdType));
+      if (kind === 'devopsdeployment' && final === 'SUCCEEDED' && this.hasStages(resource)) {
+        await this.runStages(resource, events.updated, approveInConsole);
+        return;
+      }
       for (const state of ['IN_PROGRESS', final]) {
         await this.pause(STEP_MS);
         if (this.stopped) return;
@@ -211,6 +220,35 @@ export class DemoCloud {
       }
     } catch (error) {
       if (!this.stopped) this.log(`the OCI stand-in could not move ${resource.id}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  private hasStages(resource: FakeResource): boolean {
+    const progress = resource.deploymentExecutionProgress as { deployStageExecutionProgress?: Record<string, unknown> } | undefined;
+    return Object.keys(progress?.deployStageExecutionProgress ?? {}).length > 0;
+  }
+
+  /**
+   * A deploy pipeline with stages: one stage a step, as OCI runs them; an approval stage waits until it is
+   * decided (from Slack, through approveDeployment), then the pipeline goes on. OCI sends no event per
+   * stage (the bot polls); the start and the end are notified.
+   */
+  private async runStages(resource: FakeResource, updated: EventShape, approveInConsole: boolean): Promise<void> {
+    this.oci.startDeployment(resource.id);
+    await this.deliver(eventFor(updated.fixture, resource, updated.type));
+    while (!this.stopped) {
+      await this.pause(STEP_MS);
+      const state = resource.lifecycleState;
+      if (state !== 'IN_PROGRESS') {
+        if (state === 'SUCCEEDED') this.deployed(resource);
+        await this.deliver(eventFor(updated.fixture, resource, updated.type));
+        return;
+      }
+      const progress = resource.deploymentExecutionProgress as { deployStageExecutionProgress?: Record<string, { deployStageId?: string; deployStageType?: string; status?: string }> } | undefined;
+      const stages = Object.values(progress?.deployStageExecutionProgress ?? {});
+      const waiting = stages.find((stage) => stage.status === 'IN_PROGRESS' && /APPROVAL$/.test(stage.deployStageType ?? ''));
+      if (!waiting) this.oci.advanceDeployment(resource.id);
+      else if (approveInConsole && waiting.deployStageId) this.oci.decideInConsole(resource.id, waiting.deployStageId, 'APPROVE');
     }
   }
 

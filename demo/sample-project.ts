@@ -146,8 +146,31 @@ export function applyDeployment(clusters: DemoClusters, deployment: FakeResource
   const version = argument('MODEL_VERSION');
   const kube = argument('ENVIRONMENT') === 'dev' ? clusters.dev : clusters.prod;
   if (!model || !version || !kube.deployment(NAMESPACE, model)) return;
-  kube.setImage(NAMESPACE, model, modelImage(model, version), { changeCause: `deploy ${model} model v${version}` });
+  // As docs/deployments.md asks of deploy pipelines: the pod template names the model version it serves.
+  kube.updateTemplate(
+    NAMESPACE,
+    model,
+    (template) => {
+      const metadata = (template.metadata ?? {}) as { labels?: Record<string, string> };
+      template.metadata = { ...metadata, labels: { ...metadata.labels, 'mlops.model-version': version } };
+      const spec = template.spec as { containers?: { image?: string }[] } | undefined;
+      const container = spec?.containers?.[0];
+      if (container) container.image = modelImage(model, version);
+    },
+    { changeCause: `deploy ${model} model v${version}` },
+  );
 }
+
+/**
+ * The sample deploy pipeline's stages: a canary (10% of the traffic), an approval of the canary, then
+ * production. Its deployments wait at the canary approval until someone approves it (from Slack).
+ */
+export const FRAUD_DEPLOY_STAGES = [
+  { id: 'ocid1.devopsdeploystage.oc1.iad.democanary', name: 'Deploy canary', type: 'OKE_CANARY_DEPLOYMENT', namespace: 'inference-canary' },
+  { id: 'ocid1.devopsdeploystage.oc1.iad.demoshift', name: 'Shift 10% to the canary', type: 'OKE_CANARY_TRAFFIC_SHIFT', after: ['ocid1.devopsdeploystage.oc1.iad.democanary'], rampLimitPercent: 10 },
+  { id: 'ocid1.devopsdeploystage.oc1.iad.demoapproval', name: 'Canary approval', type: 'OKE_CANARY_APPROVAL', after: ['ocid1.devopsdeploystage.oc1.iad.demoshift'] },
+  { id: 'ocid1.devopsdeploystage.oc1.iad.demoproduction', name: 'Production', type: 'OKE_DEPLOYMENT', after: ['ocid1.devopsdeploystage.oc1.iad.demoapproval'] },
+];
 
 export function seedSampleProject(stand: { oci: FakeOciApi; mlflow: FakeMlflow; clusters: DemoClusters }): void {
   const { oci, mlflow, clusters } = stand;
@@ -155,6 +178,7 @@ export function seedSampleProject(stand: { oci: FakeOciApi; mlflow: FakeMlflow; 
   for (const pipeline of [CHURN.buildPipelineId, FRAUD.deployPipelineId, CHURN.devDeployPipelineId, CHURN.prodDeployPipelineId]) {
     oci.registerPipeline(pipeline, { projectId: DEVOPS_PROJECT, compartmentId: COMPARTMENT_ID });
   }
+  oci.defineDeployPipeline(FRAUD.deployPipelineId, FRAUD_DEPLOY_STAGES);
 
   const champion = mlflow.addRun({ auc: 0.91, precision: 0.84, loss: 0.31 }, 'fraud-baseline');
   const candidate = mlflow.addRun({ auc: 0.94, precision: 0.88, loss: 0.27 }, 'fraud-new-features');

@@ -13,14 +13,18 @@ export function isRetry(job: Job): boolean {
 
 /**
  * Folds an update into its run and, when the run changed (or on a retry, see isRetry), enqueues the Slack
- * job for the run (one pending per run, see enqueueRunStatus).
+ * job for the run (one pending per run, see enqueueRunStatus). Returns whether the run changed.
  */
-export async function foldAndShow(context: Context, update: RunUpdate, options: { retry: boolean }): Promise<void> {
+export async function foldAndShow(context: Context, update: RunUpdate, options: { retry: boolean }): Promise<boolean> {
   const { before, after } = await context.runs.update(update.key, (run) => {
     const result = applyRunUpdate(run, update);
     return result.changed ? result.run : run;
   });
-  if (after && (after !== before || options.retry)) {
-    await enqueueRunStatus(context.queues, after.key, after.version);
-  }
+  if (after && (after !== before || options.retry)) await showRun(context, after.key, after.version);
+  return after !== before;
+}
+
+/** Asks the Slack side to show the run as it is (one pending job per run: the latest version). */
+export async function showRun(context: Context, runKey: string, version: number): Promise<void> {
+  await enqueueRunStatus(context.queues, runKey, version);
 }

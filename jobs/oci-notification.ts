@@ -3,9 +3,10 @@ import type { Context, OciRunInfo } from '../src/context.js';
 import type { AlarmNotification, ResourceEvent } from '../src/domain/oci-notification.js';
 import { modelsToRetrain } from '../src/domain/retrain.js';
 import { pickChannel } from '../src/domain/route.js';
-import { fromOciLifecycleState } from '../src/domain/run-state.js';
+import { fromOciLifecycleState, isTerminal } from '../src/domain/run-state.js';
 import { hasOciResource, type RunUpdate } from '../src/domain/run.js';
 import { foldAndShow, isRetry } from './fold-run.js';
+import { ensureDeploymentPolling, stagesOf } from './deployment-poll.js';
 import { isMlopsError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { jobId, type NotificationJob } from '../src/queues.js';
@@ -105,6 +106,7 @@ async function foldEvent(context: Context, event: ResourceEvent, logger: Logger,
   if (consoleUrl) details.consoleUrl = consoleUrl;
 
   const infoState = fromOciLifecycleState(info?.lifecycleState);
+  const stages = info ? await stagesOf(context, info) : undefined;
   const at = info ? (info.timeFinished ?? info.timeUpdated ?? context.now().toISOString()) : event.eventTime;
   const update: RunUpdate = {
     key: runKey,
@@ -118,10 +120,14 @@ async function foldEvent(context: Context, event: ResourceEvent, logger: Logger,
     ...(event.compartmentName ? { compartmentName: event.compartmentName } : {}),
     ...(info?.timeStarted ? { startedAt: info.timeStarted } : {}),
     ...(info?.timeFinished ? { finishedAt: info.timeFinished } : {}),
+    ...(stages ? { stages } : {}),
     details,
     ...(event.subject === 'modelDeployment' ? { note: event.action } : {}),
   };
   await foldAndShow(context, update, retry);
+  // Deployments emit no event per stage: poll while one runs (one poller per deployment, see deployment-poll.ts).
+  const state = infoState ?? event.state;
+  if (event.subject === 'deployment' && !lookupError && !(state && isTerminal(state))) await ensureDeploymentPolling(context, event.resourceId, runKey);
 }
 
 async function foldAlarm(context: Context, alarm: AlarmNotification, retry: { retry: boolean }): Promise<void> {

@@ -16,6 +16,7 @@ import { jobId, TRAIN_JOB_OPTIONS, type PromoteJob } from '../src/queues.js';
 import { renderApprovalMessage, type ApprovalLinks } from '../src/slack/approval-message.js';
 import { consoleUrlFor } from '../src/adapters/oci/console-links.js';
 import { foldAndShow } from './fold-run.js';
+import { ensureDeploymentPolling } from './deployment-poll.js';
 import { code } from '../src/slack/mrkdwn.js';
 
 export interface PromotionRequest {
@@ -230,7 +231,7 @@ export function createPromoteProcessor(context: Context) {
       if (deployPipelineId && approval.channel && approval.ts) {
         const runKey = startedRunKey.promotion(approval.id);
         const name = `${approval.model}-v${approval.version}${approval.environment ? `-${approval.environment.name}` : ''}`;
-        const details: Record<string, string> = { channel: approval.channel, threadTs: approval.ts, model: approval.model };
+        const details: Record<string, string> = { channel: approval.channel, threadTs: approval.ts, model: approval.model, requestedBy: approval.requestedBy };
         if (approval.environment) details.environment = approval.environment.name;
         const base = { key: runKey, subject: 'deployment', kind: 'deploy', startedBy: approval.decidedBy ?? approval.requestedBy } as const;
         // Stored before the call but not shown: an event of the new deployment that OCI delivers before
@@ -263,6 +264,7 @@ export function createPromoteProcessor(context: Context) {
           },
           { retry: true },
         );
+        await ensureDeploymentPolling(context, started.id, runKey);
         deployment = ` Deployment ${started.id} started.`;
       }
       const outcome = `${approvalTargetLabel(approval)}: ${previous ? `v${previous}` : 'unset'} → v${approval.version}.${deployment}`;

@@ -6,11 +6,15 @@ import { postOnce } from '../src/adapters/slack-api/post-once.js';
 import type { Context } from '../src/context.js';
 import { planRollback, rolloutStatus, selectorString, type RevisionSummary } from '../src/domain/rollback.js';
 import { isMlopsError, MlopsError, toMlopsError } from '../src/errors.js';
-import { jobId, type RollbackJobData } from '../src/queues.js';
+import { jobId, type AliasMove, type RollbackJobData } from '../src/queues.js';
 import { mrkdwnText } from '../src/slack/blocks.js';
 import { code, escapeMrkdwn } from '../src/slack/mrkdwn.js';
+import { renderRollbackConfirm, renderRollbackStatus, type RollbackState } from '../src/slack/rollback-message.js';
+import type { SlackMessage } from '../src/slack/blocks.js';
+import { environmentOf } from '../src/domain/deployment-policy.js';
 import { deploymentsOf } from '../src/domain/environments.js';
-import { renderRollbackStatus, type RollbackState } from '../src/slack/rollback-message.js';
+import { gitopsManager } from '../src/domain/gitops.js';
+import { botAliasKey } from './promote.js';
 
 export interface RollbackTarget {
   namespace: string;
@@ -39,6 +43,7 @@ const lockKey = (target: RollbackTarget) => `${KEY_PREFIX}:lock:rollback:${targe
 const messageKey = (id: string) => `${KEY_PREFIX}:rollback-message:${id}`;
 const patchedKey = (id: string) => `${KEY_PREFIX}:rollback-patched:${id}`;
 
+const aliasMoveSchema = z.object({ model: z.string(), alias: z.string(), version: z.string(), from: z.string().optional() });
 const jobSchema = z.object({
   namespace: z.string(),
   name: z.string(),
@@ -47,9 +52,13 @@ const jobSchema = z.object({
   kubeContext: z.string().optional(),
   timeoutMs: z.number(),
   targetReplicaSet: z.string(),
-  goal: z.object({ revision: z.number().optional(), replicaSet: z.string().optional(), images: z.array(z.string()), changeCause: z.string().optional() }),
+  goal: z.object({ revision: z.number().optional(), replicaSet: z.string().optional(), images: z.array(z.string()), changeCause: z.string().optional(), modelVersion: z.string().optional() }),
   requestedBy: z.string(),
   channel: z.string(),
+  aliasOffer: aliasMoveSchema.optional(),
+  moveAlias: aliasMoveSchema.optional(),
+  gitops: z.string().optional(),
+  typedEnvironment: z.string().optional(),
 });
 
 export type RollbackResolution = { ok: true; target: RollbackTarget } | { ok: false; reason: string } | undefined;
@@ -100,7 +109,7 @@ export function resolveRollbackTarget(context: Context, subject: string, environ
 export type Preview =
   | { kind: 'error'; message: string }
   | { kind: 'skip'; message: string; current: RevisionSummary; goal: RevisionSummary }
-  | { kind: 'ready'; current: RevisionSummary; goal: RevisionSummary; targetReplicaSet: string };
+  | { kind: 'ready'; current: RevisionSummary; goal: RevisionSummary; targetReplicaSet: string; gitops?: string | undefined };
 
 /** What an undo would do now (read only): the confirm step and --dry-run show this. */
 export async function previewRollback(context: Context, target: RollbackTarget, toRevision: number): Promise<Preview> {
@@ -110,7 +119,58 @@ export async function previewRollback(context: Context, target: RollbackTarget, 
   const plan = planRollback(deployment, replicaSets, toRevision);
   if (plan.kind === 'error' || plan.kind === 'paused') return { kind: 'error', message: plan.message };
   if (plan.kind === 'skip') return { kind: 'skip', message: plan.message, current: plan.current, goal: plan.target };
-  return { kind: 'ready', current: plan.current, goal: plan.target, targetReplicaSet: plan.targetReplicaSet };
+  return { kind: 'ready', current: plan.current, goal: plan.target, targetReplicaSet: plan.targetReplicaSet, gitops: gitopsManager(deployment) };
+}
+
+/**
+ * The alias to offer moving back with the rollback: the environment's (or the model's) alias, when the
+ * target revision's pod template names a model version (`mlops.model-version`) the alias is not on.
+ */
+async function aliasOfferFor(context: Context, target: RollbackTarget, goal: RevisionSummary): Promise<AliasMove | undefined> {
+  if (!target.model || !goal.modelVersion || !context.mlflow) return undefined;
+  const { alias } = environmentOf(context.config.file, target.model, target.environment);
+  if (!alias) return undefined;
+  let from: string | undefined;
+  try {
+    from = (await context.mlflow.getVersionByAlias(target.model, alias))?.version;
+  } catch (error) {
+    // The offer still stands; the worker reads the alias again before moving it.
+    context.logger.warn({ err: error, model: target.model, alias }, 'alias holder unknown for the rollback offer');
+  }
+  if (from === goal.modelVersion) return undefined;
+  return { model: target.model, alias, version: goal.modelVersion, ...(from ? { from } : {}) };
+}
+
+/**
+ * The confirm step of `/mlops rollback` and of Roll back on an alert: stored for 15 minutes under an id the
+ * buttons carry; it warns about a GitOps-managed Deployment ("Roll back anyway"), offers to move the alias
+ * back with the workload, and says when the environment asks for its name to be typed.
+ */
+export async function rollbackConfirmStep(
+  context: Context,
+  target: RollbackTarget,
+  preview: Extract<Preview, { kind: 'ready' }>,
+  requestedBy: string,
+  channel: string,
+  options: { dryRun?: boolean } = {},
+): Promise<{ message: SlackMessage; confirmId: string | undefined }> {
+  const label = rollbackLabel(target);
+  const aliasOffer = await aliasOfferFor(context, target, preview.goal);
+  const { environment, confirm } = target.model ? environmentOf(context.config.file, target.model, target.environment) : { environment: undefined, confirm: 'click' };
+  const typedEnvironment = confirm === 'typed' && environment ? environment.name : undefined;
+  const extras = { gitops: preview.gitops, aliasOffer, typedEnvironment };
+  if (options.dryRun) return { message: renderRollbackConfirm(label, preview.current, preview.goal, undefined, '_Dry run: nothing was changed._', extras), confirmId: undefined };
+  const confirmId = await storeConfirm(context, {
+    ...target,
+    targetReplicaSet: preview.targetReplicaSet,
+    goal: preview.goal,
+    requestedBy,
+    channel,
+    ...(aliasOffer ? { aliasOffer } : {}),
+    ...(preview.gitops ? { gitops: preview.gitops } : {}),
+    ...(typedEnvironment ? { typedEnvironment } : {}),
+  });
+  return { message: renderRollbackConfirm(label, preview.current, preview.goal, confirmId, undefined, extras), confirmId };
 }
 
 /** Remembers a confirm step for 15 minutes; its id is the button value and the rollback job's id. */
@@ -219,6 +279,46 @@ async function run(context: Context, id: string, data: RollbackJob, target: stri
   outcome ??= { state: 'timed out', detail: `timed out after ${Math.round(data.timeoutMs / 1000)}s waiting for the rollout (${last || 'no status yet'})` };
   await report(context, id, data, outcome.state, outcome.detail);
   await context.audit.record({ actor: data.requestedBy, action: 'job.rollback', subject: target, outcome: outcome.state, jobId: id, detail: outcome.detail });
+  if (data.moveAlias) await moveAliasBack(context, id, data, data.moveAlias, outcome.state === 'succeeded' || outcome.state === 'skipped');
+}
+
+/**
+ * The second half of a rollback the user chose "+ move @alias" for: once the rollout succeeded, the alias
+ * goes to the version the restored revision runs (marked as the bot's own change, so MLflow's webhook echo
+ * is not reported as an outside change). Either way the outcome goes to the rollback's thread, once.
+ */
+async function moveAliasBack(context: Context, id: string, data: RollbackJob, move: AliasMove, rolledBack: boolean): Promise<void> {
+  const label = `${code(`@${move.alias}`)} of ${code(move.model)}`;
+  let line: string;
+  if (!rolledBack) {
+    line = `:warning: ${label} stays where it is: the rollback did not finish, so the registry was not changed.`;
+  } else if (!context.mlflow) {
+    line = `:warning: ${label} was not moved: MLFLOW_TRACKING_URI is not set.`;
+  } else {
+    try {
+      const before = (await context.mlflow.getVersionByAlias(move.model, move.alias))?.version;
+      if (before !== move.version) {
+        await context.redis.set(botAliasKey(move.model, move.alias, move.version), '1', 'EX', 600);
+        await context.mlflow.setAlias(move.model, move.alias, move.version);
+      }
+      const after = (await context.mlflow.getVersionByAlias(move.model, move.alias))?.version;
+      if (after !== move.version) throw new MlopsError('UPSTREAM_UNAVAILABLE', `alias ${move.alias} reads ${after ?? 'unset'} after setting`);
+      line = before === move.version ? `:white_check_mark: ${label} was already on v${escapeMrkdwn(move.version)}.` : `:white_check_mark: ${label} moved back: v${escapeMrkdwn(before ?? move.from ?? '?')} → v${escapeMrkdwn(move.version)}, matching what serves.`;
+      await context.audit.record({ actor: data.requestedBy, action: 'job.rollback_alias', subject: `${move.model} @${move.alias}`, outcome: 'moved', jobId: id, detail: `v${before ?? '?'} → v${move.version}` });
+    } catch (error) {
+      const mlops = toMlopsError(error);
+      // A transient MLflow failure is retried with the job (the rollout part is idempotent: it finds the template restored).
+      if (mlops.retryable) throw mlops;
+      line = `:x: ${label} was not moved: ${escapeMrkdwn(mlops.userMessage)}`;
+      await context.audit.record({ actor: data.requestedBy, action: 'job.rollback_alias', subject: `${move.model} @${move.alias}`, outcome: `failed: ${mlops.code}`, jobId: id, detail: mlops.userMessage });
+    }
+  }
+  const stored = await context.redis.hgetall(messageKey(id));
+  if (!stored.ts || !stored.channel) return;
+  const { channel, ts } = stored;
+  await postOnce(context, { key: `rollback-alias:${id}`, channel, threadTs: ts }, (metadata) =>
+    context.slack.postMessage({ channel, threadTs: ts, text: line, blocks: [{ type: 'section', text: mrkdwnText(line) }], metadata: metadata() }, OUTCOME_WAIT_MS),
+  );
 }
 
 /** Posts the rollback's message once, then updates it in place; the outcome also goes to the thread. */

@@ -18,6 +18,7 @@ import { link } from '../src/slack/mrkdwn.js';
 import { messageLink } from '../src/slack/permalink.js';
 import { announceVersion } from './version-registered.js';
 import { enqueueRunStatus, enqueueWaitingRoots, type SlackStatusJob } from '../src/queues.js';
+import { deploymentViewFor } from '../src/slack/deployment-stages.js';
 
 const LEASE_MS = 30_000;
 const BUSY_RETRY_MIN_MS = 200;
@@ -193,7 +194,7 @@ async function postRoot(context: Context, run: Run, channel: string): Promise<Ru
   const posted = await postOnce(context, { key: `run:${run.key}`, channel, threadTs }, (metadata) =>
     context.slack.postReserved(channel, async () => {
       shown = (await context.runs.get(run.key)) ?? shown;
-      return { ...renderRunMessage(shown, context.now(), await runLinks(context, shown)), ...(threadTs ? { threadTs } : {}), metadata: metadata({ version: shown.version, narrated: shown.history.length }) };
+      return { ...renderRunMessage(shown, context.now(), await runLinks(context, shown), deploymentViewFor(context.config.file, shown)), ...(threadTs ? { threadTs } : {}), metadata: metadata({ version: shown.version, narrated: shown.history.length }) };
     }),
   );
   const message: RunMessage = {
@@ -279,7 +280,7 @@ async function syncRun(context: Context, waiting: WaitingRoots, runKey: string):
   const links = await runLinks(context, run);
   const latest = async () => {
     shown = (await context.runs.get(runKey)) ?? shown;
-    return renderRunMessage(shown, context.now(), links);
+    return renderRunMessage(shown, context.now(), links, deploymentViewFor(context.config.file, shown));
   };
   let comeBackInMs: number | undefined;
   const later = (ms: number) => {

@@ -11,6 +11,8 @@ import { createNotificationProcessor } from '../jobs/oci-notification.js';
 import { createSlackStatusProcessor } from '../jobs/slack-status.js';
 import { createPromoteProcessor } from '../jobs/promote.js';
 import { createRollbackProcessor } from '../jobs/rollback.js';
+import { createDeploymentActionProcessor } from '../jobs/deployment-action.js';
+import { createDeploymentPollProcessor } from '../jobs/deployment-poll.js';
 import { createTrainProcessor } from '../jobs/train.js';
 import { createRetrainProcessor, syncRetrainSchedules } from '../jobs/retrain.js';
 import { createModelVersionProcessor } from '../jobs/model-version.js';
@@ -30,7 +32,7 @@ import { Authorizer } from './authorizer.js';
 import { contextKey } from './domain/environments.js';
 import { kubeContextProblems } from './adapters/kube/kubeconfig-contexts.js';
 import type { Config } from './config/load-config.js';
-import type { Context, OciReader, OciStarter } from './context.js';
+import type { Context, DeploymentPollTimings, OciDeploymentActions, OciReader, OciStarter } from './context.js';
 import { createMlflowWebhooksHandler } from './http/mlflow-webhooks-route.js';
 import { createOciNotificationsHandler } from './http/oci-notifications-route.js';
 import { sendJson } from './http/respond.js';
@@ -38,6 +40,7 @@ import { createHttpServer, createMetricsServer, listen, type RouteTable } from '
 import { SlackHttpReceiver, SlackSocketReceiver } from './http/slack-receiver.js';
 import { registerApprovalButtons } from './interactions/approval-buttons.js';
 import { registerGateOverride } from './interactions/gate-override.js';
+import { registerDeploymentButtons } from './interactions/deployment-buttons.js';
 import { registerRollbackButtons, rollbackFromRun } from './interactions/rollback-buttons.js';
 import { registerRunButtons } from './interactions/run-buttons.js';
 import { createLogger, type Logger } from './log.js';
@@ -46,8 +49,10 @@ import { closeQueues, createJobWorker, createQueues, jobId, QUEUE_NAMES } from '
 
 export interface BotOptions {
   config: Config;
-  oci: OciReader & OciStarter;
+  oci: OciReader & OciStarter & OciDeploymentActions;
   logger?: Logger;
+  /** How often running deployments are read (tests shorten it). */
+  deploymentPoll?: DeploymentPollTimings;
   now?: () => Date;
   slackGateway?: Partial<GatewayOptions>;
   /** How often workers look for model versions whose MLflow webhook was missed (default 5 minutes). */
@@ -66,6 +71,9 @@ export interface RunningBot {
 }
 
 /** Waits between attempts at start-up work that needs Slack or Redis. */
+/** Every 5 s while stages run (backing off to 60 s while nothing changes), every 60 s while an approval waits (reference/oci.md §8.4). */
+const DEFAULT_DEPLOYMENT_POLL: DeploymentPollTimings = { fastMs: 5_000, slowMs: 60_000 };
+
 const SLACK_IDENTITY_RETRY_MS = [500, 1_000, 2_000, 5_000, 10_000];
 const MODEL_VERSION_SWEEP_MS = 5 * 60_000;
 
@@ -107,7 +115,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
     return client;
   };
   const audit = new AuditLog(redis, logger.child({ component: 'audit' }));
-  const context: Context = { config, logger, metrics, redis, runs: new RunStore(redis), limiter, slack, oci: options.oci, queues, audit, approvals: new ApprovalStore(redis), aliasMoves: new AliasMoveStore(redis), mlflow: env.MLFLOW_TRACKING_URI ? new MlflowClient(env) : undefined, kube: (name?: string) => kubeClient(name), now };
+  const context: Context = { config, logger, metrics, redis, runs: new RunStore(redis), limiter, slack, oci: options.oci, queues, audit, approvals: new ApprovalStore(redis), aliasMoves: new AliasMoveStore(redis), mlflow: env.MLFLOW_TRACKING_URI ? new MlflowClient(env) : undefined, kube: (name?: string) => kubeClient(name), now, deploymentPoll: options.deploymentPoll ?? DEFAULT_DEPLOYMENT_POLL };
   const authorizer = new Authorizer(config.file.roles, slack, redis, logger.child({ component: 'authorizer' }));
 
   // Bolt would call auth.test itself and cache even a failure; we learn the bot's identity with retries
@@ -144,6 +152,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
         registerRollbackButtons(app, context, authorizer);
         registerApprovalButtons(app, context, authorizer);
         registerGateOverride(app, context, authorizer);
+        registerDeploymentButtons(app, context, authorizer);
         app.event('subteam_members_changed', async ({ event }) => {
           const subteam = (event as { subteam_id?: unknown }).subteam_id;
           if (typeof subteam === 'string') await authorizer.forget(subteam);
@@ -176,6 +185,8 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       [QUEUE_NAMES.rollback]: { run: createRollbackProcessor(context), concurrency: 4 },
       [QUEUE_NAMES.retrain]: { run: createRetrainProcessor(context), concurrency: 4 },
       [QUEUE_NAMES.modelVersions]: { run: createModelVersionProcessor(context), concurrency: 4 },
+      [QUEUE_NAMES.deploymentPoll]: { run: createDeploymentPollProcessor(context), concurrency: 8 },
+      [QUEUE_NAMES.deploymentAction]: { run: createDeploymentActionProcessor(context), concurrency: 4 },
     };
     for (const [name, { run, concurrency }] of Object.entries(processors)) {
       const connection: Redis = createRedis(env.REDIS_URL, 'worker', `worker:${name}`);

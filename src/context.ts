@@ -8,6 +8,7 @@ import type { RateLimiter } from './adapters/redis/rate-limiter.js';
 import type { RunStore } from './adapters/redis/run-store.js';
 import type { SlackGateway } from './adapters/slack-api/slack-gateway.js';
 import type { Config } from './config/load-config.js';
+import type { DeployStage } from './domain/deploy-stages.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { Queues } from './queues.js';
@@ -26,6 +27,8 @@ export interface OciRunInfo {
   timeFinished?: string | undefined;
   timeUpdated?: string | undefined;
   arguments?: Record<string, string> | undefined;
+  /** A deployment's stage progress (unordered). */
+  stages?: DeployStage[] | undefined;
 }
 
 /** The OCI reads the notification worker needs; the OCI adapter implements them. */
@@ -79,6 +82,37 @@ export interface OciStarter {
   createDeployment(request: CreateDeploymentRequest): Promise<OciRunInfo>;
 }
 
+export interface ApproveDeploymentRequest {
+  deploymentId: string;
+  stageId: string;
+  action: 'APPROVE' | 'REJECT';
+  reason: string;
+  /** Deterministic per deployment, stage and action: a retried job cannot act twice. */
+  retryToken: string;
+}
+
+export interface CancelDeploymentRequest {
+  deploymentId: string;
+  reason: string;
+  retryToken: string;
+}
+
+/** What a deployment's Slack message can do to it in OCI, and the stage definitions it reads. */
+export interface OciDeploymentActions {
+  approveDeployment(request: ApproveDeploymentRequest): Promise<OciRunInfo>;
+  cancelDeployment(request: CancelDeploymentRequest): Promise<OciRunInfo>;
+  /** The canary traffic-shift's rampLimitPercent lives in the stage definition, not in the progress. */
+  getDeployStage(id: string): Promise<{ id: string; type: string; rampLimitPercent?: number | undefined }>;
+}
+
+/** Tunables of the deployment poller (tests shorten them). */
+export interface DeploymentPollTimings {
+  /** While a stage runs. */
+  fastMs: number;
+  /** While an approval waits, and the ceiling of the backoff when nothing changes. */
+  slowMs: number;
+}
+
 /** Everything handlers and job processors use, built once per process by the app. */
 export interface Context {
   config: Config;
@@ -88,7 +122,7 @@ export interface Context {
   runs: RunStore;
   limiter: RateLimiter;
   slack: SlackGateway;
-  oci: OciReader & OciStarter;
+  oci: OciReader & OciStarter & OciDeploymentActions;
   audit: AuditLog;
   approvals: ApprovalStore;
   /** When each MLflow alias moved to its version (soak, status). */
@@ -103,4 +137,5 @@ export interface Context {
   kube: (context?: string) => Promise<KubeClient>;
   queues: Queues;
   now: () => Date;
+  deploymentPoll: DeploymentPollTimings;
 }

@@ -16,6 +16,8 @@ export const QUEUE_NAMES = {
   rollback: 'rollback',
   retrain: 'retrain',
   modelVersions: 'model-versions',
+  deploymentPoll: 'deployment-poll',
+  deploymentAction: 'deployment-action',
 } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
@@ -67,9 +69,49 @@ export interface RollbackJobData {
   kubeContext?: string;
   timeoutMs: number;
   targetReplicaSet: string;
-  goal: { revision?: number | undefined; replicaSet?: string; images: string[]; changeCause?: string };
+  goal: { revision?: number | undefined; replicaSet?: string; images: string[]; changeCause?: string; modelVersion?: string };
   requestedBy: string;
   channel: string;
+  /** Offered in the confirm step: move this alias back to the version the target revision runs. */
+  aliasOffer?: AliasMove;
+  /** Chosen in the confirm step: move the alias too, once the rollout succeeded. */
+  moveAlias?: AliasMove;
+  /** A GitOps controller manages the Deployment (who): the confirm step warned, the user rolled back anyway. */
+  gitops?: string;
+  /** The environment (`confirm: typed`) whose name the user must type to confirm. */
+  typedEnvironment?: string;
+}
+
+/** An MLflow alias of a model to move to a version (after a rollback, so registry and serving agree). */
+export interface AliasMove {
+  model: string;
+  alias: string;
+  version: string;
+  /** The version the alias held when the confirm step was shown. */
+  from?: string;
+}
+
+/** One poller per deployment (job id from the deployment OCID); it re-delays itself until the deployment ends. */
+export interface DeploymentPollJob {
+  deploymentId: string;
+  runKey: string;
+  /** Polls in a row that changed nothing (the delay grows with it). */
+  unchanged?: number;
+  /** Failed reads in a row (OCI down or throttling). */
+  failures?: number;
+}
+
+/** Approve, Reject or Cancel, decided in Slack: one OCI call. */
+export interface DeploymentActionJob {
+  action: 'approve' | 'reject' | 'cancel';
+  runKey: string;
+  deploymentId: string;
+  stageId?: string;
+  /** The Slack user(s) the decision names, and the reason given (reject, cancel). */
+  users: string[];
+  reason?: string;
+  /** Where the deciding click came from, for the ephemeral answer when OCI refuses. */
+  channel?: string;
 }
 
 export interface Queues {
@@ -80,6 +122,8 @@ export interface Queues {
   rollback: Queue<RollbackJobData>;
   retrain: Queue<RetrainJob>;
   modelVersions: Queue<ModelVersionJob>;
+  deploymentPoll: Queue<DeploymentPollJob>;
+  deploymentAction: Queue<DeploymentActionJob>;
 }
 
 /**
@@ -179,9 +223,25 @@ export const TRAIN_JOB_OPTIONS: JobsOptions = {
 /** Kept a week after completion, so a late webhook or sweep for the same version adds nothing. */
 export const MODEL_VERSION_JOB_OPTIONS: JobsOptions = {
   attempts: 8,
-  backoff: { type: RETRY_AFTER_BACKOFF, delay: 2_000 },
+  backoff: { type: JOB_BACKOFF_TYPE, delay: 2_000 },
   removeOnComplete: { age: 7 * 24 * 3600 },
   removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+/** A poller that failed for good is removed, so the next event of its deployment can start another. */
+export const DEPLOYMENT_POLL_JOB_OPTIONS: JobsOptions = {
+  attempts: 5,
+  backoff: { type: JOB_BACKOFF_TYPE, delay: 2_000 },
+  removeOnComplete: true,
+  removeOnFail: true,
+};
+
+/** The opc-retry-token (the job id) keeps a retried call to one action in OCI. */
+export const DEPLOYMENT_ACTION_JOB_OPTIONS: JobsOptions = {
+  attempts: 5,
+  backoff: { type: JOB_BACKOFF_TYPE, delay: 2_000 },
+  removeOnComplete: { age: 24 * 3600 },
+  removeOnFail: true,
 };
 
 export function createQueues(connection: Redis): Queues {
@@ -193,6 +253,8 @@ export function createQueues(connection: Redis): Queues {
     rollback: new Queue<RollbackJobData>(QUEUE_NAMES.rollback, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
     retrain: new Queue<RetrainJob>(QUEUE_NAMES.retrain, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
     modelVersions: new Queue<ModelVersionJob>(QUEUE_NAMES.modelVersions, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: MODEL_VERSION_JOB_OPTIONS }),
+    deploymentPoll: new Queue<DeploymentPollJob>(QUEUE_NAMES.deploymentPoll, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: DEPLOYMENT_POLL_JOB_OPTIONS }),
+    deploymentAction: new Queue<DeploymentActionJob>(QUEUE_NAMES.deploymentAction, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: DEPLOYMENT_ACTION_JOB_OPTIONS }),
   };
 }
 

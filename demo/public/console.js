@@ -40,7 +40,7 @@ const EMOJI = {
   inbox_tray: '\u{1F4E5}', information_source: '\u2139\uFE0F', large_green_circle: '\u{1F7E2}', lock: '\u{1F512}', memo: '\u{1F4DD}',
   no_entry: '\u26D4', no_entry_sign: '\u{1F6AB}', package: '\u{1F4E6}', repeat: '\u{1F501}', rewind: '\u23EA', rocket: '\u{1F680}',
   rotating_light: '\u{1F6A8}', satellite_antenna: '\u{1F4E1}', warning: '\u26A0\uFE0F', wastebasket: '\u{1F5D1}\uFE0F',
-  white_check_mark: '\u2705', x: '\u274C',
+  white_check_mark: '\u2705', x: '\u274C', raised_hand: '\u270B', white_circle: '\u26AA',
 };
 
 const emoji = (html) => html.replace(/:([a-z0-9_+-]+):/g, (whole, name) => EMOJI[name] ?? whole);

@@ -158,6 +158,21 @@ export interface RevisionSummary {
   replicaSet?: string;
   images: string[];
   changeCause?: string;
+  /** The model version the revision serves: the pod template's `mlops.model-version` label or annotation. */
+  modelVersion?: string;
+}
+
+/** Deploy pipelines mark the pod template with the model version they deploy (label or annotation). */
+export const MODEL_VERSION_KEY = 'mlops.model-version';
+
+export function templateModelVersion(template: Json | undefined): string | undefined {
+  if (!isObject(template) || !isObject(template.metadata)) return undefined;
+  for (const field of ['labels', 'annotations'] as const) {
+    const map = template.metadata[field];
+    const value = isObject(map) ? map[MODEL_VERSION_KEY] : undefined;
+    if (typeof value === 'string' && /^\d{1,10}$/.test(value)) return value;
+  }
+  return undefined;
 }
 
 export function templateImages(template: Json | undefined): string[] {
@@ -167,11 +182,13 @@ export function templateImages(template: Json | undefined): string[] {
 
 export function summarize(object: KubeObject, template: Json | undefined): RevisionSummary {
   const changeCause = object.metadata?.annotations?.[CHANGE_CAUSE];
+  const modelVersion = templateModelVersion(template);
   return {
     revision: revisionOf(object),
     ...(object.metadata?.name ? { replicaSet: object.metadata.name } : {}),
     images: templateImages(template),
     ...(changeCause ? { changeCause } : {}),
+    ...(modelVersion ? { modelVersion } : {}),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { EventKind } from '../config/config-file.js';
+import { sameStages, type DeployStage, type StageVote } from './deploy-stages.js';
 import type { Subject } from './oci-notification.js';
 import { isTerminal, stateRank, type RunState } from './run-state.js';
 
@@ -28,6 +29,10 @@ export interface Run {
   startedBy?: string;
   target?: string;
   arguments?: Record<string, string>;
+  /** A deployment's stages in pipeline order, as the last getDeployment showed them. */
+  stages?: DeployStage[];
+  /** Slack's approvals of its approval stages, by stage OCID. */
+  stageVotes?: Record<string, StageVote>;
   /** Bumped on every visible change; the Slack message records which version it shows. */
   version: number;
 }
@@ -49,6 +54,8 @@ export interface RunUpdate {
   startedBy?: string;
   target?: string;
   arguments?: Record<string, string>;
+  /** A deployment's stages (ordered), replacing what the run had. */
+  stages?: DeployStage[];
 }
 
 const MAX_HISTORY = 30;
@@ -122,6 +129,7 @@ export function applyRunUpdate(run: Run | undefined, update: RunUpdate): { run: 
       ...(update.startedBy === undefined ? {} : { startedBy: update.startedBy }),
       ...(update.target === undefined ? {} : { target: update.target }),
       ...(update.arguments === undefined ? {} : { arguments: update.arguments }),
+      ...(update.stages === undefined ? {} : { stages: update.stages }),
       version: 1,
     };
     return { run: created, changed: true, stateChanged: true };
@@ -147,6 +155,12 @@ export function applyRunUpdate(run: Run | undefined, update: RunUpdate): { run: 
     next.arguments = update.arguments;
     changed = true;
   }
+  // Stages come whole from one getDeployment, so the newest read replaces them; a terminal run keeps the
+  // stages it ended with unless the read is of the end itself (late reads of an earlier moment lose).
+  if (update.stages && !sameStages(update.stages, run.stages) && (!isTerminal(run.state) || update.at >= run.stateAt)) {
+    next.stages = update.stages;
+    changed = true;
+  }
   if (update.startedAt && update.startedAt !== next.startedAt) {
     next.startedAt = update.startedAt;
     changed = true;
@@ -168,6 +182,11 @@ export function applyRunUpdate(run: Run | undefined, update: RunUpdate): { run: 
 
   if (changed) next.version = run.version + 1;
   return { run: changed ? next : run, changed, stateChanged };
+}
+
+/** Records Slack's vote on one approval stage (the caller decided it with castVote); bumps the version. */
+export function withStageVote(run: Run, stageId: string, vote: StageVote): Run {
+  return { ...run, stageVotes: { ...run.stageVotes, [stageId]: vote }, version: run.version + 1 };
 }
 
 /** Milliseconds from start (or acceptance) to finish, or to `now` while running. */

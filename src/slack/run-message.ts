@@ -2,6 +2,7 @@ import { isFailure, isTerminal, type RunState } from '../domain/run-state.js';
 import { formatDuration, runDurationMs, type Run, type RunTransition } from '../domain/run.js';
 import { mrkdwnText, plainText, type Block, type ButtonElement, type SlackMessage } from './blocks.js';
 import { code, escapeMrkdwn, link, mention, plain, slackDate } from './mrkdwn.js';
+import { cancelButton, renderStageBlocks, type DeploymentView } from './deployment-stages.js';
 
 export const RUN_ACTIONS = {
   retry: 'run.retry',
@@ -111,6 +112,7 @@ function buttons(run: Run): ButtonElement[] {
   if (consoleUrl && /^https:\/\//.test(consoleUrl)) {
     out.push({ type: 'button', action_id: RUN_ACTIONS.openConsole, text: plainText('Open in console'), url: consoleUrl.slice(0, 3000) });
   }
+  if (run.subject === 'deployment' && run.resourceId.startsWith('ocid1.') && (run.state === 'ACCEPTED' || run.state === 'IN_PROGRESS')) out.push(cancelButton(run));
   if (!isFailure(run.state) && !(run.state === 'CANCELED' && run.details.lifecycleDetails)) return out;
   if (run.subject === 'alarm' && run.state === 'FIRING' && run.details.retrain) {
     for (const model of run.details.retrain.split(',').filter(Boolean)) {
@@ -145,8 +147,11 @@ function buttons(run: Run): ButtonElement[] {
   return out;
 }
 
-/** The run's one message, re-rendered in full on every change (chat.update replaces the blocks). */
-export function renderRunMessage(run: Run, now: Date = new Date(), links: RunLinks = {}): SlackMessage {
+/**
+ * The run's one message, re-rendered in full on every change (chat.update replaces the blocks). A
+ * deployment's message also lists its stages, with Approve / Reject on a stage waiting for approval.
+ */
+export function renderRunMessage(run: Run, now: Date = new Date(), links: RunLinks = {}, view?: DeploymentView): SlackMessage {
   const { emoji } = STATE_LABEL[run.state];
   const blocks: Block[] = [
     { type: 'header', text: plainText(plain(`${SUBJECT_LABEL[run.subject]}: ${run.name}`, 150)) },
@@ -154,6 +159,9 @@ export function renderRunMessage(run: Run, now: Date = new Date(), links: RunLin
   ];
   const detail = run.details.lifecycleDetails ?? run.details.summary;
   if (detail) blocks.push({ type: 'section', text: mrkdwnText(`>${escapeMrkdwn(plain(detail, 2800)).replace(/\n/g, '\n>')}`) });
+  blocks.push(...renderStageBlocks(run, now, view));
+  // OCI refused to say more (permission, or the resource is gone): the message says why it may be stale.
+  if (run.details.lookupError) blocks.push({ type: 'context', elements: [mrkdwnText(`:warning: ${escapeMrkdwn(plain(run.details.lookupError, 500))}`)] });
   blocks.push({
     type: 'context',
     elements: [mrkdwnText(`${code(run.resourceId)} · updated ${slackDate(run.stateAt)}`)],

@@ -97,6 +97,15 @@ describe('the demo console walks the main story in a browser', () => {
     await approval.getByRole('button', { name: 'Approve' }).click();
     await approval.filter({ hasText: 'Promoted' }).waitFor();
     await poll(() => page.locator('#models [data-model="fraud-model"]').textContent()).toContain('champion: v2');
+    // The sample deploy pipeline runs a canary with 10% of the traffic, then waits for its approval:
+    // the deployment's message in the thread lists the stages live and asks the approvers.
+    const deployment = approval.locator('.thread > .message').filter({ hasText: 'Deployment: fraud-model-v2' });
+    const approveCanary = deployment.getByRole('button', { name: 'Approve Canary approval' });
+    await approveCanary.waitFor();
+    expect(await deployment.textContent()).toMatch(/Deploy canary[\s\S]*canary traffic 10%[\s\S]*waiting for approval[\s\S]*The canary takes 10% of the traffic/);
+    await as('U0BLAKE');
+    await approveCanary.click();
+    await poll(() => deployment.textContent()).toMatch(/approved in Slack by @blake/);
     await poll(() => approval.locator('.thread').textContent()).toMatch(/Deployment: fraud-model-v2[\s\S]*succeeded/);
     // The deploy pipeline rolled the new model out to the inference Deployment: a new revision.
     await poll(() => page.locator('#models [data-model="fraud-model"]').textContent()).toMatch(/revision 4: registry\.example\.com\/ml\/fraud-model:model-v2[\s\S]*3\/3 updated, 3 available/);

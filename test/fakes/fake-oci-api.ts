@@ -78,6 +78,25 @@ export interface PipelineHome {
   compartmentId: string;
 }
 
+/**
+ * A stage of a deploy pipeline (reference/oci.md §8): its type (MANUAL_APPROVAL, OKE_CANARY_DEPLOYMENT,
+ * OKE_CANARY_TRAFFIC_SHIFT, OKE_CANARY_APPROVAL, OKE_BLUE_GREEN_DEPLOYMENT, OKE_BLUE_GREEN_TRAFFIC_SHIFT,
+ * OKE_DEPLOYMENT, WAIT, ...), the stages it runs after (by id; none: the first, after the pipeline), and
+ * for a canary traffic shift its rampLimitPercent, for an approval its numberOfApprovalsRequired.
+ */
+export interface FakeStageDefinition {
+  id: string;
+  name: string;
+  type: string;
+  after?: string[];
+  rampLimitPercent?: number;
+  approvalsRequired?: number;
+  /** The namespace OKE canary / blue-green stages report in their progress. */
+  namespace?: string;
+}
+
+const APPROVAL_TYPES = new Set(['MANUAL_APPROVAL', 'OKE_CANARY_APPROVAL', 'COMPUTE_INSTANCE_GROUP_CANARY_APPROVAL']);
+
 export interface FakeOciApiOptions {
   publicKeyPem: string;
   keyId: string;
@@ -175,6 +194,8 @@ export class FakeOciApi {
   private readonly log: RecordedOciRequest[] = [];
   private readonly held = new HeldAnswers<FailureMatcher, RecordedOciRequest & { text: string }>();
   private readonly createdListeners = new Set<(resource: FakeResource) => void>();
+  private readonly stageDefinitions = new Map<string, FakeStageDefinition & { pipelineId: string }>();
+  private readonly pipelineStages = new Map<string, FakeStageDefinition[]>();
 
   private constructor(options: FakeOciApiOptions) {
     this.publicKey = createPublicKey(options.publicKeyPem);
@@ -228,6 +249,174 @@ export class FakeOciApi {
   /** Runs of this build or deploy pipeline report this project and compartment. */
   registerPipeline(pipelineId: string, home: PipelineHome): void {
     this.pipelines.set(pipelineId, home);
+  }
+
+  /**
+   * Gives a deploy pipeline its stages: its deployments then carry deploymentExecutionProgress with one
+   * entry per stage (keyed by stage OCID, every stage listed from the start, status ACCEPTED until reached),
+   * and GET /deployStages/{id} answers the definitions.
+   */
+  defineDeployPipeline(pipelineId: string, stages: FakeStageDefinition[]): void {
+    this.pipelineStages.set(pipelineId, stages);
+    for (const stage of stages) this.stageDefinitions.set(stage.id, { ...stage, pipelineId });
+  }
+
+  /** A deployment of a defined pipeline starts: IN_PROGRESS, its first stage running. */
+  startDeployment(id: string): FakeResource {
+    const deployment = this.setState(id, 'IN_PROGRESS');
+    this.beginReady(deployment);
+    return deployment;
+  }
+
+  /**
+   * The running stages that are not approvals finish (SUCCEEDED) and the ones after them start; an approval
+   * stage that starts waits (IN_PROGRESS, its step WAITING) until approveDeployment decides it. When the last
+   * stage is done the deployment SUCCEEDS.
+   */
+  advanceDeployment(id: string): FakeResource {
+    const deployment = this.deploymentOf(id);
+    for (const entry of this.stageEntries(deployment)) {
+      if (entry.status === 'IN_PROGRESS' && !APPROVAL_TYPES.has(String(entry.deployStageType))) this.finishStage(entry, 'SUCCEEDED');
+    }
+    this.beginReady(deployment);
+    return deployment;
+  }
+
+  /** The running stage fails at `step`; the deployment fails with `details`. */
+  failStage(id: string, step: string, details: string): FakeResource {
+    const deployment = this.deploymentOf(id);
+    for (const entry of this.stageEntries(deployment)) {
+      if (entry.status !== 'IN_PROGRESS') continue;
+      this.finishStage(entry, 'FAILED');
+      const progress = (entry.deployStageExecutionProgressDetails as Record<string, unknown>[] | undefined)?.[0];
+      if (progress) progress.steps = [...((progress.steps as Record<string, unknown>[] | undefined) ?? []).slice(0, -1), { name: step, state: 'FAILED', timeStarted: entry.timeStarted, timeFinished: entry.timeFinished }];
+    }
+    return this.setState(id, 'FAILED', { lifecycleDetails: details });
+  }
+
+  /** Someone approves (or rejects) the waiting stage in the OCI console: another principal than the bot. */
+  decideInConsole(id: string, stageId: string, action: 'APPROVE' | 'REJECT', subjectId = 'ocid1.user.oc1..consoleuser'): FakeResource {
+    const answer = this.approve(id, { deployStageId: stageId, action, reason: 'decided in the console' }, subjectId);
+    if (answer[0] !== 200) throw new Error(`console decision refused: ${JSON.stringify(answer[1])}`);
+    return this.deploymentOf(id);
+  }
+
+  private deploymentOf(id: string): FakeResource {
+    const entry = this.resources.get(id);
+    if (entry?.kind !== 'deployment') throw new Error(`fake OCI has no deployment ${id}`);
+    return entry.resource;
+  }
+
+  private stageEntries(deployment: FakeResource): Record<string, unknown>[] {
+    const progress = deployment.deploymentExecutionProgress;
+    const map = isRecord(progress) && isRecord(progress.deployStageExecutionProgress) ? progress.deployStageExecutionProgress : {};
+    return Object.values(map).filter(isRecord);
+  }
+
+  /** Every stage of the pipeline listed, not reached yet (ACCEPTED), in a map keyed by stage OCID. */
+  private initialProgress(pipelineId: string): Record<string, unknown> | undefined {
+    const stages = this.pipelineStages.get(pipelineId);
+    if (!stages) return undefined;
+    const map: Record<string, unknown> = {};
+    for (const stage of stages) {
+      map[stage.id] = {
+        deployStageDisplayName: stage.name,
+        deployStageId: stage.id,
+        deployStageType: stage.type,
+        status: 'ACCEPTED',
+        deployStagePredecessors: { items: (stage.after && stage.after.length > 0 ? stage.after : [pipelineId]).map((predecessor) => ({ id: predecessor })) },
+        deployStageExecutionProgressDetails: [],
+        ...(APPROVAL_TYPES.has(stage.type) ? { approvalActions: [] } : {}),
+      };
+    }
+    return { deployStageExecutionProgress: map };
+  }
+
+  /** Starts every stage whose predecessors all succeeded; with none left to run or running, the deployment succeeds. */
+  private beginReady(deployment: FakeResource): void {
+    const entries = this.stageEntries(deployment);
+    const byId = new Map(entries.map((entry) => [String(entry.deployStageId), entry]));
+    const now = new Date().toISOString();
+    for (const entry of entries) {
+      if (entry.status !== 'ACCEPTED') continue;
+      const predecessors = ((entry.deployStagePredecessors as { items?: { id: string }[] } | undefined)?.items ?? []).map((item) => item.id);
+      if (!predecessors.every((predecessor) => !byId.has(predecessor) || byId.get(predecessor)?.status === 'SUCCEEDED')) continue;
+      const definition = this.stageDefinitions.get(String(entry.deployStageId));
+      const approval = APPROVAL_TYPES.has(String(entry.deployStageType));
+      entry.status = 'IN_PROGRESS';
+      entry.timeStarted = now;
+      if (definition?.namespace) entry.namespace = definition.namespace;
+      entry.deployStageExecutionProgressDetails = [
+        { targetId: approval ? entry.deployStageId : 'ocid1.cluster.oc1.iad.fakecluster', steps: [{ name: approval ? 'Approval' : 'Deploy', state: approval ? 'WAITING' : 'IN_PROGRESS', timeStarted: now }] },
+      ];
+    }
+    if (entries.length > 0 && entries.every((entry) => entry.status === 'SUCCEEDED')) this.setState(String(deployment.id), 'SUCCEEDED');
+    deployment.timeUpdated = now;
+  }
+
+  private finishStage(entry: Record<string, unknown>, status: 'SUCCEEDED' | 'FAILED' | 'CANCELED'): void {
+    const now = new Date().toISOString();
+    entry.status = status;
+    entry.timeFinished = now;
+    const steps = ((entry.deployStageExecutionProgressDetails as Record<string, unknown>[] | undefined)?.[0]?.steps as Record<string, unknown>[] | undefined) ?? [];
+    for (const step of steps) {
+      step.state = status;
+      step.timeFinished = now;
+    }
+  }
+
+  /**
+   * POST /deployments/{id}/actions/approve (ApproveDeploymentDetails { deployStageId, action, reason? }).
+   * A stage that does not wait for approval answers 409 Conflict (what OCI answers there is not documented,
+   * reference/oci.md §8.2; Conflict is its general "conflicts with the current state" code).
+   */
+  private approve(id: string, body: unknown, subjectId: string): Answer {
+    const entry = this.resources.get(id);
+    if (entry?.kind !== 'deployment') return [404, NOT_FOUND];
+    if (!isRecord(body)) return invalid('The request body must be a JSON object');
+    const problem = missing(body, ['deployStageId', 'action']);
+    if (problem) return problem;
+    if (body.action !== 'APPROVE' && body.action !== 'REJECT') return invalid('action must be APPROVE or REJECT');
+    if (body.reason !== undefined && typeof body.reason !== 'string') return invalid('reason must be a string');
+    const deployment = entry.resource;
+    const stage = this.stageEntries(deployment).find((candidate) => candidate.deployStageId === body.deployStageId);
+    if (!stage) return invalid(`Stage ${String(body.deployStageId)} is not a stage of this deployment`);
+    if (!APPROVAL_TYPES.has(String(stage.deployStageType)) || stage.status !== 'IN_PROGRESS' || deployment.lifecycleState !== 'IN_PROGRESS') {
+      return [409, { code: 'Conflict', message: `Stage ${String(stage.deployStageDisplayName)} is not waiting for approval.` }];
+    }
+    const actions = Array.isArray(stage.approvalActions) ? (stage.approvalActions as Record<string, unknown>[]) : [];
+    stage.approvalActions = [...actions, { subjectId, action: body.action, ...(typeof body.reason === 'string' ? { reason: body.reason } : {}) }];
+    if (body.action === 'REJECT') {
+      this.finishStage(stage, 'FAILED');
+      this.setState(id, 'FAILED', { lifecycleDetails: `Stage ${String(stage.deployStageDisplayName)} was rejected.` });
+      return [200, deployment];
+    }
+    const required = this.stageDefinitions.get(String(stage.deployStageId))?.approvalsRequired ?? 1;
+    const approvals = (stage.approvalActions as Record<string, unknown>[]).filter((action) => action.action === 'APPROVE').length;
+    if (approvals >= required) {
+      this.finishStage(stage, 'SUCCEEDED');
+      this.beginReady(deployment);
+    }
+    return [200, deployment];
+  }
+
+  /** POST /deployments/{id}/actions/cancel (CancelDeploymentDetails { reason }, required): CANCELING, then CANCELED. */
+  private cancel(id: string, body: unknown): Answer {
+    const entry = this.resources.get(id);
+    if (entry?.kind !== 'deployment') return [404, NOT_FOUND];
+    if (!isRecord(body)) return invalid('The request body must be a JSON object');
+    const problem = missing(body, ['reason']);
+    if (problem) return problem;
+    const deployment = entry.resource;
+    if (FINISHED.has(deployment.lifecycleState) || deployment.lifecycleState === 'CANCELING') {
+      return [409, { code: 'Conflict', message: `The deployment is ${deployment.lifecycleState} and cannot be canceled.` }];
+    }
+    this.setState(id, 'CANCELING');
+    setTimeout(() => {
+      for (const stage of this.stageEntries(deployment)) if (stage.status === 'IN_PROGRESS') this.finishStage(stage, 'CANCELED');
+      this.setState(id, 'CANCELED', { lifecycleDetails: `Canceled: ${String(body.reason)}` });
+    }, 100).unref();
+    return [200, deployment];
   }
 
   /** The next `count` requests matching `matcher` (after their signature checks out) get this error instead. */
@@ -317,7 +506,7 @@ export class FakeOciApi {
       ...this.home(deployPipelineId),
       timeCreated: now,
       timeUpdated: now,
-      deploymentExecutionProgress: {},
+      deploymentExecutionProgress: this.initialProgress(deployPipelineId) ?? {},
       ...fields,
       id: fields.id ?? ocid('devopsdeployment'),
     });
@@ -410,6 +599,35 @@ export class FakeOciApi {
       if (created) for (const listener of this.createdListeners) listener(created);
       return answer;
     }
+    const action = /^\/20210630\/deployments\/([^/]+)\/actions\/(approve|cancel)$/.exec(path);
+    if (method === 'POST' && action?.[1]) {
+      const id = decodeURIComponent(action[1]);
+      // A retry token seen before for this path replays the answer without acting again.
+      const tokenKey = retryToken ? `${path} ${retryToken}` : undefined;
+      if (tokenKey && this.retryTokens.has(tokenKey)) return [200, this.resource(id)];
+      const answer = action[2] === 'approve' ? this.approve(id, body, this.keyId.split('/')[1] ?? this.keyId) : this.cancel(id, body);
+      if (tokenKey && answer[0] === 200) this.retryTokens.set(tokenKey, id);
+      return answer;
+    }
+    const stage = /^\/20210630\/deployStages\/([^/]+)$/.exec(path);
+    if (method === 'GET' && stage?.[1]) {
+      const definition = this.stageDefinitions.get(decodeURIComponent(stage[1]));
+      if (!definition) return [404, NOT_FOUND];
+      return [
+        200,
+        {
+          id: definition.id,
+          displayName: definition.name,
+          deployStageType: definition.type,
+          deployPipelineId: definition.pipelineId,
+          ...this.home(definition.pipelineId),
+          lifecycleState: 'ACTIVE',
+          deployStagePredecessorCollection: { items: (definition.after && definition.after.length > 0 ? definition.after : [definition.pipelineId]).map((id) => ({ id })) },
+          ...(definition.rampLimitPercent !== undefined ? { rolloutPolicy: { policyType: 'LOAD_BALANCER_TRAFFIC_SHIFT', batchCount: 1, batchDelayInSeconds: 5, rampLimitPercent: definition.rampLimitPercent } } : {}),
+          ...(APPROVAL_TYPES.has(definition.type) ? { approvalPolicy: { approvalPolicyType: 'COUNT_BASED_APPROVAL', numberOfApprovalsRequired: definition.approvalsRequired ?? 1 } } : {}),
+        },
+      ];
+    }
     const item = /^(\/\d{8}\/[A-Za-z]+)\/([^/]+)$/.exec(path);
     const itemCollection = item?.[1] ? COLLECTIONS[item[1]] : undefined;
     if (method === 'GET' && item?.[2] && itemCollection) {
@@ -473,7 +691,8 @@ export class FakeOciApi {
         const problem = missing(input, ['deployPipelineId']) ?? badArguments('deploymentArguments', input.deploymentArguments);
         if (problem) return problem;
         const home = this.home(String(input.deployPipelineId));
-        return [200, this.put('deployment', { ...input, ...home, id, lifecycleState: 'ACCEPTED', timeCreated: now, timeUpdated: now, deploymentExecutionProgress: {} })];
+        const progress = this.initialProgress(String(input.deployPipelineId)) ?? {};
+        return [200, this.put('deployment', { ...input, ...home, id, lifecycleState: 'ACCEPTED', timeCreated: now, timeUpdated: now, deploymentExecutionProgress: progress })];
       }
       case 'job':
         return [404, NOT_FOUND];

@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
 import { startBot, type RunningBot } from '../../src/app.js';
-import type { OciReader, OciStarter } from '../../src/context.js';
+import type { DeploymentPollTimings, OciDeploymentActions, OciReader, OciStarter } from '../../src/context.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { createLogger, type Logger } from '../../src/log.js';
 
@@ -33,7 +33,9 @@ export function baseConfigFile(overrides: Record<string, unknown> = {}): Record<
 export interface HarnessOptions {
   redisUrl: string;
   slackApiUrl: string;
-  oci: OciReader & OciStarter;
+  oci: OciReader & OciStarter & OciDeploymentActions;
+  /** How often running deployments are read. */
+  deploymentPoll?: DeploymentPollTimings;
   env?: Record<string, string>;
   file?: Record<string, unknown>;
   logger?: Logger;
@@ -61,7 +63,7 @@ export async function startTestBot(options: HarnessOptions): Promise<RunningBot>
     () => yaml,
   );
   const logger = options.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  return startBot({ config, oci: options.oci, logger, ...(options.now ? { now: options.now } : {}) });
+  return startBot({ config, oci: options.oci, logger, ...(options.now ? { now: options.now } : {}), ...(options.deploymentPoll ? { deploymentPoll: options.deploymentPoll } : {}) });
 }
 
 /** Polls until the bot reports ready (Redis, Slack identity, workers). */

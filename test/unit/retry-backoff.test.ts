@@ -2,7 +2,7 @@ import { Backoffs, type MinimalJob } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { MlopsError } from '../../src/errors.js';
 import { parseRetryAfter } from '../../src/http/retry-after.js';
-import { jobBackoff, NOTIFICATION_JOB_OPTIONS, RETRY_AFTER_BACKOFF, SLACK_STATUS_JOB_OPTIONS, TRAIN_JOB_OPTIONS } from '../../src/queues.js';
+import { DEPLOYMENT_ACTION_JOB_OPTIONS, DEPLOYMENT_POLL_JOB_OPTIONS, jobBackoff, MODEL_VERSION_JOB_OPTIONS, NOTIFICATION_JOB_OPTIONS, RETRY_AFTER_BACKOFF, SLACK_STATUS_JOB_OPTIONS, TRAIN_JOB_OPTIONS } from '../../src/queues.js';
 
 const job = (delay: number) => ({ opts: { backoff: { type: RETRY_AFTER_BACKOFF, delay } } }) as unknown as MinimalJob;
 
@@ -47,7 +47,7 @@ describe('jobBackoff', () => {
 
 describe('the backoff jobs are queued with', () => {
   it('is a type every BullMQ worker knows, so a worker of the previous release can retry them', () => {
-    for (const options of [NOTIFICATION_JOB_OPTIONS, SLACK_STATUS_JOB_OPTIONS, TRAIN_JOB_OPTIONS]) {
+    for (const options of [NOTIFICATION_JOB_OPTIONS, SLACK_STATUS_JOB_OPTIONS, TRAIN_JOB_OPTIONS, MODEL_VERSION_JOB_OPTIONS, DEPLOYMENT_POLL_JOB_OPTIONS, DEPLOYMENT_ACTION_JOB_OPTIONS]) {
       const backoff = options.backoff;
       expect(typeof backoff === 'object' ? backoff.type : undefined).toBe('exponential');
       expect(Object.keys(Backoffs.builtinStrategies)).toContain(typeof backoff === 'object' ? backoff.type : '');

@@ -1,5 +1,5 @@
 import type { Env } from '../../config/env.js';
-import type { OciReader, OciStarter } from '../../context.js';
+import type { OciDeploymentActions, OciReader, OciStarter } from '../../context.js';
 import type { Logger } from '../../log.js';
 import type { OciGateway } from './oci-gateway.js';
 
@@ -7,7 +7,7 @@ import type { OciGateway } from './oci-gateway.js';
  * The OCI gateway, loaded on first use: the oci-sdk service packages cost ~60 MB of memory, and a
  * `web` replica that only ingests notifications never calls OCI.
  */
-export function lazyOciGateway(env: Env, logger: Logger): OciReader & OciStarter & { close(): Promise<void> } {
+export function lazyOciGateway(env: Env, logger: Logger): OciReader & OciStarter & OciDeploymentActions & { close(): Promise<void> } {
   let gateway: Promise<OciGateway> | undefined;
   const load = () =>
     (gateway ??= import('./oci-gateway.js')
@@ -25,6 +25,9 @@ export function lazyOciGateway(env: Env, logger: Logger): OciReader & OciStarter
     createPipelineRun: async (request) => (await load()).createPipelineRun(request),
     createBuildRun: async (request) => (await load()).createBuildRun(request),
     createDeployment: async (request) => (await load()).createDeployment(request),
+    approveDeployment: async (request) => (await load()).approveDeployment(request),
+    cancelDeployment: async (request) => (await load()).cancelDeployment(request),
+    getDeployStage: async (id) => (await load()).getDeployStage(id),
     close: async () => {
       if (gateway) await (await gateway).close();
     },

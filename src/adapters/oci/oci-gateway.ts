@@ -1,16 +1,16 @@
 import * as common from 'oci-common';
 import { DataScienceClient, type models as dataScienceModels } from 'oci-datascience';
-import { DevopsClient, type models as devopsModels } from 'oci-devops';
+import { DevopsClient, models as devopsModels } from 'oci-devops';
 import type { z } from 'zod';
 import type { Env } from '../../config/env.js';
-import type { CreateBuildRunRequest, CreateDeploymentRequest, CreateJobRunRequest, CreatePipelineRunRequest, OciReader, OciStarter } from '../../context.js';
+import type { ApproveDeploymentRequest, CancelDeploymentRequest, CreateBuildRunRequest, CreateDeploymentRequest, CreateJobRunRequest, CreatePipelineRunRequest, OciDeploymentActions, OciReader, OciStarter } from '../../context.js';
 import { RUN_TAG } from '../../domain/oci-notification.js';
 import { MlopsError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { createAuthProvider, type OciAuthProvider } from './auth-provider.js';
 import { runInCallScope } from './call-scope.js';
 import { toOciError, toUnexpectedResponse } from './oci-errors.js';
-import { buildRunSchema, deploymentSchema, jobRunSchema, pipelineRunSchema, type OciRun } from './oci-runs.js';
+import { buildRunSchema, deploymentSchema, deployStageSchema, jobRunSchema, pipelineRunSchema, type OciDeployStageDefinition, type OciRun } from './oci-runs.js';
 import { RetryAfterHttpClient } from './retry-after-http-client.js';
 
 export type CreateJobRunInput = CreateJobRunRequest;
@@ -56,7 +56,7 @@ function toArgumentItems(values: Record<string, string>): { name: string; value:
  * The OCI calls the bot makes, on oci-sdk clients built on first use (start-up never waits for OCI
  * auth). Every answer is parsed into a plain OciRun; every failure becomes an MlopsError.
  */
-export class OciGateway implements OciReader, OciStarter {
+export class OciGateway implements OciReader, OciStarter, OciDeploymentActions {
   private clients: Promise<Clients> | undefined;
 
   constructor(
@@ -156,6 +156,35 @@ export class OciGateway implements OciReader, OciStarter {
     );
   }
 
+  /** Approve and Reject are one operation (POST …/deployments/{id}/actions/approve), told apart by `action`. */
+  approveDeployment(input: ApproveDeploymentRequest): Promise<OciRun> {
+    return this.call(
+      'approveDeployment',
+      deploymentSchema,
+      async ({ devops }) =>
+        (
+          await devops.approveDeployment({
+            deploymentId: input.deploymentId,
+            approveDeploymentDetails: { deployStageId: input.stageId, action: input.action === 'APPROVE' ? devopsModels.ApproveDeploymentDetails.Action.Approve : devopsModels.ApproveDeploymentDetails.Action.Reject, reason: input.reason },
+            opcRetryToken: input.retryToken,
+          })
+        ).deployment,
+    );
+  }
+
+  /** `reason` is required by OCI (CancelDeploymentDetails). */
+  cancelDeployment(input: CancelDeploymentRequest): Promise<OciRun> {
+    return this.call(
+      'cancelDeployment',
+      deploymentSchema,
+      async ({ devops }) => (await devops.cancelDeployment({ deploymentId: input.deploymentId, cancelDeploymentDetails: { reason: input.reason }, opcRetryToken: input.retryToken })).deployment,
+    );
+  }
+
+  getDeployStage(id: string): Promise<OciDeployStageDefinition> {
+    return this.call('getDeployStage', deployStageSchema, async ({ devops }) => (await devops.getDeployStage({ deployStageId: id })).deployStage);
+  }
+
   async close(): Promise<void> {
     const pending = this.clients;
     this.clients = undefined;
@@ -169,7 +198,7 @@ export class OciGateway implements OciReader, OciStarter {
     }
   }
 
-  private call(operationName: string, schema: z.ZodType<OciRun>, send: (clients: Clients) => Promise<unknown>): Promise<OciRun> {
+  private call<T extends { id: string }>(operationName: string, schema: z.ZodType<T>, send: (clients: Clients) => Promise<unknown>): Promise<T> {
     return runInCallScope(this.logger, async (scope) => {
       const clients = await this.connect();
       const started = performance.now();
@@ -183,7 +212,7 @@ export class OciGateway implements OciReader, OciStarter {
       }
       const parsed = schema.safeParse(answer);
       if (!parsed.success) throw toUnexpectedResponse(operationName, parsed.error.issues);
-      this.logger.debug({ operationName, id: parsed.data.id, lifecycleState: parsed.data.lifecycleState, ms: Math.round(performance.now() - started) }, 'oci call succeeded');
+      this.logger.debug({ operationName, id: parsed.data.id, ms: Math.round(performance.now() - started) }, 'oci call succeeded');
       return parsed.data;
     });
   }

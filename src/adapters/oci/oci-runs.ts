@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { DeployStage } from '../../domain/deploy-stages.js';
 
 /**
  * A job run, pipeline run, build run or deployment as the rest of the bot sees it: plain data, parsed
@@ -19,6 +20,8 @@ export interface OciRun {
   timeUpdated?: string | undefined;
   /** Build-run or deployment arguments, or a job or pipeline run's environment variables (else a pipeline run's parameters). */
   arguments?: Record<string, string> | undefined;
+  /** A deployment's stages, in OCI's (unordered) map order; see domain/deploy-stages.ts. */
+  stages?: DeployStage[] | undefined;
 }
 
 /** Absent and null both become undefined: OCI omits unset fields, but a null must not fail a read. */
@@ -132,6 +135,51 @@ export const buildRunSchema = z
     }),
   );
 
+/**
+ * One entry of deploymentExecutionProgress.deployStageExecutionProgress (oci-devops
+ * `deploy-stage-execution-progress.d.ts` and its subtypes): a map keyed by stage OCID. Only the fields the
+ * message shows; an entry without a type or with unknown fields still parses.
+ */
+const stageProgress = z.object({
+  deployStageDisplayName: text,
+  deployStageId: text,
+  deployStageType: z.string().min(1),
+  status: text,
+  timeStarted: timestamp,
+  timeFinished: timestamp,
+  deployStagePredecessors: optional(z.object({ items: optional(z.array(z.object({ id: z.string() }))) })),
+  deployStageExecutionProgressDetails: optional(
+    z.array(z.object({ steps: optional(z.array(z.object({ name: text, state: text }))) })),
+  ),
+  approvalActions: optional(z.array(z.object({ subjectId: z.string(), action: z.string(), reason: text }))),
+  namespace: text,
+});
+
+function toStage(id: string, entry: z.output<typeof stageProgress>): DeployStage {
+  const steps = (entry.deployStageExecutionProgressDetails ?? []).flatMap((detail) => detail.steps ?? []);
+  const failedStep = entry.status === 'FAILED' ? steps.find((step) => step.state === 'FAILED')?.name : undefined;
+  return {
+    id: entry.deployStageId ?? id,
+    name: entry.deployStageDisplayName ?? entry.deployStageId ?? id,
+    type: entry.deployStageType,
+    ...(entry.status ? { status: entry.status } : {}),
+    ...(entry.timeStarted ? { startedAt: entry.timeStarted } : {}),
+    ...(entry.timeFinished ? { finishedAt: entry.timeFinished } : {}),
+    after: (entry.deployStagePredecessors?.items ?? []).map((item) => item.id),
+    ...(entry.approvalActions ? { approvalActions: entry.approvalActions.map((action) => ({ subjectId: action.subjectId, action: action.action, ...(action.reason ? { reason: action.reason } : {}) })) } : {}),
+    ...(entry.namespace ? { namespace: entry.namespace } : {}),
+    ...(failedStep ? { failedStep } : {}),
+  };
+}
+
+const deploymentProgress = optional(
+  z.object({
+    timeStarted: timestamp,
+    timeFinished: timestamp,
+    deployStageExecutionProgress: optional(z.record(z.string(), stageProgress)),
+  }),
+);
+
 export const deploymentSchema = z
   .object({
     ...runFields,
@@ -139,7 +187,7 @@ export const deploymentSchema = z
     timeCreated: timestamp,
     timeUpdated: timestamp,
     deploymentArguments: argumentCollection,
-    deploymentExecutionProgress: progress,
+    deploymentExecutionProgress: deploymentProgress,
   })
   .transform(
     (run): OciRun => ({
@@ -150,5 +198,21 @@ export const deploymentSchema = z
       timeFinished: run.deploymentExecutionProgress?.timeFinished,
       timeUpdated: run.timeUpdated,
       arguments: run.deploymentArguments,
+      stages: Object.entries(run.deploymentExecutionProgress?.deployStageExecutionProgress ?? {}).map(([id, entry]) => toStage(id, entry)),
     }),
   );
+
+/** A stage definition (getDeployStage): only the canary traffic-shift's rampLimitPercent is used. */
+export interface OciDeployStageDefinition {
+  id: string;
+  type: string;
+  rampLimitPercent?: number | undefined;
+}
+
+export const deployStageSchema = z
+  .object({
+    id: z.string().min(1),
+    deployStageType: z.string().min(1),
+    rolloutPolicy: optional(z.object({ rampLimitPercent: optional(z.number()) }).loose()),
+  })
+  .transform((stage): OciDeployStageDefinition => ({ id: stage.id, type: stage.deployStageType, rampLimitPercent: stage.rolloutPolicy?.rampLimitPercent }));

@@ -5,6 +5,27 @@ import type { Run } from '../../domain/run.js';
 import { keys } from './keys.js';
 
 const stringRecord = z.record(z.string(), z.string());
+const stageSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  type: z.string(),
+  status: z.string().optional(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  after: z.array(z.string()),
+  approvalActions: z.array(z.object({ subjectId: z.string(), action: z.string(), reason: z.string().optional() })).optional(),
+  namespace: z.string().optional(),
+  failedStep: z.string().optional(),
+  trafficPercent: z.number().optional(),
+});
+const voteSchema = z.object({
+  required: z.number().int(),
+  approvers: z.array(z.string()),
+  state: z.enum(['pending', 'approving', 'rejecting', 'done', 'failed']),
+  decidedBy: z.string().optional(),
+  reason: z.string().optional(),
+  note: z.string().optional(),
+});
 const runSchema = z.object({
   key: z.string(),
   resourceId: z.string(),
@@ -22,6 +43,8 @@ const runSchema = z.object({
   startedBy: z.string().optional(),
   target: z.string().optional(),
   arguments: stringRecord.optional(),
+  stages: z.array(stageSchema).optional(),
+  stageVotes: z.record(z.string(), voteSchema).optional(),
   version: z.number().int(),
 }) satisfies z.ZodType<Run>;
 
