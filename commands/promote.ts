@@ -2,6 +2,7 @@ import type { PromotionTarget } from '../src/domain/approval.js';
 import { targetLabel } from '../src/domain/approval.js';
 import { code } from '../src/slack/mrkdwn.js';
 import { defaultTarget, requestPromotion } from '../jobs/promote.js';
+import { modalFor } from '../src/slack/modals.js';
 import { UsageError, type Subcommand } from './command.js';
 
 const USAGE = 'promote <model> <version> [--alias A | --stage S]';
@@ -37,6 +38,7 @@ export function createPromoteCommand(): Subcommand {
     usage: USAGE,
     summary: 'Ask for a model version to take an alias (or stage): approvers get the metrics side by side and Approve / Reject buttons.',
     who: 'anyone may request',
+    modal: (input, { context }) => modalFor.promote(context.config.file, input.channelId),
     async run(input, { context }) {
       const parsed = parsePromoteArgs(input.args, Object.keys(context.config.file.models));
       const target = parsed.target ?? defaultTarget(context, parsed.model);

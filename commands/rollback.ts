@@ -2,6 +2,7 @@ import { previewRollback, resolveRollbackTarget, storeConfirm } from '../jobs/ro
 import { refusalText } from '../src/authorizer.js';
 import { code, escapeMrkdwn } from '../src/slack/mrkdwn.js';
 import { renderRollbackConfirm } from '../src/slack/rollback-message.js';
+import { modalFor } from '../src/slack/modals.js';
 import { UsageError, type Subcommand } from './command.js';
 
 const USAGE = 'rollback <deployment-or-model> [--to-revision N] [--dry-run]';
@@ -33,6 +34,7 @@ export function createRollbackCommand(): Subcommand {
     usage: USAGE,
     summary: 'Roll an OKE inference Deployment back to its previous (or a given) revision, after a confirm step; `--dry-run` changes nothing.',
     who: 'deployers',
+    modal: (input, { context }) => modalFor.rollback(context.config.file, input.channelId),
     async run(input, { context, authorizer }) {
       const [subject, ...options] = input.args;
       if (!subject) throw new UsageError('Name a model or a `namespace/name` Deployment.', USAGE);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { UnrecoverableError, type Job } from 'bullmq';
+import { z } from 'zod';
 import type { MlflowClient } from '../src/adapters/mlflow/mlflow-client.js';
 import { KEY_PREFIX } from '../src/adapters/redis/keys.js';
 import type { Context } from '../src/context.js';
@@ -12,6 +13,7 @@ import { jobId, TRAIN_JOB_OPTIONS, type PromoteJob } from '../src/queues.js';
 import { renderApprovalMessage, type ApprovalLinks } from '../src/slack/approval-message.js';
 import { consoleUrlFor } from '../src/adapters/oci/console-links.js';
 import { foldAndShow } from './fold-run.js';
+import { scheduleHomeRefresh } from './app-home.js';
 import { code } from '../src/slack/mrkdwn.js';
 
 export interface PromotionRequest {
@@ -19,6 +21,27 @@ export interface PromotionRequest {
   version: string;
   target?: PromotionTarget;
   requestedBy: string;
+}
+
+const aliasSinceKey = (model: string) => `${KEY_PREFIX}:alias-since:${model}`;
+const sinceRecord = z.object({ version: z.string(), at: z.string() });
+
+/** Notes when `version` took `alias` (the bot promoted it), for "since when" on the Home tab. */
+export async function recordAliasSince(context: Context, model: string, alias: string, version: string): Promise<void> {
+  const current = await aliasSince(context, model, alias, version);
+  if (!current) await context.redis.hset(aliasSinceKey(model), alias, JSON.stringify({ version, at: context.now().toISOString() }));
+}
+
+/** When `version` took `alias`, if the bot saw it happen. */
+export async function aliasSince(context: Context, model: string, alias: string, version: string): Promise<string | undefined> {
+  const raw = await context.redis.hget(aliasSinceKey(model), alias);
+  if (!raw) return undefined;
+  try {
+    const parsed = sinceRecord.safeParse(JSON.parse(raw));
+    return parsed.success && parsed.data.version === version ? parsed.data.at : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Marks an alias the bot itself is about to set, so MLflow's webhook echo is not reported as an outside change. */
@@ -139,6 +162,9 @@ export async function requestPromotion(context: Context, request: PromotionReque
     throw error;
   }
   if (superseded) await refreshApprovalMessage(context, superseded);
+  // Closed at its expiry time even if nobody clicks: the requester hears it, the Homes drop it.
+  await context.queues.slackStatus.add('approval-expiry', { kind: 'approval-expiry', approvalId: stored.id }, { jobId: jobId('approval-expiry', stored.id), delay: Math.max(0, Date.parse(stored.expiresAt) - now.getTime() + 1_000) });
+  await scheduleHomeRefresh(context);
   return { approval: stored, channel: posted.channel };
 }
 
@@ -165,6 +191,7 @@ export function createPromoteProcessor(context: Context) {
         if (before !== approval.version) await mlflow.setAlias(approval.model, approval.target.alias, approval.version);
         const now = await mlflow.getVersionByAlias(approval.model, approval.target.alias);
         if (now?.version !== approval.version) throw new MlopsError('UPSTREAM_UNAVAILABLE', `alias ${approval.target.alias} reads ${now?.version ?? 'unset'} after setting`);
+        await recordAliasSince(context, approval.model, approval.target.alias, approval.version);
       } else {
         previous = (await mlflow.getRegisteredModel(approval.model)).stages[approval.target.stage];
         await mlflow.transitionStage(approval.model, approval.version, approval.target.stage, modelConfig?.archiveExisting ?? true);

@@ -4,6 +4,7 @@ import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createCommandListener } from '../commands/index.js';
 import { createApprovalsCommand } from '../commands/approvals.js';
+import { createDmCommand } from '../commands/dm.js';
 import { createPromoteCommand } from '../commands/promote.js';
 import { createRollbackCommand } from '../commands/rollback.js';
 import { createStatusCommand } from '../commands/status.js';
@@ -31,7 +32,9 @@ import { createOciNotificationsHandler } from './http/oci-notifications-route.js
 import { sendJson, sendText } from './http/respond.js';
 import { createHttpServer, type RouteTable } from './http/server.js';
 import { SlackHttpReceiver } from './http/slack-receiver.js';
+import { registerAppHome } from './interactions/app-home.js';
 import { registerApprovalButtons } from './interactions/approval-buttons.js';
+import { registerModals } from './interactions/modals.js';
 import { registerRollbackButtons, rollbackFromRun } from './interactions/rollback-buttons.js';
 import { registerRunButtons } from './interactions/run-buttons.js';
 import { createLogger, type Logger } from './log.js';
@@ -110,10 +113,12 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
               installerOptions: { clientOptions: { slackApiUrl: env.SLACK_API_URL } },
             }),
         });
-        app.command('/mlops', createCommandListener({ context, authorizer }, [createTrainCommand(), createPromoteCommand(), createRollbackCommand(), createStatusCommand(), createApprovalsCommand()]));
+        app.command('/mlops', createCommandListener({ context, authorizer }, [createTrainCommand(), createPromoteCommand(), createRollbackCommand(), createStatusCommand(), createApprovalsCommand(), createDmCommand()]));
         registerRunButtons(app, context, authorizer, { retry: (click) => retryRun(context, click), rollback: (click) => rollbackFromRun(context, click) });
         registerRollbackButtons(app, context, authorizer);
         registerApprovalButtons(app, context, authorizer);
+        registerModals(app, context, authorizer);
+        registerAppHome(app, context);
         app.event('subteam_members_changed', async ({ event }) => {
           const subteam = (event as { subteam_id?: unknown }).subteam_id;
           if (typeof subteam === 'string') await authorizer.forget(subteam);

@@ -27,7 +27,15 @@ export type SlackStatusJob =
   | { kind: 'notice'; channel: string; notice: GenericNotification }
   | { kind: 'text'; channel: string; text: string }
   | { kind: 'message'; channel: string; text: string; blocks: Block[] }
-  | { kind: 'approval'; approvalId: string };
+  | { kind: 'approval'; approvalId: string }
+  /** An approval request's expiry time has come: close it if nobody decided (delayed to expiresAt). */
+  | { kind: 'approval-expiry'; approvalId: string }
+  /** Publish one user's Home tab (debounced per user, see scheduleHomeRefresh). */
+  | { kind: 'home'; user: string }
+  /** Tell the requester of a training run how it ended. */
+  | { kind: 'dm-run'; runKey: string }
+  /** Tell the requester of a promotion what was decided. */
+  | { kind: 'dm-approval'; approvalId: string };
 
 export interface TrainJob {
   runKey: string;

@@ -31,19 +31,7 @@ export function registerRollbackButtons(app: App, context: Context, authorizer: 
     const user = parsed.data.user.id;
     const id = parsed.data.actions[0].value;
     try {
-      const decision = await authorizer.check('deployers', user);
-      if (!decision.allowed) {
-        await answer(args, refusalText(decision, 'Rolling back'));
-        return;
-      }
-      const job = await loadConfirm(context, id);
-      if (!job) {
-        await answer(args, ':alarm_clock: This confirm step expired; run `/mlops rollback` again.');
-        return;
-      }
-      await enqueueRollback(context, id, { ...job, requestedBy: user });
-      await context.audit.record({ actor: user, action: 'button.rollback_confirm', subject: `${job.namespace}/${job.name}`, outcome: 'queued', jobId: id });
-      await answer(args, `:rewind: Rolling back ${code(`${job.namespace}/${job.name}`)} to revision ${job.goal.revision ?? '?'}; progress is posted in <#${job.channel}>.`);
+      await answer(args, (await confirmRollback(context, authorizer, user, id)).text);
     } catch (error) {
       await answer(args, `:x: ${escapeMrkdwn(toMlopsError(error).userMessage)}`);
     }
@@ -71,4 +59,18 @@ export async function rollbackFromRun(context: Context, runClick: RunClick): Pro
   const confirmId = await storeConfirm(context, { ...target, targetReplicaSet: preview.targetReplicaSet, goal: preview.goal, requestedBy: runClick.userId, channel: runClick.channelId });
   await context.slack.postEphemeral(runClick.channelId, runClick.userId, renderRollbackConfirm(label, preview.current, preview.goal, confirmId));
   return undefined;
+}
+
+/**
+ * The confirm step's "Roll back" (a button on the typed command's answer, or the confirm modal's submit):
+ * re-checks the deployers role, then queues the rollback under the confirm step's id.
+ */
+export async function confirmRollback(context: Context, authorizer: Authorizer, user: string, id: string): Promise<{ queued: boolean; text: string }> {
+  const decision = await authorizer.check('deployers', user);
+  if (!decision.allowed) return { queued: false, text: refusalText(decision, 'Rolling back') };
+  const job = await loadConfirm(context, id);
+  if (!job) return { queued: false, text: ':alarm_clock: This confirm step expired; run `/mlops rollback` again.' };
+  await enqueueRollback(context, id, { ...job, requestedBy: user });
+  await context.audit.record({ actor: user, action: 'button.rollback_confirm', subject: `${job.namespace}/${job.name}`, outcome: 'queued', jobId: id });
+  return { queued: true, text: `:rewind: Rolling back ${code(`${job.namespace}/${job.name}`)} to revision ${job.goal.revision ?? '?'}; progress is posted in <#${job.channel}>.` };
 }

@@ -279,6 +279,24 @@ export class FakeMlflow {
       found.current_stage = stage;
       return [200, { model_version: versionJson(found) }];
     }
+    if (method === 'GET' && path === '/model-versions/search') {
+      // Only the filter the bot sends (`name='<model>'`); MLflow answers anything it cannot parse with 400.
+      const filter = /^\s*name\s*=\s*'((?:[^'\\]|\\.)*)'\s*$/.exec(str('filter') ?? '');
+      if (str('filter') !== undefined && !filter) return [400, { error_code: 'INVALID_PARAMETER_VALUE', message: `Invalid filter '${str('filter') ?? ''}'` }];
+      const max = Number(str('max_results') ?? '200000');
+      if (!Number.isInteger(max) || max < 1 || max > 200000) return [400, { error_code: 'INVALID_PARAMETER_VALUE', message: `Invalid value for max_results. It must be at most 200000, but got value ${str('max_results') ?? ''}` }];
+      const orderBy = str('order_by') ?? 'last_updated_timestamp DESC';
+      const order = /^(version_number|creation_timestamp|last_updated_timestamp)(?:\s+(ASC|DESC))?$/i.exec(orderBy);
+      if (!order) return [400, { error_code: 'INVALID_PARAMETER_VALUE', message: `Invalid order_by clause '${orderBy}'.` }];
+      const found = [...this.models.values()]
+        .filter((candidate) => !filter || candidate.name === filter[1])
+        .flatMap((candidate) => [...candidate.versions.values()].map((version) => ({ name: candidate.name, ...version, last_updated_timestamp: version.creation_timestamp })));
+      const key = (version: (typeof found)[number]) => (order[1]?.toLowerCase() === 'version_number' ? Number(version.version) : version.creation_timestamp);
+      found.sort((a, b) => (key(a) - key(b) || Number(a.version) - Number(b.version)) * (order[2]?.toUpperCase() === 'ASC' ? 1 : -1));
+      // Search results never carry aliases (reference/mlflow.md §1.1); empty results are `{}`.
+      const page = found.slice(0, max);
+      return [200, page.length > 0 ? { model_versions: page, ...(found.length > max ? { next_page_token: Buffer.from(JSON.stringify({ offset: max })).toString('base64') } : {}) } : {}];
+    }
     if (method === 'GET' && path === '/runs/get') {
       const runId = str('run_id');
       if (!runId) return missing('run_id');

@@ -110,6 +110,19 @@ redis.call('SET', KEYS[1], out, 'KEEPTTL')
 return {result, out}
 `;
 
+/** Closes a request whose expiry time has passed while nobody decided it. */
+const EXPIRE = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return '' end
+local a = cjson.decode(raw)
+if a.state ~= 'pending' or ARGV[1] <= a.expiresAt then return '' end
+a.state = 'expired'
+local out = cjson.encode(a)
+redis.call('SET', KEYS[1], out, 'KEEPTTL')
+redis.call('ZREM', KEYS[2], a.id)
+return out
+`;
+
 export type Decision = 'approved' | 'recorded' | 'rejected' | 'self' | 'already' | 'expired' | 'superseded' | 'closed' | 'missing';
 
 export class ApprovalStore {
@@ -133,6 +146,11 @@ export class ApprovalStore {
     const slot = current ? slotKey(targetSlot(current.model, current.target)) : slotKey('none');
     const [decision, raw] = (await this.redis.eval(DECIDE, 3, key(id), slot, PENDING, user, action, now.toISOString(), reason.slice(0, 500))) as [Decision, string];
     return { decision, approval: parse(raw) };
+  }
+
+  /** Marks a pending request expired once `now` is past its expiry; returns it when this call expired it. */
+  async expire(id: string, now: Date): Promise<Approval | undefined> {
+    return parse(String(await this.redis.eval(EXPIRE, 2, key(id), PENDING, now.toISOString())));
   }
 
   /** Records what happened after approval (promoted, failed) without touching the decision. */
