@@ -101,6 +101,11 @@ type Ack = ViewArgs['ack'];
  */
 export function registerModals(app: App, context: Context, authorizer: Authorizer): void {
   const deps: CommandDeps = { context, authorizer };
+  // The Kubernetes client loads on first use, which can take longer than a block_suggestion may wait:
+  // load it now, in the background, where rollbacks are configured.
+  if (Object.values(context.config.file.models).some((model) => model.deployment)) {
+    context.kube().catch((error: unknown) => context.logger.warn({ err: error }, 'kubernetes client not ready for the rollback modal'));
+  }
   const errors = (ack: Ack, fields: Record<string, string>) => ack({ response_action: 'errors', errors: Object.fromEntries(Object.entries(fields).map(([field, message]) => [field, plainMessage(message)])) });
   const outcome = (ack: Ack, title: string, text: string) => ack({ response_action: 'update', view: renderNoticeModal(title, text) });
   /** Work that outlived the acknowledgement: its outcome replaces the "working on it" modal. */
