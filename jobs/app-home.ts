@@ -9,7 +9,6 @@ import { toMlopsError } from '../src/errors.js';
 import { jobId } from '../src/queues.js';
 import { renderHome, type HomeModel, type HomeRun, type HomeSlot } from '../src/slack/home-view.js';
 import { messageLink } from '../src/slack/permalink.js';
-import { aliasSince } from './promote.js';
 
 /**
  * Changes within this window reach a Home in one views.publish: a burst of run events or approvals is one
@@ -54,11 +53,15 @@ export async function setHomeNotice(context: Context, user: string, text: string
   await scheduleHomeRefresh(context, [user], { now: true });
 }
 
-/** Whether `user` may decide `approval` now: an approver, not its requester (unless allowed), not counted yet. */
-function mayDecide(approval: Approval, user: string, approver: boolean): boolean {
-  if (!approver) return false;
+/**
+ * Whether `user` may decide `approval` now, by the rules of its Approve button: an approver (the
+ * environment's own, else roles.approvers), not its requester unless allowed, not counted yet.
+ */
+async function mayDecide(authorizer: Authorizer, approval: Approval, user: string): Promise<boolean> {
   if (approval.requestedBy === user && !approval.allowSelfApproval) return false;
-  return !approval.approvers.includes(user);
+  if (approval.approvers.includes(user)) return false;
+  const decision = approval.environment ? await authorizer.checkHolders('approvers', approval.environment.approvers, user) : await authorizer.check('approvers', user);
+  return decision.allowed;
 }
 
 async function models(context: Context): Promise<HomeModel[]> {
@@ -71,7 +74,8 @@ async function models(context: Context): Promise<HomeModel[]> {
         const slots: HomeSlot[] = [];
         const aliasSlot = async (alias: string, environment?: string): Promise<HomeSlot> => {
           const version = registered.aliases[alias];
-          const since = version ? await aliasSince(context, name, alias, version) : undefined;
+          const move = version ? await context.aliasMoves.get(name, alias) : undefined;
+          const since = move && move.version === version ? move.at : undefined;
           return { ...(environment ? { environment } : {}), label: `@${alias}`, version, since };
         };
         if (config.environments) for (const environment of config.environments) slots.push(await aliasSlot(environment.alias, environment.name));
@@ -102,8 +106,8 @@ export async function publishHome(context: Context, user: string): Promise<void>
   const held = await Promise.all(roleNames.map(async (role) => ((await authorizer.check(role, user)).allowed ? [role] : [])));
   const roles = held.flat();
   const pending = await context.approvals.pending(now);
-  const approver = roles.includes('approvers');
-  const actionable = pending.filter((approval) => mayDecide(approval, user, approver));
+  const actionable: Approval[] = [];
+  for (const approval of pending) if (await mayDecide(authorizer, approval, user)) actionable.push(approval);
   const recentRuns = await context.runs.recent(100);
   const failures = recentRuns.filter((run) => isFailure(run.state) && now.getTime() - Date.parse(run.stateAt) <= DAY_MS);
   const notice = (await context.redis.get(keys.homeNotice(user))) ?? undefined;

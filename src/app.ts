@@ -17,6 +17,7 @@ import { createTrainProcessor } from '../jobs/train.js';
 import { retryRun } from './interactions/retry-run.js';
 import type { KubeClient } from './adapters/kube/kube-client.js';
 import { MlflowClient } from './adapters/mlflow/mlflow-client.js';
+import { AliasMoveStore } from './adapters/redis/alias-moves.js';
 import { ApprovalStore } from './adapters/redis/approval-store.js';
 import { AuditLog } from './adapters/redis/audit-log.js';
 import { RateLimiter } from './adapters/redis/rate-limiter.js';
@@ -25,6 +26,7 @@ import { RunStore } from './adapters/redis/run-store.js';
 import { slackLogger } from './adapters/slack-api/slack-logger.js';
 import { createSlackWebClient, SlackGateway, type GatewayOptions } from './adapters/slack-api/slack-gateway.js';
 import { Authorizer } from './authorizer.js';
+import { contextKey } from './domain/environments.js';
 import type { Config } from './config/load-config.js';
 import type { Context, OciReader, OciStarter } from './context.js';
 import { createMlflowWebhooksHandler } from './http/mlflow-webhooks-route.js';
@@ -78,12 +80,24 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
   const limiter = new RateLimiter(redis);
   const webClient = createSlackWebClient(env.SLACK_BOT_TOKEN, env.SLACK_API_URL, logger);
   const slack = new SlackGateway(webClient, limiter, metrics, logger.child({ component: 'slack-gateway' }), options.slackGateway);
-  let kube: Promise<KubeClient> | undefined;
+  // One Kubernetes client per kubeconfig context (one per cluster), built on first use; a failure is not kept.
+  const kubeClients = new Map<string, Promise<KubeClient>>();
+  const kubeClient = (name?: string): Promise<KubeClient> => {
+    const cacheKey = name ?? '';
+    let client = kubeClients.get(cacheKey);
+    if (!client) {
+      client = import('./adapters/kube/kube-client.js')
+        .then(({ KubeClient: Client }) => Client.create(env, name, name === undefined ? undefined : contextKey(config.file.models, name)))
+        .catch((error: unknown) => {
+          kubeClients.delete(cacheKey);
+          throw error;
+        });
+      kubeClients.set(cacheKey, client);
+    }
+    return client;
+  };
   const audit = new AuditLog(redis, logger.child({ component: 'audit' }));
-  const context: Context = { config, logger, metrics, redis, runs: new RunStore(redis), limiter, slack, oci: options.oci, queues, audit, approvals: new ApprovalStore(redis), mlflow: env.MLFLOW_TRACKING_URI ? new MlflowClient(env) : undefined, kube: () => (kube ??= import('./adapters/kube/kube-client.js').then(({ KubeClient: Client }) => Client.create(env)).catch((error: unknown) => {
-      kube = undefined;
-      throw error;
-    })), now };
+  const context: Context = { config, logger, metrics, redis, runs: new RunStore(redis), limiter, slack, oci: options.oci, queues, audit, approvals: new ApprovalStore(redis), aliasMoves: new AliasMoveStore(redis), mlflow: env.MLFLOW_TRACKING_URI ? new MlflowClient(env) : undefined, kube: (name?: string) => kubeClient(name), now };
   const authorizer = new Authorizer(config.file.roles, slack, redis, logger.child({ component: 'authorizer' }));
 
   // Bolt would call auth.test itself and cache even a failure; we learn the bot's identity with retries

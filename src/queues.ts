@@ -54,6 +54,9 @@ export interface RollbackJobData {
   namespace: string;
   name: string;
   model?: string;
+  /** The model's environment, and the kubeconfig context of its cluster (unset: in-cluster). */
+  environment?: string;
+  kubeContext?: string;
   timeoutMs: number;
   targetReplicaSet: string;
   goal: { revision?: number | undefined; replicaSet?: string; images: string[]; changeCause?: string };

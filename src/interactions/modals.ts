@@ -2,15 +2,15 @@ import type { AllMiddlewareArgs, App, SlackOptionsMiddlewareArgs, SlackShortcutM
 import { z } from 'zod';
 import { queueTraining } from '../../commands/train.js';
 import type { CommandDeps } from '../../commands/command.js';
-import { defaultTarget, modelChannel, requestPromotion } from '../../jobs/promote.js';
-import { listRevisions, previewRollback, resolveRollbackTarget, storeConfirm } from '../../jobs/rollback.js';
+import { modelChannel, requestPromotion } from '../../jobs/promote.js';
+import { listRevisions, previewRollback, resolveRollbackTarget, rollbackLabel, storeConfirm, type RollbackTarget } from '../../jobs/rollback.js';
 import type { Authorizer } from '../authorizer.js';
 import type { Context } from '../context.js';
 import { parseKeyValues, tokenize } from '../domain/command-line.js';
-import { targetLabel, type PromotionTarget } from '../domain/approval.js';
+import { approvalTargetLabel } from '../domain/approval.js';
 import { toMlopsError } from '../errors.js';
 import { option, type ModalView, type OptionObject } from '../slack/blocks.js';
-import { FIELDS, modalFor, MODALS, renderNoticeModal, renderRollbackConfirmModal, SHORTCUTS, SUGGESTIONS, type ModalContext } from '../slack/modals.js';
+import { FIELDS, modalFor, MODALS, rollbackChoice, renderNoticeModal, renderRollbackConfirmModal, SHORTCUTS, SUGGESTIONS, type ModalContext } from '../slack/modals.js';
 import { code, plain } from '../slack/mrkdwn.js';
 import { confirmRollback } from './rollback-buttons.js';
 
@@ -101,6 +101,13 @@ type Ack = ViewArgs['ack'];
  */
 export function registerModals(app: App, context: Context, authorizer: Authorizer): void {
   const deps: CommandDeps = { context, authorizer };
+  /** A Deployment of the rollback modal's list (a configured model, and its environment), resolved as `rollback <model> --env ENV` is. */
+  const configuredTarget = (value: string): RollbackTarget | undefined => {
+    const choice = rollbackChoice(value);
+    if (!Object.hasOwn(context.config.file.models, choice.model)) return undefined;
+    const resolved = resolveRollbackTarget(context, choice.model, choice.environment);
+    return resolved?.ok ? resolved.target : undefined;
+  };
   // The Kubernetes client loads on first use, which can take longer than a block_suggestion may wait:
   // load it now, in the background, where rollbacks are configured.
   if (Object.values(context.config.file.models).some((model) => model.deployment)) {
@@ -176,21 +183,22 @@ export function registerModals(app: App, context: Context, authorizer: Authorize
     if (!model || !config) return errors(ack, { [FIELDS.model]: 'Choose one of the configured models.' });
     const version = entered(values, FIELDS.version);
     if (!version || !/^[1-9]\d{0,9}$/.test(version)) return errors(ack, { [FIELDS.version]: 'Choose a version of this model.' });
-    const environmentName = entered(values, FIELDS.environment);
-    let target: PromotionTarget = defaultTarget(context, model);
-    if (environmentName) {
-      const environment = config.environments?.find((candidate) => candidate.name === environmentName);
-      if (!environment) return errors(ack, { [FIELDS.environment]: config.environments ? `${model} has no environment ${environmentName}.` : `${model} has no environments; leave this empty.` });
-      target = { kind: 'alias', alias: environment.alias };
+    const environment = entered(values, FIELDS.environment);
+    if (environment && !config.environments?.some((candidate) => candidate.name === environment)) {
+      return errors(ack, { [FIELDS.environment]: config.environments ? `${model} has no environment ${environment}.` : `${model} has no environments; leave this empty.` });
     }
-    // The typed command's path exactly (MLflow checks, the approval record, the channel message).
+    // The typed command's path exactly: the environment path and soak, MLflow's checks, the approval record, the channel message.
     const work = (async () => {
       try {
-        const { approval, channel } = await requestPromotion(context, { model, version, target, requestedBy: user });
-        await context.audit.record({ actor: user, action: 'modal.promote', subject: `${model} v${version} ${targetLabel(target)}`, outcome: 'requested', jobId: approval.id });
-        return `:memo: Approval request for ${code(model)} v${version} → ${code(targetLabel(target))} posted in <#${channel}> (request ${code(approval.id)}).`;
+        const { approval, channel } = await requestPromotion(context, { model, version, ...(environment ? { environment } : {}), requestedBy: user });
+        const label = approvalTargetLabel(approval);
+        const immediate = approval.state === 'approved';
+        await context.audit.record({ actor: user, action: 'modal.promote', subject: `${model} v${version} ${label}`, outcome: immediate ? 'promoting: no approval needed' : 'requested', jobId: approval.id });
+        return immediate
+          ? `:rocket: Promoting ${code(model)} v${version} → ${code(label)}: no approval needed there. Follow it in <#${channel}> (request ${code(approval.id)}).`
+          : `:memo: Approval request for ${code(model)} v${version} → ${code(label)} posted in <#${channel}> (request ${code(approval.id)}).`;
       } catch (error) {
-        await context.audit.record({ actor: user, action: 'modal.promote', subject: `${model} v${version}`, outcome: 'refused' });
+        await context.audit.record({ actor: user, action: 'modal.promote', subject: `${model} v${version}${environment ? ` --to ${environment}` : ''}`, outcome: 'refused' });
         throw error;
       }
     })();
@@ -198,7 +206,11 @@ export function registerModals(app: App, context: Context, authorizer: Authorize
     if (settled.state === 'done') return outcome(ack, 'Promotion requested', settled.value);
     if (settled.state === 'failed') {
       const error = toMlopsError(settled.error);
-      if (error.code === 'BAD_REQUEST' || error.code === 'NOT_FOUND') return errors(ack, { [FIELDS.version]: error.userMessage });
+      if (error.code === 'BAD_REQUEST' || error.code === 'NOT_FOUND') {
+        // The environment path's refusals (skipped environment, soak, already serving) belong next to the environment.
+        const field = config.environments && /environment|serves|served|soak/i.test(error.userMessage) ? FIELDS.environment : FIELDS.version;
+        return errors(ack, { [field]: error.userMessage });
+      }
       return outcome(ack, 'Promotion not requested', `:x: ${error.userMessage}`);
     }
     await outcome(ack, 'Promotion requested', ':hourglass_flowing_sand: Checking the version in MLflow and posting the request…');
@@ -208,11 +220,11 @@ export function registerModals(app: App, context: Context, authorizer: Authorize
   app.options<'block_suggestion'>(SUGGESTIONS.revision, async ({ ack, body }: SlackOptionsMiddlewareArgs<'block_suggestion'> & AllMiddlewareArgs) => {
     const parsed = suggestion.safeParse(body);
     const subject = parsed.success && parsed.data.view ? entered(parsed.data.view.state.values, FIELDS.deployment) : undefined;
-    const target = subject && Object.hasOwn(context.config.file.models, subject) ? resolveRollbackTarget(context, subject) : undefined;
+    const target = subject ? configuredTarget(subject) : undefined;
     if (!parsed.success || !target) return ack({ options: [] });
     const revisions = await within(listRevisions(context, target), SUGGEST_BUDGET_MS);
     if (revisions.state !== 'done') {
-      context.logger.warn({ deployment: `${target.namespace}/${target.name}`, err: revisions.state === 'failed' ? revisions.error : undefined }, 'revisions not listed');
+      context.logger.warn({ deployment: rollbackLabel(target), err: revisions.state === 'failed' ? revisions.error : undefined }, 'revisions not listed');
       return ack({ options: [] });
     }
     const options = revisions.value.map((revision) => {
@@ -228,17 +240,17 @@ export function registerModals(app: App, context: Context, authorizer: Authorize
     const { values } = parsed.data.view.state;
     const user = parsed.data.user.id;
     const subject = entered(values, FIELDS.deployment);
-    const target = subject && Object.hasOwn(context.config.file.models, subject) ? resolveRollbackTarget(context, subject) : undefined;
+    const target = subject ? configuredTarget(subject) : undefined;
     if (!subject || !target) return errors(ack, { [FIELDS.deployment]: 'Choose one of the Deployments.' });
     const revision = entered(values, FIELDS.revision);
     if (revision !== undefined && !/^[1-9]\d{0,9}$/.test(revision)) return errors(ack, { [FIELDS.revision]: 'Choose a revision from the list.' });
-    const label = `${target.namespace}/${target.name}`;
+    const label = rollbackLabel(target);
     const decision = await authorizer.check('deployers', user);
     if (!decision.allowed) {
       await context.audit.record({ actor: user, action: 'modal.rollback', subject: label, outcome: 'refused' });
       return errors(ack, { [FIELDS.deployment]: `Rolling back needs the ${decision.role} role.` });
     }
-    const channel = readContext(parsed.data.view.private_metadata).channel ?? modelChannel(context, subject);
+    const channel = readContext(parsed.data.view.private_metadata).channel ?? modelChannel(context, rollbackChoice(subject).model);
     // The same confirm step as the typed command: the preview is read from the cluster, nothing changes yet.
     const work = (async (): Promise<{ field?: string; view: ModalView }> => {
       const preview = await previewRollback(context, target, Number(revision ?? 0));

@@ -1,4 +1,4 @@
-import { targetLabel, type Approval } from '../domain/approval.js';
+import { approvalTargetLabel, type Approval } from '../domain/approval.js';
 import { formatDuration, runDurationMs, type Run } from '../domain/run.js';
 import { mrkdwnText, type SlackMessage } from './blocks.js';
 import { code, escapeMrkdwn, link, mention } from './mrkdwn.js';
@@ -48,6 +48,6 @@ export function renderDecisionDm(approval: Approval, messageUrl: string | undefi
   const by = approval.decidedBy && (decision === 'approved' || decision === 'rejected') ? ` by ${mention(approval.decidedBy)}` : '';
   const reason = approval.reason ? `: _${escapeMrkdwn(approval.reason.slice(0, 500))}_` : '';
   const open = messageUrl ? ` ${link(messageUrl, 'Open the request')}` : '';
-  const text = `Your promotion request ${code(approval.model)} v${escapeMrkdwn(approval.version)} → ${code(targetLabel(approval.target))} ${decided}${by}${reason}.${open}`;
+  const text = `Your promotion request ${code(approval.model)} v${escapeMrkdwn(approval.version)} → ${code(approvalTargetLabel(approval))} ${decided}${by}${reason}.${open}`;
   return { text, blocks: [{ type: 'section', text: mrkdwnText(text) }] };
 }

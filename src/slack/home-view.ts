@@ -1,4 +1,4 @@
-import { targetLabel, type Approval } from '../domain/approval.js';
+import { approvalTargetLabel, type Approval } from '../domain/approval.js';
 import { formatDuration, runDurationMs, type Run } from '../domain/run.js';
 import { isTerminal } from '../domain/run-state.js';
 import { APPROVAL_ACTIONS } from './approval-message.js';
@@ -66,7 +66,7 @@ function slotLine(slot: HomeSlot): string {
 }
 
 function approvalBlocks(approval: Approval, actionable: boolean): Block[] {
-  const text = `*${code(approval.model)} v${escapeMrkdwn(approval.version)} → ${code(targetLabel(approval.target))}*\nAsked by ${mention(approval.requestedBy)} · ${approval.approvers.length}/${approval.required} approvals · expires ${slackDate(approval.expiresAt)}`;
+  const text = `*${code(approval.model)} v${escapeMrkdwn(approval.version)} → ${code(approvalTargetLabel(approval))}*\nAsked by ${mention(approval.requestedBy)} · ${approval.approvers.length}/${approval.required} approvals · expires ${slackDate(approval.expiresAt)}`;
   const blocks: Block[] = [{ type: 'section', text: mrkdwnText(text) }];
   if (actionable) {
     blocks.push({
@@ -93,7 +93,7 @@ export function renderHome(state: HomeState): HomeView {
   for (const approval of state.actionable.slice(0, MAX_APPROVALS)) blocks.push(...approvalBlocks(approval, true));
   if (state.actionable.length > MAX_APPROVALS) blocks.push({ type: 'context', elements: [mrkdwnText(`…and ${state.actionable.length - MAX_APPROVALS} more: \`/mlops approvals\``)] });
   if (state.mine.length > 0) {
-    const lines = state.mine.slice(0, MAX_RUN_LINES).map((approval) => `• ${code(approval.model)} v${escapeMrkdwn(approval.version)} → ${code(targetLabel(approval.target))}: ${approval.approvers.length}/${approval.required} approvals, expires ${slackDate(approval.expiresAt)}`);
+    const lines = state.mine.slice(0, MAX_RUN_LINES).map((approval) => `• ${code(approval.model)} v${escapeMrkdwn(approval.version)} → ${code(approvalTargetLabel(approval))}: ${approval.approvers.length}/${approval.required} approvals, expires ${slackDate(approval.expiresAt)}`);
     blocks.push({ type: 'section', text: mrkdwnText(`*Your pending requests*\n${lines.join('\n')}`) });
   }
 

@@ -1,4 +1,5 @@
 import type { ConfigFile } from '../config/config-file.js';
+import { deploymentsOf } from '../domain/environments.js';
 import type { RevisionSummary } from '../domain/rollback.js';
 import { mrkdwnText, option, plainText, type Block, type ModalView, type OptionObject } from './blocks.js';
 import { code } from './mrkdwn.js';
@@ -138,9 +139,20 @@ export function renderNoticeModal(title: string, text: string): ModalView {
   return modal('modal.notice', title, undefined, [{ type: 'section', text: mrkdwnText(text) }], {});
 }
 
-/** The Deployments a rollback can pick: every model with a `deployment` in the config. */
+/** A rollback choice's value: the model, and the environment for a model with environments (`fraud-model@prod`). */
+export function rollbackChoice(value: string): { model: string; environment?: string } {
+  const [model = '', environment] = value.split('@', 2);
+  return environment ? { model, environment } : { model };
+}
+
+/** The Deployments a rollback can pick: every model's Deployment, one per environment that has one. */
 export function rollbackChoices(config: ConfigFile): OptionObject[] {
-  return Object.entries(config.models).flatMap(([name, model]) => (model.deployment ? [option(`${name} (${model.deployment.namespace}/${model.deployment.name})`, name)] : []));
+  return Object.entries(config.models).flatMap(([name, model]) =>
+    deploymentsOf(model).map(({ environment, deployment }) => {
+      const where = `${deployment.namespace}/${deployment.name}${deployment.context ? `, ${deployment.context}` : ''}`;
+      return option(environment ? `${name} · ${environment} (${where})` : `${name} (${where})`, environment ? `${name}@${environment}` : name);
+    }),
+  );
 }
 
 /** The modals `/mlops train|promote|rollback` open when typed without arguments (and the train shortcut). */

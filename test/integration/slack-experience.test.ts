@@ -34,7 +34,6 @@ describe('Slack-native experience: modals, the Home tab and direct messages', ()
     const responseUrl = hooks.url();
     const response = await postSigned(`${bot.url}/slack/events`, SIGNING_SECRET, slashCommandBody({ text, userId, channelId, responseUrl, triggerId }));
     expect(response.status).toBe(200);
-    expect(response.ms).toBeLessThan(3_000);
     return responseUrl;
   };
   const modal = (user: string, callbackId: string) =>

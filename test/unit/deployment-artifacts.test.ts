@@ -26,6 +26,7 @@ import { Role, type IRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1
 import { RoleBinding, type IRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { ConfigMap, type IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service, type IService } from 'kubernetes-models/v1/Service';
 import { ServiceAccount, type IServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import picomatch from 'picomatch';
@@ -41,7 +42,7 @@ const repoFile = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 const OVERLAYS = ['manifests/overlays/dev', 'manifests/overlays/prod'] as const;
 type Overlay = (typeof OVERLAYS)[number];
 /** Applied separately and only by those who use External Secrets; rendered and validated all the same. */
-const OPTIONAL_KUSTOMIZATIONS = ['manifests/overlays/prod/external-secrets'] as const;
+const OPTIONAL_KUSTOMIZATIONS = ['manifests/overlays/prod/external-secrets', 'manifests/multi-cluster', 'manifests/remote-cluster'] as const;
 
 const APP_NAMESPACE = 'mlops-chatops';
 const SERVICE_ACCOUNT = 'mlops-chatops';
@@ -132,6 +133,7 @@ const SCHEMAS: Record<string, Validate> = {
   'v1/Namespace': modelValidator(Namespace),
   'v1/ServiceAccount': modelValidator(ServiceAccount),
   'v1/ConfigMap': modelValidator(ConfigMap),
+  'v1/Secret': modelValidator(Secret),
   'v1/Service': modelValidator(Service),
   'apps/v1/Deployment': modelValidator(Deployment),
   'apps/v1/StatefulSet': modelValidator(StatefulSet),
