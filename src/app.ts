@@ -131,7 +131,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
         registerRunButtons(app, context, authorizer, { retry: (click) => retryRun(context, click), rollback: (click) => rollbackFromRun(context, click) });
         registerRollbackButtons(app, context, authorizer);
         registerApprovalButtons(app, context, authorizer);
-        registerModals(app, context, authorizer);
+        await registerModals(app, context, authorizer);
         registerAppHome(app, context);
         app.event('subteam_members_changed', async ({ event }) => {
           const subteam = (event as { subteam_id?: unknown }).subteam_id;

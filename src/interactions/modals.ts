@@ -8,6 +8,7 @@ import type { Authorizer } from '../authorizer.js';
 import type { Context } from '../context.js';
 import { parseKeyValues, tokenize } from '../domain/command-line.js';
 import { approvalTargetLabel } from '../domain/approval.js';
+import { deploymentsOf } from '../domain/environments.js';
 import { toMlopsError } from '../errors.js';
 import { option, type ModalView, type OptionObject } from '../slack/blocks.js';
 import { FIELDS, modalFor, MODALS, rollbackChoice, renderNoticeModal, renderRollbackConfirmModal, SHORTCUTS, SUGGESTIONS, type ModalContext } from '../slack/modals.js';
@@ -99,7 +100,7 @@ type Ack = ViewArgs['ack'];
  * submission goes through the same validation and authorization as the typed command; what is wrong is
  * answered next to its field (`response_action: errors`), the outcome replaces the modal.
  */
-export function registerModals(app: App, context: Context, authorizer: Authorizer): void {
+export async function registerModals(app: App, context: Context, authorizer: Authorizer): Promise<void> {
   const deps: CommandDeps = { context, authorizer };
   /** A Deployment of the rollback modal's list (a configured model, and its environment), resolved as `rollback <model> --env ENV` is. */
   const configuredTarget = (value: string): RollbackTarget | undefined => {
@@ -108,11 +109,7 @@ export function registerModals(app: App, context: Context, authorizer: Authorize
     const resolved = resolveRollbackTarget(context, choice.model, choice.environment);
     return resolved?.ok ? resolved.target : undefined;
   };
-  // The Kubernetes client loads on first use, which can take longer than a block_suggestion may wait:
-  // load it now, in the background, where rollbacks are configured.
-  if (Object.values(context.config.file.models).some((model) => model.deployment)) {
-    context.kube().catch((error: unknown) => context.logger.warn({ err: error }, 'kubernetes client not ready for the rollback modal'));
-  }
+
   const errors = (ack: Ack, fields: Record<string, string>) => ack({ response_action: 'errors', errors: Object.fromEntries(Object.entries(fields).map(([field, message]) => [field, plainMessage(message)])) });
   const outcome = (ack: Ack, title: string, text: string) => ack({ response_action: 'update', view: renderNoticeModal(title, text) });
   /** Work that outlived the acknowledgement: its outcome replaces the "working on it" modal. */
@@ -285,4 +282,10 @@ export function registerModals(app: App, context: Context, authorizer: Authorize
       return outcome(ack, 'Rollback', `:x: ${toMlopsError(error).userMessage}`);
     }
   });
+
+  // The Kubernetes client loads on first use, which blocks for longer than a block_suggestion may wait:
+  // loaded before the bot reports ready, where rollbacks are configured.
+  if (Object.values(context.config.file.models).some((model) => deploymentsOf(model).length > 0)) {
+    await context.kube().catch((error: unknown) => context.logger.warn({ err: error }, 'kubernetes client not ready for the rollback modal'));
+  }
 }

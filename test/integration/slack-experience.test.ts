@@ -54,6 +54,7 @@ describe('Slack-native experience: modals, the Home tab and direct messages', ()
     mlflow.addVersion('fraud-model', { runId: mlflow.addRun({ auc: 0.93 }) });
     mlflow.addVersion('fraud-model', { runId: mlflow.addRun({ auc: 0.95 }) });
     mlflow.setAliasDirectly('fraud-model', 'champion', v1);
+    mlflow.addVersion('churn-model', { runId: mlflow.addRun({ auc: 0.8 }) });
     kube.createDeployment({ namespace: NS, name: 'fraud-model', selector: { matchLabels: { app: 'fraud-model' } }, template: { metadata: { labels: { app: 'fraud-model' } }, spec: { containers: [{ name: 'model', image: 'registry/fraud:v1' }] } }, replicas: 1, changeCause: 'deploy v1' });
     kube.updateTemplate(NS, 'fraud-model', (template) => ({ ...template, spec: { containers: [{ name: 'model', image: 'registry/fraud:v2' }] } }), { changeCause: 'set image v2' });
     const dir = mkdtempSync(join(tmpdir(), 'kubeconfig-'));
@@ -65,7 +66,15 @@ describe('Slack-native experience: modals, the Home tab and direct messages', ()
         { match: { kind: 'model' }, channel: 'C0MODELS' },
       ],
       approvals: { required: 1, allowSelfApproval: false, ttl: '1h' },
-      models: { 'fraud-model': { alias: 'champion', deployment: { namespace: NS, name: 'fraud-model', timeout: '10s' } } },
+      models: {
+        'fraud-model': { alias: 'champion', deployment: { namespace: NS, name: 'fraud-model', timeout: '10s' } },
+        'churn-model': {
+          environments: [
+            { name: 'dev', alias: 'dev', approvals: { required: 0 } },
+            { name: 'qa', alias: 'qa', approvals: { required: 1, approvers: ['U0QA1'] } },
+          ],
+        },
+      },
     });
     bot = await startTestBot({ redisUrl: redis.url, slackApiUrl: slack.url, oci: oci.gateway, file, env: { ...oci.env, MLFLOW_TRACKING_URI: mlflow.url, MLFLOW_TRACKING_TOKEN: MLFLOW_TOKEN, KUBECONFIG: kubeconfig } });
     await waitReady(bot);
@@ -208,6 +217,29 @@ describe('Slack-native experience: modals, the Home tab and direct messages', ()
     await hooks.waitFor(await command('promote fraud-model 3', 'U0DS1'));
     const dm = await slack.waitFor(() => slack.directMessages('U0DS2').find((candidate) => candidate.text.includes('superseded')), 10_000, 'superseded DM');
     expect(dm.text).toContain('`fraud-model` v3');
+  });
+
+  it('a model with environments: the environment select lists its path, refusals of the path sit next to it, and each environment\'s approvers see its requests on their Home', async () => {
+    await command('promote', 'U0DS1');
+    const view = await modal('U0DS1', 'modal.promote');
+    const environments = await slack.app.suggest(view.id, 'U0DS1', 'promote.environment', '', { model: 'churn-model' });
+    expect(environments.options.map((candidate) => candidate.value)).toEqual(['dev', 'qa']);
+    const skipped = await slack.app.submit(view.id, 'U0DS1', { model: 'churn-model', version: { value: '1', label: 'v1' }, environment: { value: 'qa', label: 'qa' } });
+    expect(skipped.body).toMatchObject({ response_action: 'errors', errors: { environment: expect.stringContaining('promote it to dev first') as unknown } });
+    const dev = await slack.app.submit(view.id, 'U0DS1', { model: 'churn-model', version: { value: '1', label: 'v1' }, environment: { value: 'dev', label: 'dev' } });
+    expect(dev.body).toMatchObject({ response_action: 'update' });
+    expect(shown(slack.views().find((candidate) => candidate.id === view.id))).toContain('no approval needed');
+    await eventually(() => mlflow.alias('churn-model', 'dev') === '1', 15_000, 'dev alias set');
+
+    await hooks.waitFor(await command('promote churn-model 1 --to qa', 'U0DS1'));
+    await slack.app.openHome('U0QA1');
+    const qa = await home('U0QA1', '`qa (@qa)`');
+    expect(shown(qa)).toContain('approval.approve');
+    expect(shown(qa)).toMatch(/\*dev\* \(`@dev`\): v1 since/);
+    await slack.app.openHome('U0LEAD2');
+    const lead = await home('U0LEAD2', '*dev* (`@dev`): v1');
+    // roles.approvers do not approve in qa, which has its own approvers.
+    expect(shown(lead)).not.toContain('`churn-model` v1 → `qa (@qa)`*');
   });
 
   it('/mlops rollback with no arguments: revisions with images and change-causes, deployers only, then the same confirm step', async () => {
