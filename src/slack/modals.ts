@@ -157,7 +157,12 @@ export function rollbackChoices(config: ConfigFile): OptionObject[] {
 
 /** The modals `/mlops train|promote|rollback` open when typed without arguments (and the train shortcut). */
 export const modalFor = {
-  train: (config: ConfigFile, channel: string | undefined): ModalView => renderTrainModal(Object.keys(config.train), { channel }),
-  promote: (config: ConfigFile, channel: string | undefined): ModalView => renderPromoteModal(Object.keys(config.models), { channel }),
-  rollback: (config: ConfigFile, channel: string | undefined): ModalView => renderRollbackModal(rollbackChoices(config), { channel }),
+  train: (config: ConfigFile, channel: string | undefined): ModalView =>
+    Object.keys(config.train).length > 0 ? renderTrainModal(Object.keys(config.train), { channel }) : renderNoticeModal('Train a model', 'No train targets are configured (`train` in the config file).'),
+  promote: (config: ConfigFile, channel: string | undefined): ModalView =>
+    Object.keys(config.models).length > 0 ? renderPromoteModal(Object.keys(config.models), { channel }) : renderNoticeModal('Promote a model', 'No models are configured (`models` in the config file).'),
+  rollback: (config: ConfigFile, channel: string | undefined): ModalView => {
+    const choices = rollbackChoices(config);
+    return choices.length > 0 ? renderRollbackModal(choices, { channel }) : renderNoticeModal('Roll back', 'No Deployment is configured for any model (`deployment` in the config file).');
+  },
 };
