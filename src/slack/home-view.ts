@@ -50,6 +50,17 @@ const MAX_APPROVALS = 10;
 const MAX_MODELS = 15;
 const MAX_RUN_LINES = 10;
 
+/** Whole lines up to Slack's 3000 characters of section text: a cut line could leave a link or date token half open. */
+function within3000(lines: string[]): string {
+  let text = '';
+  for (const line of lines) {
+    const next = text === '' ? line : `${text}\n${line}`;
+    if (next.length > 3000) break;
+    text = next;
+  }
+  return text;
+}
+
 function runLine({ run, messageUrl }: HomeRun, now: Date): string {
   const duration = runDurationMs(run, now);
   const took = duration === undefined ? '' : ` · ${formatDuration(duration)}${isTerminal(run.state) ? '' : ' so far'}`;
@@ -94,20 +105,20 @@ export function renderHome(state: HomeState): HomeView {
   if (state.actionable.length > MAX_APPROVALS) blocks.push({ type: 'context', elements: [mrkdwnText(`…and ${state.actionable.length - MAX_APPROVALS} more: \`/mlops approvals\``)] });
   if (state.mine.length > 0) {
     const lines = state.mine.slice(0, MAX_RUN_LINES).map((approval) => `• ${code(approval.model)} v${escapeMrkdwn(approval.version)} → ${code(approvalTargetLabel(approval))}: ${approval.approvers.length}/${approval.required} approvals, expires ${slackDate(approval.expiresAt)}`);
-    blocks.push({ type: 'section', text: mrkdwnText(`*Your pending requests*\n${lines.join('\n')}`) });
+    blocks.push({ type: 'section', text: mrkdwnText(within3000(['*Your pending requests*', ...lines])) });
   }
 
   blocks.push({ type: 'divider' }, { type: 'header', text: plainText('Models') });
   if (state.models.length === 0) blocks.push({ type: 'section', text: mrkdwnText('_No models are configured._') });
   for (const model of state.models.slice(0, MAX_MODELS)) {
-    const body = model.problem ? `_${escapeMrkdwn(model.problem)}_` : model.slots.map(slotLine).join('\n');
-    blocks.push({ type: 'section', text: mrkdwnText(`*${code(model.name)}*\n${body}`) });
+    const body = model.problem ? [`_${escapeMrkdwn(model.problem)}_`] : model.slots.map(slotLine);
+    blocks.push({ type: 'section', text: mrkdwnText(within3000([`*${code(model.name)}*`, ...body])) });
   }
 
   blocks.push({ type: 'divider' }, { type: 'header', text: plainText('Recent runs') });
-  blocks.push({ type: 'section', text: mrkdwnText(state.recent.length > 0 ? state.recent.slice(0, MAX_RUN_LINES).map((run) => runLine(run, state.now)).join('\n') : '_No runs yet._') });
+  blocks.push({ type: 'section', text: mrkdwnText(state.recent.length > 0 ? within3000(state.recent.slice(0, MAX_RUN_LINES).map((run) => runLine(run, state.now))) : '_No runs yet._') });
   blocks.push({ type: 'header', text: plainText('Failures in the last 24 hours') });
-  blocks.push({ type: 'section', text: mrkdwnText(state.failures.length > 0 ? state.failures.slice(0, MAX_RUN_LINES).map((run) => runLine(run, state.now)).join('\n') : ':white_check_mark: _None._') });
+  blocks.push({ type: 'section', text: mrkdwnText(state.failures.length > 0 ? within3000(state.failures.slice(0, MAX_RUN_LINES).map((run) => runLine(run, state.now))) : ':white_check_mark: _None._') });
   blocks.push({ type: 'context', elements: [mrkdwnText(`Updated ${slackDate(state.now.toISOString())} · \`/mlops help\` for every command`)] });
   return { type: 'home', blocks };
 }

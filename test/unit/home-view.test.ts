@@ -78,6 +78,14 @@ describe('the Home tab', () => {
     expect(view.blocks[1]).toMatchObject({ type: 'section', text: { text: ':white_check_mark: Approved' } });
   });
 
+  it('cuts long lists at whole lines, never inside a link', () => {
+    const long = Array.from({ length: 10 }, (_, index) => ({ run: run({ key: `k${index}`, name: `run-${index}-${'x'.repeat(200)}` }), messageUrl: `https://slack.com/archives/C0TRAIN/p${index}${'9'.repeat(100)}` }));
+    const section = renderHome(state({ recent: long })).blocks.find((block) => block.type === 'section' && block.text?.text.includes('run-0'));
+    const body = section?.type === 'section' ? (section.text?.text ?? '') : '';
+    expect(body.length).toBeLessThanOrEqual(3000);
+    expect(body.split('\n').every((line) => line.endsWith('|OCI console>'))).toBe(true);
+  });
+
   it('stays within Slack\'s 100 blocks however much there is', () => {
     const many = Array.from({ length: 60 }, (_, index) => approval({ id: index.toString(16).padStart(12, '0') }));
     const models = Array.from({ length: 40 }, (_, index) => ({ name: `m${index}`, slots: [] }));
