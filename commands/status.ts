@@ -101,7 +101,8 @@ export function createStatusCommand(): Subcommand {
   return {
     name: 'status',
     usage: USAGE,
-    summary: 'Recent runs with state and links; a target for its runs; a model for its alias holders, versions, deployment revision and readiness, and pending approvals; `audit` for the latest audit entries.',
+    summary:
+      'Recent runs with state and links; a target for its runs; a model for its alias holders (each environment of its path with since when), versions, deployment revision and readiness in each cluster, and pending approvals; `audit` for the latest audit entries.',
     who: 'anyone',
     async run(input, { context }): Promise<Reply> {
       const now = context.now();

@@ -27,6 +27,7 @@ import { slackLogger } from './adapters/slack-api/slack-logger.js';
 import { createSlackWebClient, SlackGateway, type GatewayOptions } from './adapters/slack-api/slack-gateway.js';
 import { Authorizer } from './authorizer.js';
 import { contextKey } from './domain/environments.js';
+import { kubeContextProblems } from './adapters/kube/kubeconfig-contexts.js';
 import type { Config } from './config/load-config.js';
 import type { Context, OciReader, OciStarter } from './context.js';
 import { createMlflowWebhooksHandler } from './http/mlflow-webhooks-route.js';
@@ -70,6 +71,8 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
   const { env } = config;
   const logger = options.logger ?? createLogger({ level: env.LOG_LEVEL });
   const metrics = createMetrics();
+  // Rollbacks and status of those Deployments will fail with the same message; the rest works, so start.
+  for (const problem of kubeContextProblems(config.file.models, env.KUBECONFIG)) logger.error({ problem }, 'kubernetes context unusable');
   const now = options.now ?? (() => new Date());
   const serveWeb = env.ROLE !== 'worker';
   const runWorkers = env.ROLE !== 'web';

@@ -6,6 +6,7 @@ import type { Env } from '../../config/env.js';
 import type { JsonObject, KubeObject } from '../../domain/rollback.js';
 import { MlopsError } from '../../errors.js';
 import { parseRetryAfter } from '../../http/retry-after.js';
+import { missingContextMessage, noKubeconfigMessage } from './kubeconfig-contexts.js';
 
 const objectSchema = z
   .object({
@@ -57,7 +58,7 @@ export class KubeClient {
     const client = await import('@kubernetes/client-node');
     const kc = new client.KubeConfig();
     if (context !== undefined && !env.KUBECONFIG) {
-      throw new MlopsError('CONFIG_INVALID', `${key}: "${context}" needs KUBECONFIG, which is not set`, {
+      throw new MlopsError('CONFIG_INVALID', noKubeconfigMessage(key, context), {
         userMessage: `${key} names the kubeconfig context "${context}", but KUBECONFIG is not set: mount a kubeconfig with that context and point KUBECONFIG at it.`,
       });
     }
@@ -70,7 +71,7 @@ export class KubeClient {
     if (context !== undefined) {
       const known = kc.getContexts().map((entry) => entry.name);
       if (!known.includes(context)) {
-        const message = `${key}: "${context}" is not a context of KUBECONFIG (${env.KUBECONFIG ?? ''}); it has ${known.length > 0 ? known.map((name) => `"${name}"`).join(', ') : 'none'}`;
+        const message = missingContextMessage(key, context, env.KUBECONFIG ?? '', known);
         throw new MlopsError('CONFIG_INVALID', message, { userMessage: `${message}.` });
       }
       kc.setCurrentContext(context);
