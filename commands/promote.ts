@@ -53,7 +53,7 @@ export function createPromoteCommand(): Subcommand {
     name: 'promote',
     usage: USAGE,
     summary:
-      'Ask for a model version to move into the next environment of its path (`--to ENV` names it), or to take an alias (or stage): approvers get the metrics side by side and Approve / Reject buttons.',
+      'Ask for a model version to move into the next environment of its path (`--to ENV` names it), or to take an alias (or stage): approvers get the metrics side by side and Approve / Reject buttons. Typed without arguments, opens a form with the versions from MLflow.',
     who: 'anyone may request',
     modal: (input, { context }) => modalFor.promote(context.config.file, input.channelId),
     async run(input, { context }) {

@@ -37,7 +37,7 @@ export function createRollbackCommand(): Subcommand {
     name: 'rollback',
     usage: USAGE,
     summary:
-      'Roll an OKE inference Deployment back to its previous (or a given) revision, after a confirm step; `--env ENV` picks the environment (and cluster) of a model with several; `--dry-run` changes nothing.',
+      'Roll an OKE inference Deployment back to its previous (or a given) revision, after a confirm step; `--env ENV` picks the environment (and cluster) of a model with several; `--dry-run` changes nothing. Typed without arguments, opens a form with the revisions.',
     who: 'deployers',
     modal: (input, { context }) => modalFor.rollback(context.config.file, input.channelId),
     async run(input, { context, authorizer }) {

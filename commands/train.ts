@@ -13,7 +13,7 @@ export function createTrainCommand(): Subcommand {
   return {
     name: 'train',
     usage: USAGE,
-    summary: 'Queue a training run (Data Science job run or DevOps build run) with those arguments.',
+    summary: 'Queue a training run (Data Science job run or DevOps build run) with those arguments. Typed without arguments (or from the "Train a model" shortcut), opens a form.',
     who: 'trainers',
     modal: (input, { context }) => modalFor.train(context.config.file, input.channelId),
     async run(input, { context, authorizer }) {

@@ -42,7 +42,8 @@ export async function scheduleHomeRefresh(context: Context, users?: readonly str
     viewers.map((user) => ({
       name: 'home',
       data: { kind: 'home' as const, user },
-      opts: { jobId: options.now ? jobId('home', user, 'now', String(Date.now()), String(Math.random())) : jobId('home', user, String(windowEnd)), delay },
+      // "Now" (a click, the Home opened) is one job per user and millisecond; otherwise one per debounce window.
+      opts: { jobId: options.now ? jobId('home', user, 'now', String(Date.now())) : jobId('home', user, String(windowEnd)), delay },
     })),
   );
 }

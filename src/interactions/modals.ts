@@ -140,7 +140,8 @@ export async function registerModals(app: App, context: Context, authorizer: Aut
     const params = tokens.ok ? parseKeyValues(tokens.tokens) : tokens;
     if (!params.ok) return errors(ack, { [FIELDS.params]: params.error });
     try {
-      const queued = await queueTraining({ userId: parsed.data.user.id, channelId: readContext(parsed.data.view.private_metadata).channel }, target, params.values, deps);
+      // No channel: a form has no "below", so the answer names the channel the status goes to.
+      const queued = await queueTraining({ userId: parsed.data.user.id }, target, params.values, deps);
       if (queued.outcome === 'refused') return errors(ack, { [FIELDS.target]: `Training ${target} needs the ${queued.decision.role} role.` });
       return outcome(ack, 'Training queued', queued.text);
     } catch (error) {
