@@ -104,6 +104,8 @@ async function main(): Promise<void> {
         SLACK_API_URL: slack.url,
         PORT: String(botPort),
         HOST: '127.0.0.1',
+        METRICS_PORT: '0',
+        METRICS_HOST: '127.0.0.1',
         REDIS_URL: redisUrl,
         MLOPS_CONFIG: configPath,
         OCI_NOTIFICATIONS_USER: notifications.user,

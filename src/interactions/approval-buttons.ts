@@ -67,6 +67,9 @@ export function registerApprovalButtons(app: App, context: Context, authorizer: 
     const result = await context.approvals.decide(approval, user, action, context.now(), reason);
     const subject = result.approval ? `${result.approval.model} v${result.approval.version} ${approvalTargetLabel(result.approval)}` : approval;
     await context.audit.record({ actor: user, action: `button.${action}`, subject, outcome: result.decision, jobId: approval });
+    if ((result.decision === 'approved' || result.decision === 'rejected') && result.approval) {
+      context.metrics.approvalLatency.observe({ outcome: result.decision }, Math.max(0, context.now().getTime() - Date.parse(result.approval.requestedAt)) / 1000);
+    }
     if (['approved', 'recorded', 'rejected', 'expired', 'superseded'].includes(result.decision)) await refreshApprovalMessage(context, approval);
     if (result.decision === 'approved') await context.queues.promote.add('promote', { approvalId: approval }, { jobId: jobId('promote', approval) });
     return result;
