@@ -1,6 +1,6 @@
 import type { Authorizer } from '../src/authorizer.js';
 import type { Context } from '../src/context.js';
-import type { Block } from '../src/slack/blocks.js';
+import type { Block, ModalView } from '../src/slack/blocks.js';
 
 /** Who typed the command, where, and what followed the subcommand name. */
 export interface CommandInput {
@@ -33,6 +33,8 @@ export interface Subcommand {
   /** Answers from memory alone, so the reply can be the acknowledgement itself. */
   answersInAck?: boolean;
   run(input: CommandInput, deps: CommandDeps): Promise<Reply>;
+  /** Typed with no arguments, opens this form instead (built from the config alone: it must open within the trigger's 3 s). */
+  modal?(input: CommandInput, deps: CommandDeps): ModalView;
 }
 
 /** A bad command line; its message is mrkdwn built with the escaping helpers, shown with the usage line. */

@@ -58,6 +58,18 @@ export function createCommandListener(deps: CommandDeps, extra: readonly Subcomm
       args,
       ...(body.data.trigger_id ? { triggerId: body.data.trigger_id } : {}),
     };
+    if (subcommand.modal && args.length === 0 && input.triggerId) {
+      // Acknowledged first, then the form opens at once: views.open is the one Slack call made here, well
+      // inside the trigger's 3 seconds.
+      await ack();
+      try {
+        await deps.context.slack.openView(input.triggerId, subcommand.modal(input, deps));
+      } catch (error) {
+        deps.context.logger.warn({ err: error, command: subcommand.name }, 'modal not opened');
+        await respond(ephemeral({ text: `:warning: The form could not be opened (${escapeMrkdwn(toMlopsError(error).userMessage)}). Type the command instead: \`/mlops ${escapeMrkdwn(subcommand.usage)}\`` })).catch(() => undefined);
+      }
+      return;
+    }
     if (subcommand.answersInAck) {
       await ack(ephemeral(await subcommand.run(input, deps)));
       return;

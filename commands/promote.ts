@@ -3,6 +3,7 @@ import { approvalTargetLabel, gateBlocked } from '../src/domain/approval.js';
 import { explainFailure, failedGates } from '../src/domain/gates.js';
 import { code, escapeMrkdwn } from '../src/slack/mrkdwn.js';
 import { requestPromotion } from '../jobs/promote.js';
+import { modalFor } from '../src/slack/modals.js';
 import { UsageError, type Subcommand } from './command.js';
 
 const USAGE = 'promote <model> <version> [--to ENV | --alias A | --stage S]';
@@ -53,8 +54,9 @@ export function createPromoteCommand(): Subcommand {
     name: 'promote',
     usage: USAGE,
     summary:
-      'Ask for a model version to move into the next environment of its path (`--to ENV` names it), or to take an alias (or stage): approvers get the metrics side by side and Approve / Reject buttons.',
+      'Ask for a model version to move into the next environment of its path (`--to ENV` names it), or to take an alias (or stage): approvers get the metrics side by side and Approve / Reject buttons. Typed without arguments, opens a form with the versions from MLflow.',
     who: 'anyone may request',
+    modal: (input, { context }) => modalFor.promote(context.config.file, input.channelId),
     async run(input, { context }) {
       const { models } = context.config.file;
       const parsed = parsePromoteArgs(input.args, Object.keys(models), (model) => models[model]?.environments?.map((environment) => environment.name));

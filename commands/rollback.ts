@@ -1,6 +1,7 @@
 import { previewRollback, resolveRollbackTarget, rollbackConfirmStep, rollbackLabel } from '../jobs/rollback.js';
 import { refusalText } from '../src/authorizer.js';
 import { code, escapeMrkdwn } from '../src/slack/mrkdwn.js';
+import { modalFor } from '../src/slack/modals.js';
 import { UsageError, type Subcommand } from './command.js';
 
 const USAGE = 'rollback <model> [--env ENV] [--to-revision N] [--dry-run]  or  rollback <namespace/name> [--to-revision N] [--dry-run]';
@@ -35,8 +36,9 @@ export function createRollbackCommand(): Subcommand {
     name: 'rollback',
     usage: USAGE,
     summary:
-      'Roll an OKE inference Deployment back to its previous (or a given) revision, after a confirm step; `--env ENV` picks the environment (and cluster) of a model with several; `--dry-run` changes nothing.',
+      'Roll an OKE inference Deployment back to its previous (or a given) revision, after a confirm step; `--env ENV` picks the environment (and cluster) of a model with several; `--dry-run` changes nothing. Typed without arguments, opens a form with the revisions.',
     who: 'deployers',
+    modal: (input, { context }) => modalFor.rollback(context.config.file, input.channelId),
     async run(input, { context, authorizer }) {
       const [subject, ...options] = input.args;
       if (!subject) throw new UsageError('Name a model or a `namespace/name` Deployment.', USAGE);

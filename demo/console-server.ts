@@ -5,7 +5,8 @@ import { z } from 'zod';
 import type { FakeKubeApi } from '../test/fakes/fake-kube-api.js';
 import type { FakeMlflow } from '../test/fakes/fake-mlflow.js';
 import type { FakeMessage, FakeSlackApi, JsonObject } from '../test/fakes/fake-slack-api.js';
-import { blockActionsBody, postSigned, slashCommandBody, viewSubmissionBody } from '../test/helpers/slack-request.js';
+import type { Inputs } from '../test/fakes/fake-slack-delivery.js';
+import { blockActionsBody, postSigned, slashCommandBody } from '../test/helpers/slack-request.js';
 import { DEMO_EVENTS, type DemoCloud, type DemoEventName } from './oci-events.js';
 import { CHANNELS, CHURN, CHURN_PATH, CLUSTERS, FRAUD, NAMESPACE, SAMPLE_USERS, USERGROUP_HANDLES, type DemoClusters } from './sample-project.js';
 
@@ -46,8 +47,16 @@ const clickInput = z.object({
   ts: z.string().optional(),
   ephemeralId: z.string().optional(),
 });
-const submitInput = z.object({ user: z.string(), viewId: z.string(), values: z.record(z.string(), z.string().max(3000)) });
-const closeInput = z.object({ user: z.string(), viewId: z.string() });
+const userInput = z.object({ user: z.string() });
+const entered = z.union([z.string().max(3000), z.object({ value: z.string().max(150), label: z.string().max(200) }), z.null()]);
+const viewInput = z.object({
+  user: z.string(),
+  viewId: z.string().regex(/^V[0-9A-Z]+$/),
+  /** What the visitor entered, by block_id (null: cleared). */
+  inputs: z.record(z.string(), entered).default({}),
+});
+const suggestInput = viewInput.extend({ actionId: z.string().max(255), query: z.string().max(200).default('') });
+const viewClickInput = z.object({ user: z.string(), viewId: z.string().regex(/^V[0-9A-Z]+$/), actionId: z.string().max(255), value: z.string().max(2000).optional() });
 const eventInput = z.object({ name: z.enum(Object.keys(DEMO_EVENTS) as [DemoEventName, ...DemoEventName[]]) });
 
 const CONTENT_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
@@ -77,7 +86,6 @@ function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 const isObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
-const stringOf = (value: unknown): string => (typeof value === 'string' ? value : '');
 
 export class ConsoleServer {
   private readonly server: Server;
@@ -88,10 +96,6 @@ export class ConsoleServer {
   /** Ephemerals the bot posted through chat.postEphemeral and later replaced (or deleted: null) through a response_url, as Slack does. */
   private readonly apiEphemeralChanges = new Map<string, { text: string; blocks: JsonObject[] | undefined } | null>();
   private readonly activity: { at: number; text: string }[] = [];
-  /** Who clicked for each trigger_id, so a modal opened with it shows to that visitor only. */
-  private readonly triggerOwners = new Map<string, string>();
-  /** Field errors the bot answered a modal submission with (response_action: errors), by view id. */
-  private readonly viewErrors = new Map<string, Record<string, string>>();
   private counter = 0;
   private lastState = '';
   private readonly poll: NodeJS.Timeout;
@@ -107,6 +111,8 @@ export class ConsoleServer {
       });
     });
     this.unsubscribe = options.slack.onChange(() => this.push());
+    // Slack sends the bot what visitors do in the Home tab and in forms: signed, to the bot's Request URL.
+    options.slack.connectApp({ transport: 'http', requestUrl: `${options.botUrl}/slack/events`, signingSecret: options.signingSecret });
     // MLflow aliases and Kubernetes rollouts change without a Slack call; look every half second.
     this.poll = setInterval(() => this.push(), 500);
   }
@@ -180,11 +186,15 @@ export class ConsoleServer {
         ],
       },
     ];
-    // Open modals, each shown to the visitor whose click opened it.
-    const views = slack.views().map((view) => ({ id: view.id, user: view.triggerId ? (this.triggerOwners.get(view.triggerId) ?? null) : null, view: view.view, errors: this.viewErrors.get(view.id) ?? {} }));
+    const homes = Object.fromEntries(SAMPLE_USERS.flatMap((user) => {
+      const home = slack.home(user.id);
+      return home ? [[user.id, { id: home.id, blocks: home.view.blocks ?? [] }]] : [];
+    }));
+    const modals = slack.views().map((view) => ({ id: view.id, user: view.user, view: view.view, errors: view.errors }));
     return {
+      homes,
+      modals,
       users: SAMPLE_USERS,
-      views,
       groups: USERGROUP_HANDLES,
       channels: Object.entries(CHANNELS).map(([id, name]) => ({ id, name, messages: slack.messages(id).map(message) })),
       ephemerals,
@@ -223,12 +233,33 @@ export class ConsoleServer {
     if (req.method === 'POST' && url.pathname.startsWith('/hooks/')) return this.responseUrlReply(url.pathname, await readJson(req), res);
     if (route === 'POST /api/command') return this.json(res, 200, await this.command(commandInput.parse(await readJson(req))));
     if (route === 'POST /api/click') return this.json(res, 200, await this.click(clickInput.parse(await readJson(req))));
-    if (route === 'POST /api/submit') return this.json(res, 200, await this.submit(submitInput.parse(await readJson(req))));
-    if (route === 'POST /api/close') {
-      const { user, viewId } = closeInput.parse(await readJson(req));
-      this.ownView(user, viewId);
-      this.options.slack.closeView(viewId);
-      return this.json(res, 200, { ok: true });
+    if (route === 'POST /api/home') {
+      const { user } = userInput.parse(await readJson(req));
+      this.knownUser(user);
+      return this.json(res, 200, await this.options.slack.app.openHome(user));
+    }
+    if (route === 'POST /api/shortcut') {
+      const { user } = userInput.parse(await readJson(req));
+      this.knownUser(user);
+      return this.json(res, 200, await this.options.slack.app.shortcut(user, 'shortcut.train'));
+    }
+    if (route === 'POST /api/view/submit') {
+      const input = viewInput.parse(await readJson(req));
+      this.knownUser(input.user);
+      return this.json(res, 200, await this.options.slack.app.submit(this.ownView(input), input.user, this.inputs(input.inputs)));
+    }
+    if (route === 'POST /api/view/suggest') {
+      const input = suggestInput.parse(await readJson(req));
+      this.knownUser(input.user);
+      const answer = await this.options.slack.app.suggest(this.ownView(input), input.user, input.actionId, input.query, this.inputs(input.inputs));
+      return this.json(res, 200, { options: answer.options });
+    }
+    if (route === 'POST /api/view/click') {
+      const input = viewClickInput.parse(await readJson(req));
+      this.knownUser(input.user);
+      const home = this.options.slack.home(input.user);
+      if (home?.id !== input.viewId && !this.options.slack.views().some((view) => view.id === input.viewId && view.user === input.user)) throw new BadRequest('that view is gone');
+      return this.json(res, 200, await this.options.slack.app.click(input.viewId, input.user, input.actionId, input.value));
     }
     if (route === 'POST /api/event') {
       const { name } = eventInput.parse(await readJson(req));
@@ -257,6 +288,16 @@ export class ConsoleServer {
     return `${this.url}${path}`;
   }
 
+  /** A modal this user has open (Slack delivers nothing for a view someone else sees). */
+  private ownView(input: { user: string; viewId: string }): string {
+    if (!this.options.slack.views().some((view) => view.id === input.viewId && view.user === input.user)) throw new BadRequest('that form is closed');
+    return input.viewId;
+  }
+
+  private inputs(inputs: Record<string, z.infer<typeof entered>>): Inputs {
+    return Object.fromEntries(Object.entries(inputs).map(([block, value]) => [block, value ?? undefined]));
+  }
+
   private knownUser(id: string): string {
     const user = SAMPLE_USERS.find((candidate) => candidate.id === id);
     if (!user) throw new BadRequest(`unknown user ${id}`);
@@ -275,7 +316,7 @@ export class ConsoleServer {
     const channelName = this.knownChannel(input.channel);
     const text = input.text.replace(/^\s*\/mlops\b\s*/, '');
     const responseUrl = this.newResponseUrl(input.user, input.channel);
-    const body = slashCommandBody({ text, userId: input.user, userName, channelId: input.channel, channelName, teamId: 'T0FAKE', teamDomain: 'fake-workspace', responseUrl });
+    const body = slashCommandBody({ text, userId: input.user, userName, channelId: input.channel, channelName, teamId: 'T0FAKE', teamDomain: 'fake-workspace', responseUrl, triggerId: this.options.slack.triggerId(input.user) });
     const answer = await postSigned(`${this.options.botUrl}/slack/events`, this.options.signingSecret, body, { timeoutMs: 5_000 });
     if (isObject(answer.json) && (typeof answer.json.text === 'string' || Array.isArray(answer.json.blocks))) this.addReply(input.user, input.channel, answer.json);
     return { status: answer.status };
@@ -298,54 +339,9 @@ export class ConsoleServer {
       message = found;
     }
     const responseUrl = this.newResponseUrl(input.user, input.channel, input.ephemeralId);
-    // A trigger_id Slack would honour for 3 s: a modal the bot opens with it shows to this visitor.
-    const triggerId = this.options.slack.issueTrigger();
-    this.triggerOwners.set(triggerId, input.user);
-    const body = blockActionsBody({ actionId: input.actionId, userId: input.user, userName, channelId: input.channel, channelName, teamId: 'T0FAKE', teamDomain: 'fake-workspace', message, isEphemeral, responseUrl, triggerId });
+    const body = blockActionsBody({ actionId: input.actionId, userId: input.user, userName, channelId: input.channel, channelName, teamId: 'T0FAKE', teamDomain: 'fake-workspace', message, isEphemeral, responseUrl, triggerId: this.options.slack.triggerId(input.user) });
     const answer = await postSigned(`${this.options.botUrl}/slack/events`, this.options.signingSecret, body, { timeoutMs: 5_000 });
     return { status: answer.status };
-  }
-
-  private ownView(user: string, viewId: string): JsonObject {
-    const open = this.options.slack.views().find((view) => view.id === viewId);
-    if (!open || (open.triggerId && this.triggerOwners.get(open.triggerId) !== user)) throw new BadRequest('that modal is gone');
-    return open.view;
-  }
-
-  /**
-   * A modal's Submit: a signed view_submission with the typed values. Slack closes the modal when the app
-   * acknowledges without a response_action, and shows field errors when it answers `errors`.
-   */
-  private async submit(input: z.infer<typeof submitInput>): Promise<JsonObject> {
-    const userName = this.knownUser(input.user);
-    const view = this.ownView(input.user, input.viewId);
-    const inputs = (Array.isArray(view.blocks) ? view.blocks : []).filter(isObject).filter((block) => block.type === 'input');
-    const values = Object.fromEntries(
-      inputs.map((block) => {
-        const element = isObject(block.element) ? block.element : {};
-        const blockId = stringOf(block.block_id);
-        return [blockId, { [stringOf(element.action_id)]: { type: 'plain_text_input', value: input.values[blockId] ?? null } }];
-      }),
-    );
-    const body = viewSubmissionBody({
-      callbackId: stringOf(view.callback_id),
-      userId: input.user,
-      userName,
-      teamId: 'T0FAKE',
-      teamDomain: 'fake-workspace',
-      viewId: input.viewId,
-      privateMetadata: stringOf(view.private_metadata),
-      values,
-    });
-    const answer = await postSigned(`${this.options.botUrl}/slack/events`, this.options.signingSecret, body, { timeoutMs: 5_000 });
-    const errors = isObject(answer.json) && answer.json.response_action === 'errors' && isObject(answer.json.errors) ? answer.json.errors : undefined;
-    if (errors) this.viewErrors.set(input.viewId, Object.fromEntries(Object.entries(errors).map(([key, value]) => [key, String(value)])));
-    else {
-      this.viewErrors.delete(input.viewId);
-      this.options.slack.closeView(input.viewId);
-    }
-    this.push();
-    return { status: answer.status, ...(errors ? { errors } : {}) };
   }
 
   /** What the bot posts to a response_url: an ephemeral reply, or a change to the message clicked. */

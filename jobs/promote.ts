@@ -17,6 +17,7 @@ import { renderApprovalMessage, type ApprovalLinks } from '../src/slack/approval
 import { consoleUrlFor } from '../src/adapters/oci/console-links.js';
 import { foldAndShow } from './fold-run.js';
 import { ensureDeploymentPolling } from './deployment-poll.js';
+import { scheduleHomeRefresh } from './app-home.js';
 import { code } from '../src/slack/mrkdwn.js';
 
 export interface PromotionRequest {
@@ -185,6 +186,9 @@ export async function requestPromotion(context: Context, request: PromotionReque
   }
   if (superseded) await refreshApprovalMessage(context, superseded);
   if (immediate) await context.queues.promote.add('promote', { approvalId: stored.id }, { jobId: jobId('promote', stored.id) });
+  // Closed at its expiry time even if nobody clicks: the requester hears it, the Homes drop it.
+  await context.queues.slackStatus.add('approval-expiry', { kind: 'approval-expiry', approvalId: stored.id }, { jobId: jobId('approval-expiry', stored.id), delay: Math.max(0, Date.parse(stored.expiresAt) - now.getTime() + 1_000) });
+  await scheduleHomeRefresh(context);
   return { approval: stored, channel: posted.channel };
 }
 

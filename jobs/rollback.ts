@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { KEY_PREFIX } from '../src/adapters/redis/keys.js';
 import { postOnce } from '../src/adapters/slack-api/post-once.js';
 import type { Context } from '../src/context.js';
-import { planRollback, rolloutStatus, selectorString, type RevisionSummary } from '../src/domain/rollback.js';
+import { equalIgnoreHash, ownedBy, planRollback, rolloutStatus, selectorString, summarize, type RevisionSummary } from '../src/domain/rollback.js';
 import { isMlopsError, MlopsError, toMlopsError } from '../src/errors.js';
 import { jobId, type AliasMove, type RollbackJobData } from '../src/queues.js';
 import { mrkdwnText } from '../src/slack/blocks.js';
@@ -171,6 +171,17 @@ export async function rollbackConfirmStep(
     ...(typedEnvironment ? { typedEnvironment } : {}),
   });
   return { message: renderRollbackConfirm(label, preview.current, preview.goal, confirmId, undefined, extras), confirmId };
+}
+
+/** The Deployment's revision history (read only), newest first: what the rollback modal offers. */
+export async function listRevisions(context: Context, target: RollbackTarget): Promise<(RevisionSummary & { current: boolean })[]> {
+  const kube = await context.kube(target.kubeContext);
+  const deployment = await kube.getDeployment(target.namespace, target.name);
+  const replicaSets = await kube.listReplicaSets(target.namespace, selectorString(deployment));
+  return ownedBy(deployment, replicaSets)
+    .map((rs) => ({ ...summarize(rs, rs.spec?.template), current: equalIgnoreHash(rs.spec?.template, deployment.spec?.template) }))
+    .filter((summary) => summary.revision !== undefined && summary.revision > 0)
+    .sort((a, b) => (b.revision ?? 0) - (a.revision ?? 0));
 }
 
 /** Remembers a confirm step for 15 minutes; its id is the button value and the rollback job's id. */

@@ -7,15 +7,19 @@ import { postOnce } from '../src/adapters/slack-api/post-once.js';
 import type { Context } from '../src/context.js';
 import { pickChannel } from '../src/domain/route.js';
 import { isFailure, isTerminal } from '../src/domain/run-state.js';
+import { DirectMessages } from '../src/adapters/slack-api/direct-messages.js';
+import { jobId } from '../src/queues.js';
+import { decisionOf, renderDecisionDm, renderRunEndDm } from '../src/slack/direct-message.js';
+import { messageLink } from '../src/slack/permalink.js';
+import { publishHome, scheduleHomeRefresh } from './app-home.js';
 import type { Run } from '../src/domain/run.js';
 import { isMlopsError } from '../src/errors.js';
 import { mrkdwnText } from '../src/slack/blocks.js';
 import { renderApprovalMessage } from '../src/slack/approval-message.js';
 import { renderNotice } from '../src/slack/notice-message.js';
-import { approvalLinks } from './promote.js';
+import { approvalLinks, refreshApprovalMessage } from './promote.js';
 import { renderFailureAlert, renderRunMessage, renderTransitions, type RunLinks } from '../src/slack/run-message.js';
 import { link } from '../src/slack/mrkdwn.js';
-import { messageLink } from '../src/slack/permalink.js';
 import { announceVersion } from './version-registered.js';
 import { enqueueRunStatus, enqueueWaitingRoots, type SlackStatusJob } from '../src/queues.js';
 import { deploymentViewFor } from '../src/slack/deployment-stages.js';
@@ -103,6 +107,37 @@ async function process(context: Context, waiting: WaitingRoots, data: SlackStatu
       const approval = await context.approvals.get(data.approvalId);
       if (!approval?.channel || !approval.ts) return;
       await context.slack.updateMessage(approval.channel, approval.ts, renderApprovalMessage(approval, await approvalLinks(context, approval)));
+      // The Homes show pending requests; the requester hears a decision (once per request and state).
+      await scheduleHomeRefresh(context);
+      const decision = decisionOf(approval);
+      if (decision) await context.queues.slackStatus.add('dm-approval', { kind: 'dm-approval', approvalId: approval.id }, { jobId: jobId('dm-approval', approval.id, decision) });
+      return;
+    }
+    case 'approval-expiry': {
+      const expired = await context.approvals.expire(data.approvalId, context.now());
+      if (expired) {
+        await context.audit.record({ actor: 'system', action: 'approval.expire', subject: `${expired.model} v${expired.version}`, outcome: 'expired', jobId: expired.id });
+        await refreshApprovalMessage(context, expired.id);
+      }
+      return;
+    }
+    case 'home':
+      await publishHome(context, data.user);
+      return;
+    case 'dm-run': {
+      const run = await context.runs.get(data.runKey);
+      if (!run?.startedBy || !isTerminal(run.state)) return;
+      const message = await context.runs.getMessage(data.runKey);
+      const outcome = await new DirectMessages(context.redis, context.slack).sendOnce(run.startedBy, `run:${run.key}`, renderRunEndDm(run, messageLink(message?.channel, message?.ts), context.now()));
+      context.logger.info({ runKey: run.key, user: run.startedBy, outcome }, 'run outcome direct message');
+      return;
+    }
+    case 'dm-approval': {
+      const approval = await context.approvals.get(data.approvalId);
+      const dm = approval ? renderDecisionDm(approval, messageLink(approval.channel, approval.ts)) : undefined;
+      if (!approval || !dm) return;
+      const outcome = await new DirectMessages(context.redis, context.slack).sendOnce(approval.requestedBy, `approval:${approval.id}:${decisionOf(approval) ?? ''}`, dm);
+      context.logger.info({ approval: approval.id, user: approval.requestedBy, state: approval.state, outcome }, 'promotion decision direct message');
       return;
     }
     case 'text':
@@ -131,6 +166,7 @@ async function process(context: Context, waiting: WaitingRoots, data: SlackStatu
       }
       try {
         await syncRun(context, waiting, data.runKey);
+        await scheduleHomeRefresh(context);
       } finally {
         // A release that fails (Redis gone) must not hide the sync's own error; the lease expires anyway.
         await lease.release().catch((error: unknown) => context.logger.warn({ err: error, runKey: data.runKey }, 'run lease not released'));
@@ -313,6 +349,11 @@ async function syncRun(context: Context, waiting: WaitingRoots, runKey: string):
         later(error.retryAfterMs ?? 1_000);
       }
     }
+  }
+
+  // Runs started through the bot (train, retry) tell their requester how they ended, once.
+  if (isTerminal(shown.state) && shown.startedBy && shown.target) {
+    await context.queues.slackStatus.add('dm-run', { kind: 'dm-run', runKey }, { jobId: jobId('dm-run', runKey) });
   }
 
   if (isFailure(shown.state) && !message.alerted) {

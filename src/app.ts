@@ -3,6 +3,7 @@ import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createCommandListener } from '../commands/index.js';
 import { createApprovalsCommand } from '../commands/approvals.js';
+import { createDmCommand } from '../commands/dm.js';
 import { createPromoteCommand } from '../commands/promote.js';
 import { createRollbackCommand } from '../commands/rollback.js';
 import { createStatusCommand } from '../commands/status.js';
@@ -38,9 +39,11 @@ import { createOciNotificationsHandler } from './http/oci-notifications-route.js
 import { sendJson } from './http/respond.js';
 import { createHttpServer, createMetricsServer, listen, type RouteTable } from './http/server.js';
 import { SlackHttpReceiver, SlackSocketReceiver } from './http/slack-receiver.js';
+import { registerAppHome } from './interactions/app-home.js';
 import { registerApprovalButtons } from './interactions/approval-buttons.js';
 import { registerGateOverride } from './interactions/gate-override.js';
 import { registerDeploymentButtons } from './interactions/deployment-buttons.js';
+import { registerModals } from './interactions/modals.js';
 import { registerRollbackButtons, rollbackFromRun } from './interactions/rollback-buttons.js';
 import { registerRunButtons } from './interactions/run-buttons.js';
 import { createLogger, type Logger } from './log.js';
@@ -147,12 +150,14 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
           clientOptions: { slackApiUrl: env.SLACK_API_URL, retryConfig: { retries: 0 } },
           receiver: receiver ?? socket,
         });
-        app.command('/mlops', createCommandListener({ context, authorizer }, [createTrainCommand(), createPromoteCommand(), createRollbackCommand(), createStatusCommand(), createApprovalsCommand()]));
+        app.command('/mlops', createCommandListener({ context, authorizer }, [createTrainCommand(), createPromoteCommand(), createRollbackCommand(), createStatusCommand(), createApprovalsCommand(), createDmCommand()]));
         registerRunButtons(app, context, authorizer, { retry: (click) => retryRun(context, click), retrain: (click) => retrainFromAlarm(context, click), rollback: (click) => rollbackFromRun(context, click) });
         registerRollbackButtons(app, context, authorizer);
         registerApprovalButtons(app, context, authorizer);
         registerGateOverride(app, context, authorizer);
         registerDeploymentButtons(app, context, authorizer);
+        await registerModals(app, context, authorizer);
+        registerAppHome(app, context);
         app.event('subteam_members_changed', async ({ event }) => {
           const subteam = (event as { subteam_id?: unknown }).subteam_id;
           if (typeof subteam === 'string') await authorizer.forget(subteam);

@@ -37,7 +37,15 @@ export type SlackStatusJob =
   /** A reply in a run's thread, once its message is posted (waits for it until `until`), optionally linking another run's message. */
   | { kind: 'note'; runKey: string; id: string; text: string; blocks?: Block[]; linkRunKey?: string; until: string }
   /** MLflow registered a version: posted in the thread of the bot's run that trained it, else in the model's channel. */
-  | { kind: 'version'; model: string; version: string; runId?: string; gates?: GateResult[] };
+  | { kind: 'version'; model: string; version: string; runId?: string; gates?: GateResult[] }
+  /** An approval request's expiry time has come: close it if nobody decided (delayed to expiresAt). */
+  | { kind: 'approval-expiry'; approvalId: string }
+  /** Publish one user's Home tab (debounced per user, see scheduleHomeRefresh). */
+  | { kind: 'home'; user: string }
+  /** Tell the requester of a training run how it ended. */
+  | { kind: 'dm-run'; runKey: string }
+  /** Tell the requester of a promotion what was decided. */
+  | { kind: 'dm-approval'; approvalId: string };
 
 /** Why a model is retrained: an alarm (its episode's run key), a Retrain click, or its schedule's tick. */
 export type RetrainJob =

@@ -2,7 +2,7 @@
 // edits, ephemerals) from the state the demo server streams, and sends what you type or click back to it.
 'use strict';
 
-const state = { data: undefined, user: 'U0DANA', channel: 'C0TRAIN', seen: {} };
+const state = { data: undefined, user: 'U0DANA', channel: 'C0TRAIN', home: false, seen: {}, modalKey: '', closed: new Set() };
 const $ = (id) => document.getElementById(id);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -99,7 +99,7 @@ const textObject = (object) => (object ? (object.type === 'mrkdwn' ? mrkdwn(obje
 
 function button(element, where) {
   if (element.url) return `<a class="slack-button" href="${escapeHtml(element.url)}" target="_blank" rel="noreferrer">${escapeHtml(element.text.text)}</a>`;
-  const data = { ...where, actionId: element.action_id, confirm: element.confirm };
+  const data = { ...where, actionId: element.action_id, confirm: element.confirm, value: element.value };
   return `<button type="button" class="slack-button ${element.style ?? ''}" data-click="${escapeHtml(JSON.stringify(data))}">${escapeHtml(element.text.text)}</button>`;
 }
 
@@ -121,11 +121,32 @@ function blocks(list, where) {
           return '<hr class="block-divider">';
         case 'actions':
           return `<div class="block-actions">${block.elements.filter((element) => element.type === 'button').map((element) => button(element, where)).join('')}</div>`;
+        case 'input':
+          return inputBlock(block, where);
         default:
           return '';
       }
     })
     .join('');
+}
+
+/** Block Kit inputs as form controls; an external select asks the bot for its options when opened. */
+function inputBlock(block, where) {
+  const element = block.element;
+  const error = where.errors?.[block.block_id];
+  const id = `input-${block.block_id}`;
+  let control = '';
+  if (element.type === 'static_select' || element.type === 'external_select') {
+    const options = (element.options ?? []).map((option) => `<option value="${escapeHtml(option.value)}">${plain(option.text.text)}</option>`).join('');
+    const suggest = element.type === 'external_select' ? ` data-suggest="${escapeHtml(element.action_id)}"` : '';
+    control = `<select id="${id}" data-block="${escapeHtml(block.block_id)}"${suggest}><option value="">${escapeHtml(element.placeholder?.text ?? 'Choose…')}</option>${options}</select>`;
+  } else if (element.type === 'plain_text_input') {
+    const tag = element.multiline ? 'textarea' : 'input';
+    control = `<${tag} id="${id}" data-block="${escapeHtml(block.block_id)}" placeholder="${escapeHtml(element.placeholder?.text ?? '')}">${tag === 'textarea' ? '</textarea>' : ''}`;
+  }
+  const hint = block.hint ? `<div class="hint">${plain(block.hint.text)}</div>` : '';
+  const problem = error ? `<div class="field-error" role="alert">${escapeHtml(error)}</div>` : '';
+  return `<div class="block-input${error ? ' has-error' : ''}"><label for="${id}">${plain(block.label.text)}${block.optional ? ' <small>(optional)</small>' : ''}</label>${control}${hint}${problem}</div>`;
 }
 
 function body(message, where) {
@@ -164,12 +185,86 @@ function render() {
       return `<a href="#" data-channel="${candidate.id}" class="${candidate.id === channel.id ? 'active' : ''}"># ${escapeHtml(candidate.name)}${badge}</a>`;
     })
     .join('');
+  $('home-link').classList.toggle('active', state.home);
+  if (state.home) {
+    $('channels').querySelectorAll('a').forEach((link) => link.classList.remove('active'));
+    renderHome(data);
+  } else {
+    renderChannel(data, channel);
+  }
+  renderModal(data);
+  renderSidebar(data);
+}
+
+function renderHome(data) {
+  $('channel-title').textContent = 'mlops-bot · Home';
+  $('composer').hidden = true;
+  const home = data.homes[state.user];
+  $('messages').innerHTML = home ? `<div class="home" data-home-view="${home.id}">${blocks(home.blocks, { viewId: home.id })}</div>` : '<p>Opening the Home tab…</p>';
+}
+
+function renderChannel(data, channel) {
+  $('composer').hidden = false;
   $('channel-title').textContent = `# ${channel.name}`;
   const list = $('messages');
   const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 40;
   const ephemerals = data.ephemerals.filter((ephemeral) => ephemeral.user === state.user && ephemeral.channel === channel.id);
   list.innerHTML = channel.messages.map((message) => renderMessage(message, channel.id)).join('') + ephemerals.map(renderEphemeral).join('');
   if (atBottom) list.scrollTop = list.scrollHeight;
+}
+
+function optionElement(label, value) {
+  const option = document.createElement('option');
+  option.textContent = label;
+  option.value = value;
+  return option;
+}
+
+/** What the visitor has entered in the open form, by block_id (options with their labels). */
+function formInputs() {
+  const inputs = {};
+  for (const control of $('modal-body').querySelectorAll('[data-block]')) {
+    if (control.tagName === 'SELECT') {
+      const option = control.selectedOptions[0];
+      inputs[control.dataset.block] = control.value ? { value: control.value, label: option ? option.textContent : control.value } : null;
+    } else {
+      inputs[control.dataset.block] = control.value;
+    }
+  }
+  return inputs;
+}
+
+/** The user's open form, drawn again only when the bot changed it (so typing is never lost). */
+function renderModal(data) {
+  const dialog = $('modal');
+  const modal = data.modals.filter((candidate) => candidate.user === state.user && !state.closed.has(candidate.id)).at(-1);
+  if (!modal) {
+    if (dialog.open) dialog.close();
+    state.modalKey = '';
+    return;
+  }
+  const key = JSON.stringify([modal.id, modal.view, modal.errors]);
+  if (key === state.modalKey && dialog.open) return;
+  const kept = state.modalKey.startsWith(`["${modal.id}"`) ? formInputs() : {};
+  state.modalKey = key;
+  dialog.dataset.viewId = modal.id;
+  $('modal-title').textContent = modal.view.title?.text ?? '';
+  $('modal-body').innerHTML = blocks(modal.view.blocks ?? [], { viewId: modal.id, errors: modal.errors });
+  for (const [block, value] of Object.entries(kept)) {
+    const control = $('modal-body').querySelector(`[data-block="${block}"]`);
+    if (!control || value === null) continue;
+    if (control.tagName === 'SELECT' && typeof value === 'object') {
+      if (![...control.options].some((option) => option.value === value.value)) control.add(optionElement(value.label, value.value));
+      control.value = value.value;
+    } else if (typeof value === 'string') control.value = value;
+  }
+  $('modal-submit').hidden = !modal.view.submit;
+  $('modal-submit').textContent = modal.view.submit?.text ?? 'Submit';
+  $('modal-close').textContent = modal.view.close?.text ?? 'Close';
+  if (!dialog.open) dialog.showModal();
+}
+
+function renderSidebar(data) {
   if ($('events').childElementCount === 0) {
     $('events').innerHTML = data.events.map((event) => `<button type="button" data-event="${event.name}">${escapeHtml(event.label)}</button>`).join('');
   }
@@ -185,51 +280,7 @@ function render() {
   };
   $('models').innerHTML = data.models.map((model) => `<div class="model" data-model="${escapeHtml(model.name)}">${renderModel(model)}</div>`).join('');
   $('activity').innerHTML = data.activity.slice(-8).map((entry) => `<li>${escapeHtml(entry.text)}</li>`).join('');
-  renderModal(data.views.find((view) => view.user === state.user));
 }
-
-/**
- * A modal the bot opened (views.open) for this visitor: its section text, and a text box per input block.
- * Built once per view so typing survives the live updates; field errors from the bot show under their box.
- */
-function renderModal(open) {
-  const dialog = $('modal');
-  if (!open) {
-    if (dialog.open) dialog.close();
-    dialog.dataset.view = '';
-    return;
-  }
-  if (dialog.dataset.view !== open.id) {
-    dialog.dataset.view = open.id;
-    const view = open.view;
-    $('modal-title').textContent = view.title?.text ?? '';
-    $('modal-submit').textContent = view.submit?.text ?? 'Submit';
-    $('modal-close').textContent = view.close?.text ?? 'Cancel';
-    $('modal-blocks').innerHTML = (view.blocks ?? [])
-      .map((block) => {
-        if (block.type !== 'input') return blocks([block], {});
-        const id = `modal-input-${escapeHtml(block.block_id)}`;
-        const optional = block.optional ? ' <small>(optional)</small>' : '';
-        return `<label for="${id}">${plain(block.label.text)}${optional}</label><textarea id="${id}" data-block="${escapeHtml(block.block_id)}" maxlength="${block.element.max_length ?? 3000}"></textarea><div class="field-error" data-error="${escapeHtml(block.block_id)}"></div>`;
-      })
-      .join('');
-    if (!dialog.open) dialog.showModal();
-  }
-  for (const slot of document.querySelectorAll('#modal-blocks [data-error]')) slot.textContent = open.errors[slot.dataset.error] ?? '';
-}
-
-$('modal-form').addEventListener('submit', (event) => {
-  event.preventDefault();
-  const viewId = $('modal').dataset.view;
-  const values = {};
-  for (const box of document.querySelectorAll('#modal-blocks textarea')) values[box.dataset.block] = box.value;
-  post('/api/submit', { user: state.user, viewId, values }).catch(showError);
-});
-
-const closeModal = () => post('/api/close', { user: state.user, viewId: $('modal').dataset.view }).catch(showError);
-$('modal-close').addEventListener('click', closeModal);
-// Escape closes a <dialog> by itself; Slack closes the view too.
-$('modal').addEventListener('cancel', closeModal);
 
 async function post(path, payload) {
   const response = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) });
@@ -267,11 +318,19 @@ function confirmDialog(confirm) {
 }
 
 document.addEventListener('click', (event) => {
-  const target = event.target.closest('[data-click],[data-channel],[data-event]');
+  const target = event.target.closest('[data-click],[data-channel],[data-event],[data-home]');
   if (!target) return;
   event.preventDefault();
   showError(undefined);
+  if (target.dataset.home) {
+    // Slack sends app_home_opened each time the Home tab is opened.
+    state.home = true;
+    render();
+    post('/api/home', { user: state.user }).catch(showError);
+    return;
+  }
   if (target.dataset.channel) {
+    state.home = false;
     state.channel = target.dataset.channel;
     render();
     return;
@@ -283,6 +342,10 @@ document.addEventListener('click', (event) => {
   const click = JSON.parse(target.dataset.click);
   void confirmDialog(click.confirm).then((confirmed) => {
     if (!confirmed) return;
+    if (click.viewId) {
+      post('/api/view/click', { user: state.user, viewId: click.viewId, actionId: click.actionId, ...(click.value !== undefined ? { value: click.value } : {}) }).catch(showError);
+      return;
+    }
     const payload = { user: state.user, channel: click.channel, actionId: click.actionId, ...(click.ts ? { ts: click.ts } : { ephemeralId: click.ephemeralId }) };
     post('/api/click', payload).catch(showError);
   });
@@ -290,7 +353,44 @@ document.addEventListener('click', (event) => {
 
 $('user').addEventListener('change', (event) => {
   state.user = event.target.value;
+  state.modalKey = '';
   render();
+  if (state.home) post('/api/home', { user: state.user }).catch(showError);
+});
+
+$('shortcut').addEventListener('click', () => {
+  showError(undefined);
+  post('/api/shortcut', { user: state.user }).catch(showError);
+});
+
+// An external select asks the bot for its options (block_suggestion) when it is opened.
+$('modal-body').addEventListener('focusin', (event) => {
+  const select = event.target.closest('select[data-suggest]');
+  if (!select || select.dataset.loading) return;
+  select.dataset.loading = '1';
+  const viewId = $('modal').dataset.viewId;
+  post('/api/view/suggest', { user: state.user, viewId, actionId: select.dataset.suggest, query: '', inputs: formInputs() })
+    .then(({ options }) => {
+      const chosen = select.value;
+      for (const option of [...select.options].slice(1)) option.remove();
+      for (const option of options) select.add(optionElement(option.text.text, option.value));
+      if (chosen) select.value = chosen;
+    })
+    .catch(showError)
+    .finally(() => delete select.dataset.loading);
+});
+
+$('modal-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const viewId = $('modal').dataset.viewId;
+  post('/api/view/submit', { user: state.user, viewId, inputs: formInputs() }).catch(showError);
+});
+
+$('modal-close').addEventListener('click', () => {
+  // Closing a modal tells the app nothing unless it asked (notify_on_close); the bot does not.
+  state.closed.add($('modal').dataset.viewId);
+  state.modalKey = '';
+  $('modal').close();
 });
 
 $('play').addEventListener('click', () => {

@@ -1,5 +1,6 @@
 import type { AllMiddlewareArgs, App, BlockAction, SlackActionMiddlewareArgs, SlackViewMiddlewareArgs, ViewSubmitAction } from '@slack/bolt';
 import { z } from 'zod';
+import { setHomeNotice } from '../../jobs/app-home.js';
 import { refreshApprovalMessage, requestPromotion } from '../../jobs/promote.js';
 import type { Decision } from '../adapters/redis/approval-store.js';
 import { refusalText, type Authorizer } from '../authorizer.js';
@@ -53,8 +54,10 @@ const ANSWERS: Record<Exclude<Decision, 'approved' | 'recorded' | 'rejected'>, s
  * step in Redis, so double clicks and racing replicas cannot promote twice.
  */
 export function registerApprovalButtons(app: App, context: Context, authorizer: Authorizer): void {
+  // A click on the Home tab has no channel to answer in: the answer goes to the top of the clicker's Home.
   const ephemeral = async (channel: string | undefined, user: string, text: string) => {
     if (channel) await context.slack.postEphemeral(channel, user, { text });
+    else await setHomeNotice(context, user, text);
   };
 
   /** Approvers of the request's environment (its own list replaces roles.approvers there), else the role. */

@@ -149,3 +149,20 @@ export async function rollbackFromRun(context: Context, runClick: RunClick): Pro
   await context.slack.postEphemeral(runClick.channelId, runClick.userId, message);
   return undefined;
 }
+
+/**
+ * The confirm step's "Roll back" (a button on the typed command's answer, or the confirm modal's submit):
+ * re-checks the deployers role, then queues the rollback under the confirm step's id.
+ */
+export async function confirmRollback(context: Context, authorizer: Authorizer, user: string, id: string): Promise<{ queued: boolean; text: string }> {
+  const decision = await authorizer.check('deployers', user);
+  if (!decision.allowed) return { queued: false, text: refusalText(decision, 'Rolling back') };
+  const job = await loadConfirm(context, id);
+  if (!job) return { queued: false, text: ':alarm_clock: This confirm step expired; run `/mlops rollback` again.' };
+  // `confirm: typed` environments are confirmed by typing their name, which the typed command's confirm step asks for.
+  if (job.typedEnvironment) return { queued: false, text: `:keyboard: Rollbacks in *${escapeMrkdwn(job.typedEnvironment)}* are confirmed by typing its name: run \`/mlops rollback ${rollbackLabel(job)} --env ${job.typedEnvironment}\` and press Roll back.` };
+  const queued = chosen(job, user, false);
+  await enqueueRollback(context, id, queued);
+  await context.audit.record({ actor: user, action: 'button.rollback_confirm', subject: rollbackLabel(job), outcome: 'queued', jobId: id });
+  return { queued: true, text: queuedText(queued) };
+}

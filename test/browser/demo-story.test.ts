@@ -273,6 +273,48 @@ describe('the demo console walks the main story in a browser', () => {
     await poll(() => page.locator('#models [data-model="fraud-model"]').textContent()).toContain('champion: v3');
   });
 
+  it('opens the Home as an approver and approves from there, and trains through the modal with its field errors', async () => {
+    // Dana asks for fraud-model v1 to take @champion back (v2 holds it since the first story).
+    await as('U0DANA');
+    await openChannel('model-registry');
+    await type('/mlops promote fraud-model 1');
+    const request = message('Promote fraud-model v1');
+    await request.getByRole('button', { name: 'Approve' }).waitFor();
+
+    // Avery opens the app's Home tab: the request waits there with the channel message's buttons.
+    await as('U0AVERY');
+    await page.locator('#home-link').click();
+    const home = page.locator('.home');
+    await poll(() => home.textContent()).toContain('Waiting for your approval');
+    await poll(() => home.textContent()).toMatch(/fraud-model v1 → @champion/);
+    await poll(() => home.textContent()).toContain('your roles: approvers');
+    await shot('8-home-approver');
+    await home.getByRole('button', { name: 'Approve' }).click();
+    // The answer shows at the top of the Home, and the channel message and the model follow.
+    await poll(() => home.textContent()).toContain('Approved: promoting fraud-model v1');
+    await poll(() => page.locator('#models [data-model="fraud-model"]').textContent()).toContain('champion: v1');
+    await openChannel('model-registry');
+    await request.filter({ hasText: 'Promoted' }).waitFor();
+
+    // Dana trains through the "Train a model" shortcut's form: a bad parameter is refused next to its field.
+    await as('U0DANA');
+    await openChannel('ml-training');
+    await page.getByRole('button', { name: 'Shortcut: Train a model' }).click();
+    const form = page.locator('#modal');
+    await poll(() => page.locator('#modal-title').textContent()).toBe('Train a model');
+    await form.getByLabel('Target').selectOption('fraud-model');
+    await form.getByLabel(/Parameters/).fill('epochs');
+    await form.getByRole('button', { name: 'Train' }).click();
+    await poll(() => form.locator('.field-error').textContent()).toContain('key=value');
+    await shot('9-train-modal-error');
+    await form.getByLabel(/Parameters/).fill('epochs=7');
+    await form.getByRole('button', { name: 'Train' }).click();
+    await poll(() => form.textContent()).toContain('queued training fraud-model with epochs=7');
+    await shot('10-train-modal-queued');
+    await form.getByRole('button', { name: 'Close' }).click();
+    await message('Training job run: fraud-model-').filter({ hasText: 'epochs=7' }).waitFor();
+  });
+
   it('answers bad requests to the console with 400 and a reason, and keeps serving', async () => {
     const post = async (path: string, body: string) => {
       const response = await fetch(`${consoleUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });

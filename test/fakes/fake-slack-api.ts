@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { FakeSocketMode } from './fake-socket-mode.js';
+import { SlackAppDelivery, type AppEndpoint } from './fake-slack-delivery.js';
 
 /**
  * A local Slack Web API that speaks the real wire protocol, so the real `WebClient` (and Bolt) can be
@@ -126,9 +126,15 @@ export interface FakeView {
   hash: string;
   externalId: string | undefined;
   triggerId: string | undefined;
-  /** The view as last sent by the app (views.open or views.update). */
+  /** The view as last sent by the app (views.open, views.update or views.publish). */
   view: JsonObject;
   updates: number;
+  /** Who sees it: the user whose trigger opened the modal, or whose Home tab it is. */
+  user: string | undefined;
+  /** What the user has entered so far, as `view.state.values` (block_id → action_id → element state). */
+  values: Record<string, Record<string, JsonObject>>;
+  /** Field errors from the app's last `response_action: errors`, by block_id. */
+  errors: Record<string, string>;
 }
 
 interface StoredMessage {
@@ -181,6 +187,8 @@ export const DEFAULT_FAKE_SLACK_LIMITS = {
     'users.info': TIER_4,
     'views.open': TIER_4,
     'views.update': TIER_4,
+    'views.publish': TIER_4,
+    'conversations.open': TIER_3,
     'conversations.info': TIER_3,
     'conversations.history': TIER_3,
     'conversations.replies': TIER_3,
@@ -325,7 +333,38 @@ function checkElement(value: unknown, at: string, problems: Problems): void {
     checkMaxString(value.accessibility_label, `${at}/accessibility_label`, 75, problems);
     if (value.style !== undefined && value.style !== 'primary' && value.style !== 'danger') problems.add(`${at}/style`, 'must be primary or danger');
   }
+  if (value.type === 'static_select' || value.type === 'external_select') {
+    if (value.placeholder !== undefined) checkText(value.placeholder, `${at}/placeholder`, { max: 150, plainOnly: true }, problems);
+    if (value.type === 'static_select') {
+      const options = checkArray(value.options, `${at}/options`, 1, 100, problems);
+      options?.forEach((option, i) => checkOption(option, `${at}/options/${i}`, problems));
+    }
+    if (value.initial_option !== undefined) checkOption(value.initial_option, `${at}/initial_option`, problems);
+  }
+  if (value.type === 'plain_text_input') {
+    if (value.placeholder !== undefined) checkText(value.placeholder, `${at}/placeholder`, { max: 150, plainOnly: true }, problems);
+    checkMaxString(value.initial_value, `${at}/initial_value`, 3000, problems);
+  }
   if (value.confirm !== undefined) checkConfirm(value.confirm, `${at}/confirm`, problems);
+}
+
+/** An option object: text ≤ 75 characters, value ≤ 150 (@slack/types composition-objects Option). */
+function checkOption(value: unknown, at: string, problems: Problems): void {
+  if (!isObject(value)) {
+    problems.add(at, 'must be an option object');
+    return;
+  }
+  checkText(value.text, `${at}/text`, { max: 75 }, problems);
+  if (typeof value.value !== 'string' || value.value.length === 0) problems.add(`${at}/value`, 'must be a string');
+  else checkMaxString(value.value, `${at}/value`, 150, problems);
+  if (value.description !== undefined) checkText(value.description, `${at}/description`, { max: 75, plainOnly: true }, problems);
+}
+
+/** Problems with the `options` an app answers a block_suggestion with (at most 100). */
+export function optionsProblems(value: unknown): string[] {
+  const problems = new Problems();
+  checkArray(value, '/options', 0, 100, problems)?.forEach((option, i) => checkOption(option, `/options/${i}`, problems));
+  return problems.list;
 }
 
 function checkArray(value: unknown, at: string, min: number, max: number, problems: Problems): unknown[] | undefined {
@@ -443,8 +482,15 @@ export class FakeSlackApi {
   private ephemeralMessages: FakeEphemeral[] = [];
   private openViews = new Map<string, FakeView>();
   private usedTriggers = new Set<string>();
-  /** Triggers this fake handed out (issueTrigger), with when: Slack's expire 3 s after the interaction. */
-  private issuedTriggers = new Map<string, number>();
+  /** trigger_id → when it was issued (fake clock) and for whom; Slack honours one for 3 seconds, once. */
+  private issuedTriggers = new Map<string, { at: number; user: string | undefined }>();
+  /** Home tabs by user ID (views.publish). */
+  private homes = new Map<string, FakeView>();
+  /** Direct message channels (conversations.open) by user ID. */
+  private ims = new Map<string, string>();
+  private triggerCounter = 0;
+  /** Delivers interactions and events to the app, signed over HTTP or over Socket Mode. */
+  readonly app: SlackAppDelivery;
   private windows = new Map<string, number[]>();
   private failures = new Map<string, Array<{ spec: FailureSpec; remaining: number }>>();
   private holds: Array<{ method: string; match: (args: JsonObject) => boolean; arrived: (call: FakeSlackCall) => void; released: Promise<void> }> = [];
@@ -476,6 +522,8 @@ export class FakeSlackApi {
       ['conversations.replies', (args) => this.conversationReplies(args)],
       ['views.open', (args) => this.viewsOpen(args)],
       ['views.update', (args) => this.viewsUpdate(args)],
+      ['views.publish', (args) => this.viewsPublish(args)],
+      ['conversations.open', (args) => this.conversationOpen(args)],
       ['apps.connections.open', () => this.socketMode.open()],
     ]);
     this.server = createServer((req, res) => {
@@ -485,6 +533,7 @@ export class FakeSlackApi {
       });
     });
     this.socketMode = new FakeSocketMode(this.server, () => this.url, this.bot.appId);
+    this.app = new SlackAppDelivery(this.internals());
   }
 
   /** Starts a server on 127.0.0.1 with an ephemeral port. */
@@ -590,6 +639,8 @@ export class FakeSlackApi {
     this.openViews = new Map();
     this.usedTriggers = new Set();
     this.issuedTriggers = new Map();
+    this.homes = new Map();
+    this.ims = new Map();
     this.windows = new Map();
     this.failures = new Map();
     this.outages = [];
@@ -637,11 +688,11 @@ export class FakeSlackApi {
 
   /**
    * A trigger_id as Slack puts in an interaction payload, issued `ageMs` ago: views.open answers
-   * `expired_trigger_id` once it is more than 3 s old. Triggers the fake did not issue are taken as fresh.
+   * `expired_trigger_id` once it is more than 3 s old.
    */
   issueTrigger(ageMs = 0): string {
-    const id = `${Date.now()}.${(this.viewCounter + this.issuedTriggers.size + 1) * 7919}.${randomBytes(16).toString('hex')}`;
-    this.issuedTriggers.set(id, Date.now() - ageMs);
+    const id = this.triggerId();
+    this.issuedTriggers.set(id, { at: this.now() - ageMs, user: undefined });
     return id;
   }
 
@@ -650,8 +701,80 @@ export class FakeSlackApi {
     if (this.openViews.delete(viewId)) this.changed();
   }
 
+  /** Open modals. */
   views(): FakeView[] {
     return [...this.openViews.values()].map((v) => structuredClone(v));
+  }
+
+  /** A user's Home tab as last published, if ever. */
+  home(user: string): FakeView | undefined {
+    const view = this.homes.get(user);
+    return view ? structuredClone(view) : undefined;
+  }
+
+  /** The direct message channel conversations.open gave for a user, if any. */
+  imChannel(user: string): string | undefined {
+    return this.ims.get(user);
+  }
+
+  /** Messages the bot sent a user in their direct message channel, oldest first. */
+  directMessages(user: string): FakeMessage[] {
+    const channel = this.ims.get(user);
+    return channel ? this.messages(channel) : [];
+  }
+
+  /**
+   * A trigger_id as Slack puts in a slash command, button click, shortcut or view submission: good for one
+   * views.open within 3 seconds (on this fake's clock).
+   */
+  triggerId(user?: string): string {
+    this.triggerCounter += 1;
+    const id = `${this.triggerCounter}${String(this.now()).slice(-6)}.${this.team.id.length}${this.triggerCounter}.${Math.random().toString(16).slice(2).padEnd(32, '0').slice(0, 32)}`;
+    this.issuedTriggers.set(id, { at: this.now(), user });
+    return id;
+  }
+
+  /** What SlackAppDelivery needs from the workspace's state. */
+  private internals() {
+    return {
+      team: () => this.team,
+      bot: () => this.bot,
+      now: () => this.now(),
+      triggerId: (user: string) => this.triggerId(user),
+      view: (id: string) => this.openViews.get(id) ?? [...this.homes.values()].find((home) => home.id === id),
+      home: (user: string) => this.homes.get(user),
+      imChannel: (user: string) => this.openIm(user),
+      closeView: (id: string) => {
+        this.openViews.delete(id);
+        this.changed();
+      },
+      closeViewsOf: (user: string) => {
+        for (const [id, view] of this.openViews) if (view.user === user) this.openViews.delete(id);
+        this.changed();
+      },
+      replaceView: (id: string, view: JsonObject): string[] => {
+        const stored = this.openViews.get(id);
+        if (!stored) return ['view is closed'];
+        const problems = viewProblems(view);
+        if (problems.length > 0) return problems;
+        stored.view = view;
+        stored.hash = this.hash();
+        stored.updates += 1;
+        stored.errors = {};
+        stored.values = {};
+        this.changed();
+        return [];
+      },
+      changed: () => this.changed(),
+      wire: (view: FakeView) => this.wireView(view),
+      optionsProblems,
+      socketMode: this.socketMode,
+    };
+  }
+
+  /** Where the app receives Slack's requests: its Request URL and signing secret, or Socket Mode. */
+  connectApp(endpoint: AppEndpoint): void {
+    this.app.connect(endpoint);
   }
 
   /**
@@ -1030,19 +1153,19 @@ export class FakeSlackApi {
 
   private viewsOpen(args: JsonObject): JsonObject {
     const triggerId = asString(args.trigger_id);
-    if (!triggerId) return fail('invalid_arguments', ['invalid `trigger_id`']);
+    const issued = triggerId ? this.issuedTriggers.get(triggerId) : undefined;
+    if (!triggerId || !issued) return fail('invalid_arguments', ['invalid `trigger_id`']);
     if (this.usedTriggers.has(triggerId)) return fail('exchanged_trigger_id');
-    const issued = this.issuedTriggers.get(triggerId);
-    if (issued !== undefined && Date.now() - issued > TRIGGER_LIFETIME_MS) return fail('expired_trigger_id');
+    if (this.now() - issued.at > TRIGGER_LIFETIME_MS) return fail('expired_trigger_id');
     const view = args.view;
     if (!isObject(view)) return fail('invalid_arguments', ['invalid `view`']);
     const problems = viewProblems(view);
     if (problems.length > 0) return fail('invalid_arguments', problems);
     const externalId = asString(view.external_id);
+    if (view.type !== 'modal') return fail('invalid_arguments', ['must be modal [json-pointer:/view/type]']);
     if (externalId && [...this.openViews.values()].some((v) => v.externalId === externalId)) return fail('duplicate_external_id');
     this.usedTriggers.add(triggerId);
-    this.viewCounter += 1;
-    const stored: FakeView = { id: `V${String(this.viewCounter).padStart(8, '0')}`, hash: this.hash(), externalId, triggerId, view, updates: 0 };
+    const stored: FakeView = { id: this.nextViewId(), hash: this.hash(), externalId, triggerId, view, updates: 0, user: issued.user, values: {}, errors: {} };
     this.openViews.set(stored.id, stored);
     return { ok: true, view: this.wireView(stored) };
   }
@@ -1062,7 +1185,59 @@ export class FakeSlackApi {
     stored.view = view;
     stored.hash = this.hash();
     stored.updates += 1;
+    stored.errors = {};
     return { ok: true, view: this.wireView(stored) };
+  }
+
+  /**
+   * views.publish: a user's Home tab (type `home`), replaced whole each time; with `hash`, only if it is the
+   * hash of the Home as last published (hash_conflict otherwise).
+   */
+  private viewsPublish(args: JsonObject): JsonObject {
+    const user = asString(args.user_id);
+    if (!user) return fail('invalid_arguments', ['missing required field: user_id']);
+    if (this.users !== undefined && !this.users.has(user)) return fail('user_not_found');
+    const view = args.view;
+    if (!isObject(view)) return fail('invalid_arguments', ['invalid `view`']);
+    if (view.type !== 'home') return fail('invalid_arguments', ['must be home [json-pointer:/view/type]']);
+    const problems = viewProblems(view);
+    if (problems.length > 0) return fail('invalid_arguments', problems);
+    const existing = this.homes.get(user);
+    const hash = asString(args.hash);
+    if (hash && existing && hash !== existing.hash) return fail('hash_conflict');
+    const stored: FakeView = existing ?? { id: this.nextViewId(), hash: '', externalId: undefined, triggerId: undefined, view, updates: -1, user, values: {}, errors: {} };
+    stored.view = view;
+    stored.hash = this.hash();
+    stored.updates += 1;
+    this.homes.set(user, stored);
+    return { ok: true, view: this.wireView(stored) };
+  }
+
+  /** conversations.open with one user: the app's direct message channel with them (the same D… ID every time). */
+  private conversationOpen(args: JsonObject): JsonObject {
+    const users = (asString(args.users) ?? '').split(',').map((user) => user.trim()).filter(Boolean);
+    if (users.length === 0) return fail('users_list_not_supplied');
+    // Group DMs (2–8 users) exist in Slack but the bot never opens one; this fake does not model them.
+    if (users.length > 1) return fail('not_implemented');
+    const [user = ''] = users;
+    if (!/^[UW][A-Z0-9]+$/.test(user) || (this.users !== undefined && !this.users.has(user))) return fail('user_not_found');
+    if (this.users?.get(user)?.deleted) return fail('user_disabled');
+    const channel = this.openIm(user);
+    return { ok: true, channel: { id: channel } };
+  }
+
+  private openIm(user: string): string {
+    let channel = this.ims.get(user);
+    if (!channel) {
+      channel = `D${user.slice(1)}`;
+      this.ims.set(user, channel);
+    }
+    return channel;
+  }
+
+  private nextViewId(): string {
+    this.viewCounter += 1;
+    return `V${String(this.viewCounter).padStart(8, '0')}`;
   }
 
   // -- state helpers ---------------------------------------------------------------------------------------
@@ -1087,7 +1262,7 @@ export class FakeSlackApi {
   }
 
   private knowsChannel(channel: string): boolean {
-    return this.channels === undefined || this.channels.has(channel);
+    return this.channels === undefined || this.channels.has(channel) || [...this.ims.values()].includes(channel);
   }
 
   private store(message: Omit<StoredMessage, 'ts' | 'history' | 'replies' | 'postedAt' | 'updatedAt'>): StoredMessage {
@@ -1155,7 +1330,7 @@ export class FakeSlackApi {
       private_metadata: stored.view.private_metadata ?? '',
       callback_id: stored.view.callback_id ?? '',
       external_id: stored.externalId ?? '',
-      state: { values: {} },
+      state: { values: stored.values },
       hash: stored.hash,
       title: stored.view.title,
       ...(stored.view.submit !== undefined ? { submit: stored.view.submit } : {}),

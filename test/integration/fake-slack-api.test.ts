@@ -1,6 +1,9 @@
 import { ErrorCode, LogLevel, WebAPIHTTPError, WebAPIPlatformError, WebAPIRateLimitedError, WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { WebSocket } from 'ws';
+import { verifySlackSignature } from '../../src/http/slack-receiver.js';
 import { FakeSlackApi } from '../fakes/fake-slack-api.js';
 
 const TOKEN = 'xoxb-test';
@@ -253,10 +256,13 @@ describe('FakeSlackApi through the real WebClient', () => {
 
   it('opens a modal once per trigger and updates it by id', async () => {
     const view = { type: 'modal' as const, callback_id: 'train', title: { type: 'plain_text' as const, text: 'Train' }, blocks: [] };
-    const opened = await client.views.open({ trigger_id: '1.2.abc', view });
+    const trigger = fake.triggerId('U0DS1');
+    const opened = await client.views.open({ trigger_id: trigger, view });
     const id = opened.view?.id ?? '';
     expect(id).toMatch(/^V/);
-    await expect(client.views.open({ trigger_id: '1.2.abc', view })).rejects.toMatchObject({ data: { error: 'exchanged_trigger_id' } });
+    await expect(client.views.open({ trigger_id: trigger, view })).rejects.toMatchObject({ data: { error: 'exchanged_trigger_id' } });
+    // A trigger_id Slack never issued.
+    await expect(client.views.open({ trigger_id: '1.2.abc', view })).rejects.toMatchObject({ data: { error: 'invalid_arguments' } });
     await client.views.update({ view_id: id, view: { ...view, title: { type: 'plain_text', text: 'Training…' } } });
     expect(fake.views()).toMatchObject([{ id, updates: 1, view: { title: { text: 'Training…' } } }]);
   });
@@ -303,5 +309,117 @@ describe('FakeSlackApi through the real WebClient', () => {
     await expect(fake.waitFor(() => fake.messages('C0NOPE').length > 0, 50, 'a message in C0NOPE')).rejects.toThrow(
       /timed out after 50 ms waiting for a message in C0NOPE[\s\S]*chat\.postMessage C0TRAIN -> 200 ok/,
     );
+  });
+});
+
+describe('FakeSlackApi views, direct messages and deliveries to the app', () => {
+  let fake: FakeSlackApi;
+  let client: WebClient;
+  let clock = 1_800_000_000_000;
+  let app: Server;
+  const received: { headers: Record<string, string | string[] | undefined>; body: string }[] = [];
+  let answer: (body: string) => unknown = () => undefined;
+  const SECRET = 'app-signing-secret';
+
+  beforeAll(async () => {
+    fake = await FakeSlackApi.start({ now: () => clock, users: { U0DS1: {}, U0LEAD1: {}, U0GONE: { deleted: true } } });
+    client = clientFor(fake, TOKEN);
+    app = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        received.push({ headers: req.headers, body });
+        const reply = answer(body);
+        res.writeHead(200, { 'content-type': 'application/json' }).end(reply === undefined ? '' : JSON.stringify(reply));
+      });
+    });
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    fake.connectApp({ transport: 'http', requestUrl: `http://127.0.0.1:${(app.address() as AddressInfo).port}/slack/events`, signingSecret: SECRET });
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((resolve) => app.close(() => resolve()));
+    await fake.stop();
+  });
+
+  const lastPayload = () => {
+    const last = received.at(-1);
+    if (!last) throw new Error('nothing delivered');
+    const signature = verifySlackSignature(SECRET, last.body, String(last.headers['x-slack-request-timestamp']), String(last.headers['x-slack-signature']), Math.floor(Date.now() / 1000));
+    expect(signature).toEqual({ ok: true });
+    const form = new URLSearchParams(last.body).get('payload');
+    return JSON.parse(form ?? last.body) as Record<string, unknown>;
+  };
+
+  it('refuses a trigger_id older than 3 seconds with expired_trigger_id, as Slack does', async () => {
+    const view = { type: 'modal' as const, title: { type: 'plain_text' as const, text: 'Train' }, blocks: [] };
+    const trigger = fake.triggerId('U0DS1');
+    clock += 3_001;
+    await expect(client.views.open({ trigger_id: trigger, view })).rejects.toMatchObject({ data: { error: 'expired_trigger_id' } });
+    expect(fake.views()).toEqual([]);
+  });
+
+  it('publishes a Home tab per user, replaced whole, and refuses a stale hash and a modal', async () => {
+    const home = { type: 'home' as const, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: 'hello' } }] };
+    const first = await client.views.publish({ user_id: 'U0LEAD1', view: home });
+    await client.views.publish({ user_id: 'U0LEAD1', view: { ...home, blocks: [{ type: 'divider' }] } });
+    expect(fake.home('U0LEAD1')).toMatchObject({ user: 'U0LEAD1', updates: 1, view: { blocks: [{ type: 'divider' }] } });
+    await expect(client.views.publish({ user_id: 'U0LEAD1', hash: first.view?.hash ?? '', view: home })).rejects.toMatchObject({ data: { error: 'hash_conflict' } });
+    await expect(client.views.publish({ user_id: 'U0LEAD1', view: { ...home, type: 'modal' } as never })).rejects.toMatchObject({ data: { error: 'invalid_arguments' } });
+    await expect(client.views.publish({ user_id: 'U0NOBODY', view: home })).rejects.toMatchObject({ data: { error: 'user_not_found' } });
+  });
+
+  it('opens one direct message channel per user and posts there', async () => {
+    const opened = await client.conversations.open({ users: 'U0DS1' });
+    expect(opened.channel?.id).toBe('D0DS1');
+    expect((await client.conversations.open({ users: 'U0DS1' })).channel?.id).toBe('D0DS1');
+    await client.chat.postMessage({ channel: 'D0DS1', text: 'your run ended' });
+    expect(fake.directMessages('U0DS1').map((message) => message.text)).toEqual(['your run ended']);
+    await expect(client.conversations.open({ users: 'U0GONE' })).rejects.toMatchObject({ data: { error: 'user_disabled' } });
+    await expect(client.conversations.open({ users: 'U0NOBODY' })).rejects.toMatchObject({ data: { error: 'user_not_found' } });
+  });
+
+  it('delivers app_home_opened and shortcuts signed, and applies view_submission answers to the modal', async () => {
+    await fake.app.openHome('U0LEAD1');
+    expect(lastPayload()).toMatchObject({ type: 'event_callback', event: { type: 'app_home_opened', user: 'U0LEAD1', tab: 'home', view: { type: 'home' } } });
+    expect(received.at(-1)?.headers['content-type']).toBe('application/json');
+
+    await fake.app.shortcut('U0DS1', 'shortcut.train');
+    const shortcut = lastPayload();
+    expect(shortcut).toMatchObject({ type: 'shortcut', callback_id: 'shortcut.train', user: { id: 'U0DS1' } });
+    expect(received.at(-1)?.headers['content-type']).toBe('application/x-www-form-urlencoded');
+
+    const modal = {
+      type: 'modal' as const,
+      callback_id: 'form',
+      title: { type: 'plain_text' as const, text: 'Form' },
+      submit: { type: 'plain_text' as const, text: 'Go' },
+      blocks: [
+        { type: 'input', block_id: 'target', label: { type: 'plain_text', text: 'Target' }, element: { type: 'static_select', action_id: 'target', options: [{ text: { type: 'plain_text', text: 'fraud' }, value: 'fraud' }] } },
+        { type: 'input', block_id: 'version', label: { type: 'plain_text', text: 'Version' }, element: { type: 'external_select', action_id: 'version', min_query_length: 0 } },
+      ],
+    };
+    const { view } = await client.views.open({ trigger_id: String(shortcut.trigger_id), view: modal });
+    const id = view?.id ?? '';
+
+    answer = () => ({ options: [{ text: { type: 'plain_text', text: 'v2' }, value: '2' }] });
+    const suggestion = await fake.app.suggest(id, 'U0DS1', 'version', '', { target: 'fraud' });
+    expect(suggestion.options).toEqual([{ text: { type: 'plain_text', text: 'v2' }, value: '2' }]);
+    expect(lastPayload()).toMatchObject({ type: 'block_suggestion', action_id: 'version', block_id: 'version', value: '', view: { id, state: { values: { target: { target: { selected_option: { value: 'fraud' } } } } } } });
+    answer = () => ({ options: [{ text: { type: 'plain_text', text: 'x'.repeat(80) }, value: '2' }] });
+    await expect(fake.app.suggest(id, 'U0DS1', 'version')).rejects.toThrow(/invalid options/);
+
+    answer = () => ({ response_action: 'errors', errors: { version: 'no such version' } });
+    await fake.app.submit(id, 'U0DS1', { target: 'fraud', version: { value: '9', label: 'v9' } });
+    expect(lastPayload()).toMatchObject({ type: 'view_submission', view: { callback_id: 'form', state: { values: { version: { version: { type: 'external_select', selected_option: { value: '9' } } } } } } });
+    expect(fake.views()).toMatchObject([{ id, errors: { version: 'no such version' } }]);
+
+    answer = () => ({ response_action: 'update', view: { ...modal, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: 'done' } }] } });
+    await fake.app.submit(id, 'U0DS1', { target: 'fraud', version: { value: '2', label: 'v2' } });
+    expect(fake.views()).toMatchObject([{ id, errors: {}, view: { blocks: [{ type: 'section' }] } }]);
+    answer = () => undefined;
+    await fake.app.submit(id, 'U0DS1');
+    expect(fake.views()).toEqual([]);
   });
 });

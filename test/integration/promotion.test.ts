@@ -34,7 +34,7 @@ describe('Promotion with approval buttons against MLflow', () => {
   };
   const click = (message: FakeMessage, actionId: string, userId: string, target = bot()) =>
     // Signed at the bot's clock, which the expiry test moves forward.
-    postSigned(`${target.url}/slack/events`, SIGNING_SECRET, blockActionsBody({ actionId, userId, channelId: message.channel, message }), { timestampSeconds: Math.floor(clock / 1000) });
+    postSigned(`${target.url}/slack/events`, SIGNING_SECRET, blockActionsBody({ actionId, userId, channelId: message.channel, message, triggerId: slack.triggerId(userId) }), { timestampSeconds: Math.floor(clock / 1000) });
   const ephemeralFor = (user: string, text: string) => slack.waitFor(() => slack.ephemerals().find((message) => message.user === user && message.text.includes(text)), 10_000, `ephemeral "${text}" for ${user}`);
   const approvalMessage = (version: string) => slack.waitFor(() => slack.messages('C0MODELS').filter((message) => message.text.includes(`fraud-model v${version}`)).at(-1), 10_000, `approval message for v${version}`);
   const requestFor = async (version: string, requester = 'U0DS1') => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBot } from '../../src/app.js';
 import { FakeSlackApi } from '../fakes/fake-slack-api.js';
-import { eventually, startTestBot, waitReady } from '../helpers/bot-harness.js';
+import { baseConfigFile, eventually, startTestBot, waitReady } from '../helpers/bot-harness.js';
 import { startTestOci, type TestOci } from '../helpers/oci.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startResponseUrlServer, type ResponseUrlServer } from '../helpers/response-url-server.js';
@@ -24,7 +24,7 @@ describe('Slack over Socket Mode (SLACK_APP_TOKEN set)', () => {
     slack = await FakeSlackApi.start({ usergroups: { S0DS: ['U0DS1'], S0SRE: ['U0SRE1'], S0ONCALL: ['U0ONCALL'] } });
     oci = await startTestOci();
     hooks = await startResponseUrlServer();
-    bot = await startTestBot({ redisUrl: redis.url, slackApiUrl: slack.url, oci: oci.gateway, env: { ...oci.env, SLACK_APP_TOKEN: APP_TOKEN } });
+    bot = await startTestBot({ redisUrl: redis.url, slackApiUrl: slack.url, oci: oci.gateway, env: { ...oci.env, SLACK_APP_TOKEN: APP_TOKEN, MLFLOW_TRACKING_URI: 'http://127.0.0.1:9' }, file: baseConfigFile({ models: { 'fraud-model': { alias: 'champion' } } }) });
     await waitReady(bot);
     await slack.socketMode.waitForConnections(1);
   });
@@ -90,6 +90,34 @@ describe('Slack over Socket Mode (SLACK_APP_TOKEN set)', () => {
     const ack = await slack.socketMode.deliver('events_api', subteamMembersChangedEvent({ subteamId: 'S0DS', addedUsers: ['U0NEWBIE'], eventId: 'Ev0SOCKET1' }));
     expect(ack.payload).toBeUndefined();
     await eventually(async () => !(await train(`after-${Date.now()}`)).includes('*trainers* role'), 10_000, 'the new member allowed to train');
+  });
+
+  it('carries the Slack-native payloads: app_home_opened, the shortcut, block_suggestion and view_submission answered in the acknowledgement', async () => {
+    slack.connectApp({ transport: 'socket' });
+    const opened = await slack.app.openHome('U0DS1');
+    expect(opened.body).toBeUndefined();
+    const home = await slack.waitFor(() => slack.home('U0DS1'), 10_000, 'Home published');
+    expect(JSON.stringify(home.view.blocks)).toContain('*trainers*');
+
+    await slack.app.shortcut('U0DS1', 'shortcut.train');
+    const view = await slack.waitFor(() => slack.views().find((candidate) => candidate.user === 'U0DS1' && candidate.view.callback_id === 'modal.train'), 10_000, 'train modal');
+    const errors = await slack.app.submit(view.id, 'U0DS1', { target: 'fraud-model', params: 'no-equals-sign' });
+    expect(errors.body).toMatchObject({ response_action: 'errors', errors: { params: expect.any(String) as unknown } });
+    const queued = await slack.app.submit(view.id, 'U0DS1', { target: 'fraud-model', params: 'via=socket-modal' });
+    expect(queued.body).toMatchObject({ response_action: 'update', view: { type: 'modal' } });
+    await eventually(() => oci.fake.requests().find((request) => request.method === 'POST' && JSON.stringify(request.body).includes('"via":"socket-modal"')), 10_000, 'the job run created in OCI');
+
+    // An external select's options come back in the envelope's acknowledgement.
+    const responseUrl = hooks.url();
+    await slack.socketMode.deliver('slash_commands', commandPayload({ text: 'promote', userId: 'U0SRE1', channelId: 'C0TRAIN', responseUrl, triggerId: slack.triggerId('U0SRE1') }));
+    const promote = await slack.waitFor(() => slack.views().find((candidate) => candidate.user === 'U0SRE1' && candidate.view.callback_id === 'modal.promote'), 10_000, 'promote modal');
+    // This bot's MLflow is unreachable: no versions to offer, said with an empty list rather than an error.
+    const suggestion = await slack.app.suggest(promote.id, 'U0SRE1', 'promote.version', '', { model: 'fraud-model' });
+    expect(suggestion.body).toEqual({ options: [] });
+    // With nothing to choose from, the form says so instead of failing to open (Slack refuses an empty select).
+    await slack.socketMode.deliver('slash_commands', commandPayload({ text: 'rollback', userId: 'U0SRE1', channelId: 'C0TRAIN', responseUrl: hooks.url(), triggerId: slack.triggerId('U0SRE1') }));
+    const rollback = await slack.waitFor(() => slack.views().find((candidate) => candidate.user === 'U0SRE1' && JSON.stringify(candidate.view.blocks).includes('No Deployment')), 10_000, 'rollback notice');
+    expect(rollback.view.submit).toBeUndefined();
   });
 
   it('refuses a replayed envelope: the same trigger_id again is acknowledged without running anything', async () => {

@@ -390,6 +390,8 @@ const METHOD_SCOPES: Record<string, readonly string[]> = {
   // Public and private channels: the bot posts run status to both and reads them back after a crash.
   'conversations.history': ['channels:history', 'groups:history'],
   'conversations.replies': ['channels:history', 'groups:history'],
+  // conversations.open takes any of channels:manage, groups:write, im:write, mpim:write; the bot opens DMs only.
+  'conversations.open': ['im:write'],
   'usergroups.users.list': ['usergroups:read'],
   'usergroups.list': ['usergroups:read'],
   'users.info': ['users:read'],
@@ -415,6 +417,7 @@ function slackUsage() {
   const methods = new Map<string, string>();
   const events = new Map<string, string>();
   const commands = new Set<string>();
+  const shortcuts = new Set<string>();
   let interactive = false;
   for (const file of codeFiles()) {
     const text = repoFile(file);
@@ -422,15 +425,19 @@ function slackUsage() {
     for (const match of text.matchAll(API_CALL)) methods.set(match[1] ?? '', file);
     for (const match of text.matchAll(/\.event\(\s*['"`]([a-z_.]+)['"`]/g)) events.set(match[1] ?? '', file);
     for (const match of text.matchAll(/\.command\(\s*['"`](\/[\w-]+)['"`]/g)) commands.add(match[1] ?? '');
+    // Shortcut callback_ids are named in one constant (SHORTCUTS in src/slack/modals.ts).
+    for (const match of text.matchAll(/SHORTCUTS = \{([^}]*)\}/g)) for (const id of (match[1] ?? '').matchAll(/['"`]([\w.-]+)['"`]/g)) shortcuts.add(id[1] ?? '');
     if (/\bapp\.(?:action|view|shortcut|options)\(/.test(text) || /\.(?:action|view)\(\s*(?:\{|[A-Z_]+\.|['"`])/.test(text)) interactive = true;
   }
-  return { methods, events, commands, interactive };
+  return { methods, events, commands, shortcuts, interactive };
 }
 
 const slackManifestSchema = z.object({
   display_information: z.object({ name: z.string().min(1).max(35), description: z.string().max(140).optional() }),
   features: z.object({
+    app_home: z.object({ home_tab_enabled: z.boolean().default(false), messages_tab_enabled: z.boolean().default(false) }).optional(),
     bot_user: z.object({ display_name: z.string().min(1).max(80) }),
+    shortcuts: z.array(z.object({ name: z.string().min(1).max(24), type: z.enum(['global', 'message']), callback_id: z.string().min(1).max(255), description: z.string().min(1).max(150) })).default([]),
     slash_commands: z.array(z.object({ command: z.string().regex(/^\/.{1,31}$/), url: z.string().optional(), description: z.string().min(1) })).default([]),
   }),
   oauth_config: z.object({ scopes: z.object({ bot: z.array(z.string()) }) }),
@@ -920,6 +927,10 @@ describe('the Slack app manifests grant what the code uses', () => {
     for (const event of usage.events.keys()) expect(EVENT_SCOPES[event], `add ${event} to EVENT_SCOPES`).toBeDefined();
     expect(new Set(manifest.features.slash_commands.map((command) => command.command))).toEqual(usage.commands);
     expect(manifest.settings.interactivity?.is_enabled ?? false).toBe(usage.interactive);
+    expect(new Set(manifest.features.shortcuts.map((shortcut) => shortcut.callback_id))).toEqual(usage.shortcuts);
+    // app_home_opened is only sent for a Home tab that is enabled; direct messages land in the Messages tab.
+    if (usage.events.has('app_home_opened')) expect(manifest.features.app_home?.home_tab_enabled).toBe(true);
+    if (usage.methods.has('conversations.open')) expect(manifest.features.app_home?.messages_tab_enabled).toBe(true);
   });
 
   it('the HTTP manifest sends everything to https://…/slack/events; the Socket Mode one has no URLs', () => {

@@ -10,6 +10,9 @@ function contextWith(overrides: { create: () => Promise<string | undefined>; pos
     updateMessage: vi.fn(() => Promise.resolve()),
   };
   const approvals = { create: vi.fn(overrides.create) };
+  const queues = { slackStatus: { add: vi.fn(() => Promise.resolve()), addBulk: vi.fn(() => Promise.resolve()) }, promote: { add: vi.fn(() => Promise.resolve()) } };
+  // Nobody has opened the Home tab: no Home to refresh.
+  const redis = { zrangebyscore: vi.fn(() => Promise.resolve([])) };
   const context = {
     mlflow: {
       getModelVersion: () => Promise.resolve({ version: '2', status: 'READY' }),
@@ -29,9 +32,11 @@ function contextWith(overrides: { create: () => Promise<string | undefined>; pos
     now: () => new Date('2026-11-23T07:00:00Z'),
     slack,
     approvals,
+    queues,
+    redis,
     logger: { warn: vi.fn() },
   } as unknown as Context;
-  return { context, slack, approvals };
+  return { context, slack, approvals, queues };
 }
 
 describe('requestPromotion: posted first, stored second', () => {
@@ -43,11 +48,13 @@ describe('requestPromotion: posted first, stored second', () => {
   });
 
   it('stores the request with the message it was posted as', async () => {
-    const { context, approvals } = contextWith({ create: () => Promise.resolve(undefined) });
+    const { context, approvals, queues } = contextWith({ create: () => Promise.resolve(undefined) });
     const { approval, channel } = await requestPromotion(context, { model: 'fraud-model', version: '2', requestedBy: 'U0DS1' });
     expect(channel).toBe('C0MODELS');
     expect(approval).toMatchObject({ model: 'fraud-model', version: '2', state: 'pending', channel: 'C0MODELS', ts: '1700000000.000100' });
     expect(approvals.create).toHaveBeenCalledWith(approval);
+    // Closed at its expiry (one hour, plus a second) even if nobody clicks.
+    expect(queues.slackStatus.add).toHaveBeenCalledWith('approval-expiry', { kind: 'approval-expiry', approvalId: approval.id }, expect.objectContaining({ delay: 3_601_000 }));
   });
 
   it('withdraws the posted message when the request cannot be stored, and fails', async () => {

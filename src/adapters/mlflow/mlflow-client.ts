@@ -112,6 +112,13 @@ export class MlflowClient {
     return toVersion(z.object({ model_version: modelVersionSchema }).parse(body).model_version);
   }
 
+  /** A model's versions, highest version number first (one page of at most `max`; search results carry no aliases). */
+  async searchVersions(name: string, max: number): Promise<ModelVersion[]> {
+    const filter = `name='${name.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+    const body = await this.request('model-versions/search', () => this.http.get('/model-versions/search', { params: { filter, max_results: max, order_by: ['version_number DESC'] } }));
+    return (z.object({ model_versions: z.array(modelVersionSchema).optional() }).parse(body).model_versions ?? []).map(toVersion);
+  }
+
   /** The version an alias points to, or undefined when the alias is not set (MLflow answers 400 then). */
   async getVersionByAlias(name: string, alias: string): Promise<ModelVersion | undefined> {
     try {

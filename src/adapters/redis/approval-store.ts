@@ -141,6 +141,19 @@ redis.call('SET', KEYS[1], out, 'KEEPTTL')
 return {result, out}
 `;
 
+/** Closes a request whose expiry time has passed while nobody decided it. */
+const EXPIRE = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return '' end
+local a = cjson.decode(raw)
+if a.state ~= 'pending' or ARGV[1] <= a.expiresAt then return '' end
+a.state = 'expired'
+local out = cjson.encode(a)
+redis.call('SET', KEYS[1], out, 'KEEPTTL')
+redis.call('ZREM', KEYS[2], a.id)
+return out
+`;
+
 /**
  * A gate overrider lifts the failed gates of a pending request, atomically with its expiry and supersession
  * checks, once: a second override (another replica, a double submit) finds it done.
@@ -208,6 +221,11 @@ export class ApprovalStore {
     const slot = current ? slotKey(targetSlot(current.model, current.target)) : slotKey('none');
     const [decision, raw] = (await this.redis.eval(DECIDE, 3, key(id), slot, PENDING, user, action, now.toISOString(), reason.slice(0, 500))) as [Decision, string];
     return { decision, approval: parse(raw) };
+  }
+
+  /** Marks a pending request expired once `now` is past its expiry; returns it when this call expired it. */
+  async expire(id: string, now: Date): Promise<Approval | undefined> {
+    return parse(String(await this.redis.eval(EXPIRE, 2, key(id), PENDING, now.toISOString())));
   }
 
   /** Lifts the failed gates of a pending request with the overrider's reason. */

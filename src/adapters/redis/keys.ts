@@ -23,4 +23,12 @@ export const keys = {
   audit: () => `${KEY_PREFIX}:audit`,
   slackEvent: (eventId: string) => `${KEY_PREFIX}:slack-event:${eventId}`,
   slackTrigger: (triggerId: string) => `${KEY_PREFIX}:slack-trigger:${triggerId}`,
+  /** Users who switched direct messages off (`/mlops dm off`). */
+  dmOff: () => `${KEY_PREFIX}:dm:off`,
+  dmChannel: (userId: string) => `${KEY_PREFIX}:dm:channel:${userId}`,
+  dmSent: (key: string) => `${KEY_PREFIX}:dm:sent:${key}`,
+  /** Users who opened the Home tab, scored by when they last did. */
+  homeViewers: () => `${KEY_PREFIX}:home:viewers`,
+  /** The answer to a user's last click on their Home tab, shown at its top for a while. */
+  homeNotice: (userId: string) => `${KEY_PREFIX}:home:notice:${userId}`,
 } as const;

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { MlopsError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics.js';
-import type { Block } from '../../slack/blocks.js';
+import type { Block, HomeView, ModalView } from '../../slack/blocks.js';
 import type { RateLimit, RateLimiter } from '../redis/rate-limiter.js';
 import { slackLogger } from './slack-logger.js';
 
@@ -22,6 +22,10 @@ export const SLACK_LIMITS = {
   update: { intervalMs: 1_500, burst: 10 },
   /** conversations.history / .replies are Tier 3 too; only crash recovery reads them. */
   history: { intervalMs: 1_500, burst: 5 },
+  /** views.publish and views.update are Tier 4 (100 a minute per workspace): a burst of 10, then one every 0.75 s. */
+  views: { intervalMs: 750, burst: 10 },
+  /** conversations.open is Tier 3. */
+  conversationsOpen: { intervalMs: 1_500, burst: 5 },
 } as const satisfies Record<string, RateLimit>;
 
 /** Slack message metadata the bot attaches so a message can be found again (see findPosted). */
@@ -45,11 +49,13 @@ export interface OutgoingMessage {
 export interface GatewayOptions {
   /** Waits up to this long in-process for a rate-limit slot; longer waits throw RATE_LIMITED so the job is rescheduled. */
   maxWaitMs: number;
-  limits: { postMessagePerChannel: RateLimit; update: RateLimit; history?: RateLimit };
+  limits: { postMessagePerChannel: RateLimit; update: RateLimit; history?: RateLimit; views?: RateLimit; conversationsOpen?: RateLimit };
 }
 
 const postResult = z.object({ ts: z.string(), channel: z.string() });
 const membersResult = z.object({ users: z.array(z.string()) });
+const viewResult = z.object({ view: z.object({ id: z.string(), hash: z.string().optional() }).loose() });
+const openResult = z.object({ channel: z.object({ id: z.string().regex(/^D[A-Z0-9]+$/) }).loose() });
 const historyPage = z.object({
   messages: z.array(z.object({ ts: z.string(), metadata: z.object({ event_type: z.string(), event_payload: z.record(z.string(), z.unknown()).optional() }).optional() })).optional(),
   has_more: z.boolean().optional(),
@@ -161,6 +167,35 @@ export class SlackGateway {
     await this.call('chat.postEphemeral', 'chat.postEphemeral', () =>
       this.client.chat.postEphemeral({ channel, user, text: message.text, ...(message.blocks ? { blocks: message.blocks } : {}) }),
     );
+  }
+
+  /**
+   * views.open with a trigger_id, which Slack honours once and for 3 seconds: never waits for a rate-limit
+   * slot (views.open is Tier 4, far above what people can click), so it is the one Slack call an
+   * acknowledgement may wait for.
+   */
+  async openView(triggerId: string, view: ModalView): Promise<{ id: string }> {
+    const result = await this.call('views.open', 'views.open', () => this.client.views.open({ trigger_id: triggerId, view }));
+    return viewResult.parse(result).view;
+  }
+
+  /** views.update of a modal the user has open (by its view id). */
+  async updateView(viewId: string, view: ModalView): Promise<void> {
+    await this.take('views', this.options.limits.views ?? SLACK_LIMITS.views);
+    await this.call('views.update', 'views', () => this.client.views.update({ view_id: viewId, view }));
+  }
+
+  /** views.publish of a user's Home tab; shares the Tier 4 views bucket with views.update. */
+  async publishHome(userId: string, view: HomeView, maxWaitMs = this.options.maxWaitMs): Promise<void> {
+    await this.take('views', this.options.limits.views ?? SLACK_LIMITS.views, maxWaitMs);
+    await this.call('views.publish', 'views', () => this.client.views.publish({ user_id: userId, view }));
+  }
+
+  /** The bot's direct message channel (D…) with a user, from conversations.open (scope im:write). */
+  async openDirectMessage(userId: string): Promise<string> {
+    await this.take('conversations.open', this.options.limits.conversationsOpen ?? SLACK_LIMITS.conversationsOpen);
+    const result = await this.call('conversations.open', 'conversations.open', () => this.client.conversations.open({ users: userId }));
+    return openResult.parse(result).channel.id;
   }
 
   async usergroupMembers(groupId: string): Promise<string[]> {
