@@ -25,7 +25,8 @@ import { slackLogger } from './adapters/slack-api/slack-logger.js';
 import { createSlackWebClient, SlackGateway, type GatewayOptions } from './adapters/slack-api/slack-gateway.js';
 import { Authorizer } from './authorizer.js';
 import type { Config } from './config/load-config.js';
-import type { Context, OciReader, OciStarter } from './context.js';
+import type { Context, OciLogSearch, OciMonitoring, OciReader, OciStarter } from './context.js';
+import { lazyLogSearch, lazyMonitoring } from './adapters/oci/lazy-oci-gateway.js';
 import { createMlflowWebhooksHandler } from './http/mlflow-webhooks-route.js';
 import { createOciNotificationsHandler } from './http/oci-notifications-route.js';
 import { sendJson, sendText } from './http/respond.js';
@@ -41,6 +42,9 @@ import { closeQueues, createQueues, jobBackoff, QUEUE_NAMES, QUEUE_PREFIX } from
 export interface BotOptions {
   config: Config;
   oci: OciReader & OciStarter;
+  /** OCI Logging Search and Monitoring; built from the environment (on first use) when not given. */
+  logSearch?: OciLogSearch;
+  monitoring?: OciMonitoring;
   logger?: Logger;
   now?: () => Date;
   slackGateway?: Partial<GatewayOptions>;
@@ -77,7 +81,10 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
   const slack = new SlackGateway(webClient, limiter, metrics, logger.child({ component: 'slack-gateway' }), options.slackGateway);
   let kube: Promise<KubeClient> | undefined;
   const audit = new AuditLog(redis, logger.child({ component: 'audit' }));
-  const context: Context = { config, logger, metrics, redis, runs: new RunStore(redis), limiter, slack, oci: options.oci, queues, audit, approvals: new ApprovalStore(redis), mlflow: env.MLFLOW_TRACKING_URI ? new MlflowClient(env) : undefined, kube: () => (kube ??= import('./adapters/kube/kube-client.js').then(({ KubeClient: Client }) => Client.create(env)).catch((error: unknown) => {
+  // Loaded on first use only, so building them costs nothing when the caller brings its own.
+  const ownLogSearch = lazyLogSearch(env, logger.child({ component: 'oci-logging' }));
+  const ownMonitoring = lazyMonitoring(env, logger.child({ component: 'oci-monitoring' }));
+  const context: Context = { config, logger, metrics, redis, runs: new RunStore(redis), limiter, slack, oci: options.oci, logSearch: options.logSearch ?? ownLogSearch, monitoring: options.monitoring ?? ownMonitoring, queues, audit, approvals: new ApprovalStore(redis), mlflow: env.MLFLOW_TRACKING_URI ? new MlflowClient(env) : undefined, kube: () => (kube ??= import('./adapters/kube/kube-client.js').then(({ KubeClient: Client }) => Client.create(env)).catch((error: unknown) => {
       kube = undefined;
       throw error;
     })), now };
@@ -242,6 +249,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       await Promise.all(workerConnections.map((connection) => connection.quit().catch(() => connection.disconnect())));
       await closeQueues(queues).catch(() => undefined);
       await redis.quit().catch(() => redis.disconnect());
+      await Promise.all([ownLogSearch.close(), ownMonitoring.close()]).catch(() => undefined);
       logger.info('stopped');
     })();
     return stopped;

@@ -19,6 +19,8 @@ export interface OciRun {
   timeUpdated?: string | undefined;
   /** Build-run or deployment arguments, or a job run's environment variables. */
   arguments?: Record<string, string> | undefined;
+  /** Job and pipeline runs: their logDetails, when logging is configured. */
+  log?: { logGroupId: string; logId: string } | undefined;
 }
 
 /** Absent and null both become undefined: OCI omits unset fields, but a null must not fail a read. */
@@ -44,6 +46,8 @@ const argumentCollection = optional(
     .object({ items: optional(z.array(z.object({ name: z.string(), value: z.string() }))) })
     .transform(({ items }) => Object.fromEntries((items ?? []).map((item) => [item.name, item.value]))),
 );
+
+const logDetails = optional(z.object({ logGroupId: z.string().min(1), logId: z.string().min(1) }));
 
 const progress = optional(z.object({ timeStarted: timestamp, timeFinished: timestamp }));
 
@@ -76,6 +80,7 @@ export const jobRunSchema = z
     timeStarted: timestamp,
     timeFinished: timestamp,
     jobConfigurationOverrideDetails: optional(z.object({ environmentVariables: optional(z.record(z.string(), z.string())) })),
+    logDetails,
   })
   .transform(
     (run): OciRun => ({
@@ -85,6 +90,7 @@ export const jobRunSchema = z
       timeStarted: run.timeStarted,
       timeFinished: run.timeFinished,
       arguments: run.jobConfigurationOverrideDetails?.environmentVariables,
+      log: run.logDetails,
     }),
   );
 
@@ -97,6 +103,7 @@ export const pipelineRunSchema = z
     timeFinished: timestamp,
     timeUpdated: timestamp,
     parametersOverride: optional(z.record(z.string(), z.string())),
+    logDetails,
   })
   .transform(
     (run): OciRun => ({
@@ -107,6 +114,7 @@ export const pipelineRunSchema = z
       timeFinished: run.timeFinished,
       timeUpdated: run.timeUpdated,
       arguments: run.parametersOverride,
+      log: run.logDetails,
     }),
   );
 
