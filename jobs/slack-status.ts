@@ -11,6 +11,7 @@ import { isMlopsError } from '../src/errors.js';
 import { mrkdwnText } from '../src/slack/blocks.js';
 import { renderApprovalMessage } from '../src/slack/approval-message.js';
 import { renderNotice } from '../src/slack/notice-message.js';
+import { explainLater } from './explain-failure.js';
 import { approvalLinks } from './promote.js';
 import { renderFailureAlert, renderRunMessage, renderTransitions } from '../src/slack/run-message.js';
 import type { SlackStatusJob } from '../src/queues.js';
@@ -159,6 +160,9 @@ async function syncRun(context: Context, runKey: string): Promise<void> {
     const threadTs = shown.details.threadTs ?? message.ts;
     const { channel } = message;
     await postOnce(context, { key: `alert:${runKey}`, channel, threadTs }, (metadata) => context.slack.postMessage({ channel, threadTs, broadcast: true, ...alert, metadata: metadata() }));
-    await context.runs.setMessage(runKey, { ...message, alerted: true });
+    message = { ...message, alerted: true };
+    await context.runs.setMessage(runKey, message);
   }
+  // The log tail, MLflow run and alarm chart come in their own job, after the alert.
+  await explainLater(context, shown, message);
 }

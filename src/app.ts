@@ -9,6 +9,7 @@ import { createRollbackCommand } from '../commands/rollback.js';
 import { createStatusCommand } from '../commands/status.js';
 import { createTrainCommand } from '../commands/train.js';
 import { createNotificationProcessor } from '../jobs/oci-notification.js';
+import { createExplainProcessor } from '../jobs/explain-failure.js';
 import { createSlackStatusProcessor } from '../jobs/slack-status.js';
 import { createPromoteProcessor } from '../jobs/promote.js';
 import { createRollbackProcessor } from '../jobs/rollback.js';
@@ -34,6 +35,7 @@ import { createHttpServer, type RouteTable } from './http/server.js';
 import { SlackHttpReceiver } from './http/slack-receiver.js';
 import { registerApprovalButtons } from './interactions/approval-buttons.js';
 import { registerRollbackButtons, rollbackFromRun } from './interactions/rollback-buttons.js';
+import { registerLogTailButtons } from './interactions/log-tail-buttons.js';
 import { registerRunButtons } from './interactions/run-buttons.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
@@ -121,6 +123,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
         registerRunButtons(app, context, authorizer, { retry: (click) => retryRun(context, click), rollback: (click) => rollbackFromRun(context, click) });
         registerRollbackButtons(app, context, authorizer);
         registerApprovalButtons(app, context, authorizer);
+        registerLogTailButtons(app, context);
         app.event('subteam_members_changed', async ({ event }) => {
           const subteam = (event as { subteam_id?: unknown }).subteam_id;
           if (typeof subteam === 'string') await authorizer.forget(subteam);
@@ -151,6 +154,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       [QUEUE_NAMES.train]: { run: createTrainProcessor(context), concurrency: 8 },
       [QUEUE_NAMES.promote]: { run: createPromoteProcessor(context), concurrency: 4 },
       [QUEUE_NAMES.rollback]: { run: createRollbackProcessor(context), concurrency: 4 },
+      [QUEUE_NAMES.explain]: { run: createExplainProcessor(context), concurrency: 4 },
     };
     for (const [name, { run, concurrency }] of Object.entries(processors)) {
       const connection: Redis = createRedis(env.REDIS_URL, 'worker', `worker:${name}`);

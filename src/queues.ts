@@ -13,6 +13,7 @@ export const QUEUE_NAMES = {
   train: 'train',
   promote: 'promote',
   rollback: 'rollback',
+  explain: 'explain-failure',
 } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
@@ -28,6 +29,16 @@ export type SlackStatusJob =
   | { kind: 'text'; channel: string; text: string }
   | { kind: 'message'; channel: string; text: string; blocks: Block[] }
   | { kind: 'approval'; approvalId: string };
+
+/**
+ * Explaining a failure in its alert's thread (log tail, MLflow run, alarm chart), off the status path: a
+ * `failure` job once the on-call alert is posted, a `recovery` job when an alarm that fired returns to
+ * OK, a `more-log` job for a More click on a log tail.
+ */
+export type ExplainJob =
+  | { kind: 'failure'; runKey: string; state: string }
+  | { kind: 'recovery'; runKey: string }
+  | { kind: 'more-log'; pageId: string; channel: string; user: string };
 
 export interface TrainJob {
   runKey: string;
@@ -59,6 +70,7 @@ export interface Queues {
   train: Queue<TrainJob>;
   promote: Queue<PromoteJob>;
   rollback: Queue<RollbackJobData>;
+  explain: Queue<ExplainJob>;
 }
 
 /**
@@ -109,6 +121,17 @@ export const TRAIN_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 7 * 24 * 3600 },
 };
 
+/**
+ * Kept a day after completion so the deterministic id (run + state) turns a second enqueue into a no-op;
+ * OCI and Monitoring failures are reported in the thread rather than retried, Slack failures retried.
+ */
+export const EXPLAIN_JOB_OPTIONS: JobsOptions = {
+  attempts: 8,
+  backoff: { type: RETRY_AFTER_BACKOFF, delay: 1_000 },
+  removeOnComplete: { age: 24 * 3600 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
 export function createQueues(connection: Redis): Queues {
   return {
     notifications: new Queue<NotificationJob>(QUEUE_NAMES.notifications, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: NOTIFICATION_JOB_OPTIONS }),
@@ -116,6 +139,7 @@ export function createQueues(connection: Redis): Queues {
     train: new Queue<TrainJob>(QUEUE_NAMES.train, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
     promote: new Queue<PromoteJob>(QUEUE_NAMES.promote, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
     rollback: new Queue<RollbackJobData>(QUEUE_NAMES.rollback, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
+    explain: new Queue<ExplainJob>(QUEUE_NAMES.explain, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: EXPLAIN_JOB_OPTIONS }),
   };
 }
 

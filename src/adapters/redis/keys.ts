@@ -16,4 +16,8 @@ export const keys = {
   audit: () => `${KEY_PREFIX}:audit`,
   slackEvent: (eventId: string) => `${KEY_PREFIX}:slack-event:${eventId}`,
   slackTrigger: (triggerId: string) => `${KEY_PREFIX}:slack-trigger:${triggerId}`,
+  /** A log tail's next (older) page, for its More button. */
+  logPage: (pageId: string) => `${KEY_PREFIX}:log-page:${pageId}`,
+  /** Set once a file share (alarm chart) went through, so a retried job does not share it twice. */
+  fileShared: (shareKey: string) => `${KEY_PREFIX}:file-shared:${shareKey}`,
 } as const;
