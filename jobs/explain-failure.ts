@@ -102,10 +102,11 @@ function reason(error: unknown): string {
 
 /** The log this run writes to, or undefined when it has none. */
 async function logRequest(context: Context, run: Run): Promise<{ request: LogSearchRequest; logUrl?: string | undefined } | undefined> {
-  const window = logWindow(run, context.now());
   if (run.subject === 'jobRun' || run.subject === 'pipelineRun') {
     const info = run.subject === 'jobRun' ? await context.oci.getJobRun(run.resourceId) : await context.oci.getPipelineRun(run.resourceId);
     if (!info.log) return undefined;
+    // OCI's own start and end: a run folded from its final event alone does not know when it started.
+    const window = logWindow({ ...run, startedAt: info.timeStarted ?? run.startedAt, finishedAt: info.timeFinished ?? run.finishedAt }, context.now());
     const compartmentId = info.compartmentId ?? run.compartmentId;
     if (!compartmentId) return undefined;
     return {
@@ -116,6 +117,7 @@ async function logRequest(context: Context, run: Run): Promise<{ request: LogSea
   }
   const filter = devopsLogFilter(run);
   if (!filter || !run.compartmentId) return undefined;
+  const window = logWindow(run, context.now());
   // A DevOps project's log lives in a log group of its own: search the compartment for the run's records.
   return { request: { compartmentId: run.compartmentId, filter, ...window }, logUrl: run.details.consoleUrl };
 }
