@@ -167,7 +167,9 @@ export class DemoCloud {
           dimensions: { resourceId, resourceDisplayName: FRAUD.model },
           points: Array.from({ length: 61 }, (_, i) => ({ at: now - (60 - i) * 60_000, value: i < 50 ? 280 + ((i * 37) % 60) : 900 + ((i * 53) % 400) })),
         });
-        await this.deliver({ ...alarm, dedupeKey: randomUUID(), title: 'fraud-model latency', body: 'p95 latency of fraud-model above 800 ms', timestampEpochMillis: now, timestamp: new Date(now).toISOString(), alarmMetaData: [metadata] });
+        // It fired when the latency had stayed above the threshold for its trigger delay.
+        const firedAt = now - 8 * 60_000;
+        await this.deliver({ ...alarm, dedupeKey: randomUUID(), title: 'fraud-model latency', body: 'p95 latency of fraud-model above 800 ms', timestampEpochMillis: firedAt, timestamp: new Date(firedAt).toISOString(), alarmMetaData: [metadata] });
         return;
       }
     }

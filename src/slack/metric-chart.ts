@@ -80,7 +80,10 @@ function markers(input: MetricChartInput, ctx: SKRSContext2D): Plugin<'line'> {
           ctx.fillRect(left, chartArea.top, right - left, chartArea.bottom - chartArea.top);
           ctx.fillStyle = input.state === 'FIRING' ? THRESHOLD_COLOR : '#1a7f37';
           ctx.font = `12px ${FONT_FAMILY}`;
-          ctx.fillText(input.state === 'FIRING' ? 'firing' : 'fired', left + 4, chartArea.top + 14);
+          const label = input.state === 'FIRING' ? 'firing' : 'fired';
+          const width = ctx.measureText(label).width;
+          // A window too narrow for its label (it just started) is labelled on its left.
+          ctx.fillText(label, right - left >= width + 8 ? left + 4 : Math.max(chartArea.left, left - width - 4), chartArea.top + 14);
         }
       }
       if (input.threshold) {

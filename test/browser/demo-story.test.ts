@@ -169,6 +169,8 @@ describe('the demo console walks the main story in a browser', () => {
     const older = page.locator('.ephemeral', { hasText: 'earlier log line' });
     await older.waitFor();
     expect(await older.locator('pre').textContent()).toContain('[REDACTED]');
+    await tail.scrollIntoViewIfNeeded();
+    await shot('7-oncall-log-tail');
 
     await openChannel('deployments');
     await page.getByRole('button', { name: 'Alarm firing' }).click();
@@ -178,7 +180,7 @@ describe('the demo console walks the main story in a browser', () => {
     // The browser decoded the PNG the bot uploaded (naturalWidth is 0 for a broken image).
     await poll(() => chart.evaluate((image: { complete: boolean; naturalWidth: number }) => (image.complete ? image.naturalWidth : 0))).toBe(900);
     await chart.scrollIntoViewIfNeeded();
-    await shot('7-oncall-alerts');
+    await shot('8-oncall-alarm-chart');
   });
 
   it('answers bad requests to the console with 400 and a reason, and keeps serving', async () => {
