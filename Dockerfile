@@ -5,6 +5,8 @@
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# npm ci runs the preinstall check (the Node version) first.
+COPY scripts/preflight.cjs ./scripts/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -16,6 +18,7 @@ RUN npm run build
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY scripts/preflight.cjs ./scripts/
 RUN npm ci --omit=dev --no-audit --no-fund
 
 # Runtime: tini as PID 1 so SIGTERM reaches node and zombies are reaped; no package managers (the bot

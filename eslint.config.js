@@ -27,6 +27,17 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
   },
   {
+    // scripts/preflight.cjs runs under whatever old Node the machine has: plain CommonJS, no tsconfig.
+    files: ['scripts/**/*.cjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', module: 'writable', process: 'readonly' },
+    },
+    rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off', '@typescript-eslint/no-unused-vars': ['error', { caughtErrors: 'none' }] },
+  },
+  {
     // The demo console's browser script: plain JavaScript, not part of any tsconfig.
     files: ['demo/public/**/*.js'],
     ...tseslint.configs.disableTypeChecked,

@@ -74,7 +74,7 @@ export async function spawnChild(options: SpawnOptions): Promise<Child> {
   const url = `http://127.0.0.1:${port}`;
   const startedAt = performance.now();
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script], {
-    env: { PATH: process.env.PATH ?? '', ...options.env, PORT: String(port) },
+    env: { PATH: process.env.PATH ?? '', METRICS_PORT: '0', ...options.env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   alive.add(child);

@@ -317,7 +317,7 @@ try {
       baseline: `raw node:http + 1 Redis SET NX: ${ceilingText(baseIngest)}\nsteps: ${baseIngest ? stepText(baseIngest, 'baseline') : 'n/a'}`,
       target: `≥ 2000/s and ≥ ½ baseline (${Number.isFinite(baseBest) ? `${baseBest / 2}/s` : 'n/a'})`,
       met: webIngest && baseIngest ? best >= 2_000 && best >= baseBest / 2 : undefined,
-      notes: `A ROLE=web process as manifests/base runs it (workers in their own Deployment), on its own Redis, with no worker running during the steps. ${cpuAt(webIngest)} One Node process answers on one core; see the README for what a delivery costs and why.`,
+      notes: `A ROLE=web process as manifests/base runs it (workers in their own Deployment), on its own Redis, with no worker running during the steps. ${cpuAt(webIngest)} One Node process answers on one core; see docs/performance.md for what a delivery costs and why.`,
     });
     rows.push({
       item: '2',

@@ -1,18 +1,22 @@
-import { previewRollback, resolveRollbackTarget, storeConfirm } from '../jobs/rollback.js';
+import { previewRollback, resolveRollbackTarget, rollbackLabel, storeConfirm } from '../jobs/rollback.js';
 import { refusalText } from '../src/authorizer.js';
 import { code, escapeMrkdwn } from '../src/slack/mrkdwn.js';
 import { renderRollbackConfirm } from '../src/slack/rollback-message.js';
 import { UsageError, type Subcommand } from './command.js';
 
-const USAGE = 'rollback <deployment-or-model> [--to-revision N] [--dry-run]';
+const USAGE = 'rollback <model> [--env ENV] [--to-revision N] [--dry-run]  or  rollback <namespace/name> [--to-revision N] [--dry-run]';
+const ENVIRONMENT_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 
-/** Parses `[--to-revision N] [--dry-run]` after the subject. */
-export function parseRollbackOptions(options: readonly string[]): { toRevision: number; dryRun: boolean } {
+/** Parses `[--env ENV] [--to-revision N] [--dry-run]` after the subject. */
+export function parseRollbackOptions(options: readonly string[]): { toRevision: number; dryRun: boolean; environment?: string } {
   let toRevision = 0;
   let dryRun = false;
+  let environment: string | undefined;
   for (let index = 0; index < options.length; index++) {
     const option = options[index];
-    if (option === '--dry-run' && !dryRun) {
+    if (option === '--env' && environment === undefined && ENVIRONMENT_NAME.test(options[index + 1] ?? '')) {
+      environment = options[++index];
+    } else if (option === '--dry-run' && !dryRun) {
       dryRun = true;
     } else if (option === '--to-revision' && toRevision === 0 && /^[1-9]\d{0,9}$/.test(options[index + 1] ?? '')) {
       toRevision = Number(options[++index]);
@@ -20,7 +24,7 @@ export function parseRollbackOptions(options: readonly string[]): { toRevision: 
       throw new UsageError(`Unexpected ${code(option ?? '')}.`, USAGE);
     }
   }
-  return { toRevision, dryRun };
+  return { toRevision, dryRun, ...(environment !== undefined ? { environment } : {}) };
 }
 
 /**
@@ -31,16 +35,19 @@ export function createRollbackCommand(): Subcommand {
   return {
     name: 'rollback',
     usage: USAGE,
-    summary: 'Roll an OKE inference Deployment back to its previous (or a given) revision, after a confirm step; `--dry-run` changes nothing.',
+    summary:
+      'Roll an OKE inference Deployment back to its previous (or a given) revision, after a confirm step; `--env ENV` picks the environment (and cluster) of a model with several; `--dry-run` changes nothing.',
     who: 'deployers',
     async run(input, { context, authorizer }) {
       const [subject, ...options] = input.args;
       if (!subject) throw new UsageError('Name a model or a `namespace/name` Deployment.', USAGE);
-      const target = resolveRollbackTarget(context, subject);
-      if (!target) throw new UsageError(`${code(subject)} is neither a model with a \`deployment\` in the config nor \`namespace/name\`.`, USAGE);
-      const { toRevision, dryRun } = parseRollbackOptions(options);
+      const { toRevision, dryRun, environment } = parseRollbackOptions(options);
+      const resolved = resolveRollbackTarget(context, subject, environment);
+      if (!resolved) throw new UsageError(`${code(subject)} is neither a model with a \`deployment\` in the config nor \`namespace/name\`.`, USAGE);
+      if (!resolved.ok) throw new UsageError(resolved.reason, USAGE);
+      const { target } = resolved;
       const decision = await authorizer.check('deployers', input.userId);
-      const label = `${target.namespace}/${target.name}`;
+      const label = rollbackLabel(target);
       if (!decision.allowed) {
         await context.audit.record({ actor: input.userId, action: 'command.rollback', subject: label, outcome: 'refused' });
         return { text: refusalText(decision, 'Rolling back') };

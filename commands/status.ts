@@ -3,16 +3,71 @@ import { formatDuration, runDurationMs, type Run } from '../src/domain/run.js';
 import { code, escapeMrkdwn, link, mention, slackDate } from '../src/slack/mrkdwn.js';
 import { stateLabel } from '../src/slack/run-message.js';
 import type { Context } from '../src/context.js';
-import { targetLabel } from '../src/domain/approval.js';
+import { approvalTargetLabel, type Approval } from '../src/domain/approval.js';
+import type { DeploymentConfig, EnvironmentConfig } from '../src/config/config-file.js';
 import { revisionOf, rolloutStatus, templateImages } from '../src/domain/rollback.js';
 import { toMlopsError } from '../src/errors.js';
 import { messageLink } from '../src/slack/permalink.js';
 import { UsageError, type Reply, type Subcommand } from './command.js';
 
-/** A model: who holds each alias and stage in MLflow, its latest versions, and pending requests. */
+/** A Deployment's revision, images and readiness in its cluster; a cluster that does not answer says so. */
+async function deploymentLine(context: Context, deployment: DeploymentConfig): Promise<string> {
+  const label = `${deployment.namespace}/${deployment.name}${deployment.context ? ` (context ${deployment.context})` : ''}`;
+  try {
+    const current = await (await context.kube(deployment.context)).getDeployment(deployment.namespace, deployment.name);
+    const status = current.status ?? {};
+    const ready = typeof status.readyReplicas === 'number' ? status.readyReplicas : 0;
+    const wanted = typeof current.spec?.replicas === 'number' ? current.spec.replicas : 0;
+    const images = templateImages(current.spec?.template).map((image) => code(image)).join(', ');
+    return `Deployment ${code(label)}: revision ${revisionOf(current) ?? '?'} · ${images || '_no images_'} · ${ready}/${wanted} ready · ${escapeMrkdwn(rolloutStatus(current).message)}`;
+  } catch (error) {
+    return `Deployment ${code(label)}: _${escapeMrkdwn(toMlopsError(error).userMessage)}_`;
+  }
+}
+
+const pendingLine = (approval: Approval) =>
+  `v${approval.version} → ${code(approvalTargetLabel(approval))}, ${approval.approvers.length}/${approval.required}, ${link(messageLink(approval.channel, approval.ts), 'open')}`;
+
+/**
+ * A model with environments: each environment in path order with the version serving there and since when,
+ * its pending request, and its Deployment in its cluster. Clusters are asked at once, so one that does not
+ * answer delays nothing else.
+ */
+async function environmentsStatus(context: Context, model: string, environments: readonly EnvironmentConfig[], aliases: Readonly<Record<string, string>> | undefined, pending: readonly Approval[]): Promise<string[]> {
+  const now = context.now();
+  const sections = await Promise.all(
+    environments.map(async (environment) => {
+      const version = aliases?.[environment.alias];
+      let serving = aliases ? '_nothing yet_' : '_unknown (MLflow did not answer)_';
+      if (version) {
+        const since = await context.aliasMoves.since(model, environment.alias, version, now);
+        serving = `${link(context.mlflow?.modelVersionUrl(model, version), `v${version}`)} since ${slackDate(since.toISOString())}`;
+      }
+      const lines = [`*${escapeMrkdwn(environment.name)}* (${code(`@${environment.alias}`)}): ${serving}`];
+      const waiting = pending.filter((approval) => approval.environment?.name === environment.name);
+      for (const approval of waiting) lines.push(`   Pending: ${pendingLine(approval)}`);
+      if (environment.deployment) lines.push(`   ${await deploymentLine(context, environment.deployment)}`);
+      return lines.join('\n');
+    }),
+  );
+  return [`Path: ${environments.map((environment) => escapeMrkdwn(environment.name)).join(' → ')}`, ...sections];
+}
+
+/** A model: who holds each alias and stage in MLflow (each environment of its path), its latest versions, deployments and pending requests. */
 async function modelStatus(model: string, context: Context): Promise<Reply> {
   const lines: string[] = [`*${code(model)}*`];
+  const config = context.config.file.models[model];
   const registered = context.mlflow ? await context.mlflow.getRegisteredModel(model).catch((error: unknown) => toMlopsError(error)) : undefined;
+  const pending = (await context.approvals.pending(context.now())).filter((approval) => approval.model === model);
+  if (config?.environments) {
+    if (registered instanceof Error) lines.push(`MLflow: _${escapeMrkdwn(registered.userMessage)}_`);
+    lines.push(...(await environmentsStatus(context, model, config.environments, registered instanceof Error ? undefined : registered?.aliases, pending)));
+    if (registered && !(registered instanceof Error)) {
+      const latest = [...new Set(registered.latestVersions.map((version) => version.version))].sort((a, b) => Number(b) - Number(a)).slice(0, 5);
+      lines.push(`Latest versions: ${latest.length > 0 ? latest.map((version) => `v${version}`).join(', ') : '_none_'}`);
+    }
+    return { text: lines.join('\n') };
+  }
   if (registered instanceof Error) {
     lines.push(`MLflow: _${escapeMrkdwn(registered.userMessage)}_`);
   } else if (registered) {
@@ -25,26 +80,8 @@ async function modelStatus(model: string, context: Context): Promise<Reply> {
   } else {
     lines.push('_MLflow is not configured (MLFLOW_TRACKING_URI)._');
   }
-  const deployment = context.config.file.models[model]?.deployment;
-  if (deployment) {
-    const label = `${deployment.namespace}/${deployment.name}`;
-    try {
-      const current = await (await context.kube()).getDeployment(deployment.namespace, deployment.name);
-      const status = current.status ?? {};
-      const ready = typeof status.readyReplicas === 'number' ? status.readyReplicas : 0;
-      const wanted = typeof current.spec?.replicas === 'number' ? current.spec.replicas : 0;
-      const images = templateImages(current.spec?.template).map((image) => code(image)).join(', ');
-      lines.push(`Deployment ${code(label)}: revision ${revisionOf(current) ?? '?'} · ${images || '_no images_'} · ${ready}/${wanted} ready · ${escapeMrkdwn(rolloutStatus(current).message)}`);
-    } catch (error) {
-      lines.push(`Deployment ${code(label)}: _${escapeMrkdwn(toMlopsError(error).userMessage)}_`);
-    }
-  }
-  const pending = (await context.approvals.pending(context.now())).filter((approval) => approval.model === model);
-  lines.push(
-    pending.length === 0
-      ? 'Pending approvals: _none_'
-      : `Pending approvals:\n${pending.map((approval) => `• v${approval.version} → ${code(targetLabel(approval.target))}, ${approval.approvers.length}/${approval.required}, ${link(messageLink(approval.channel, approval.ts), 'open')}`).join('\n')}`,
-  );
+  if (config?.deployment) lines.push(await deploymentLine(context, config.deployment));
+  lines.push(pending.length === 0 ? 'Pending approvals: _none_' : `Pending approvals:\n${pending.map((approval) => `• ${pendingLine(approval)}`).join('\n')}`);
   return { text: lines.join('\n') };
 }
 
@@ -64,7 +101,8 @@ export function createStatusCommand(): Subcommand {
   return {
     name: 'status',
     usage: USAGE,
-    summary: 'Recent runs with state and links; a target for its runs; a model for its alias holders, versions, deployment revision and readiness, and pending approvals; `audit` for the latest audit entries.',
+    summary:
+      'Recent runs with state and links; a target for its runs; a model for its alias holders (each environment of its path with since when), versions, deployment revision and readiness in each cluster, and pending approvals; `audit` for the latest audit entries.',
     who: 'anyone',
     async run(input, { context }): Promise<Reply> {
       const now = context.now();

@@ -7,7 +7,7 @@ import type { FakeMlflow } from '../test/fakes/fake-mlflow.js';
 import type { FakeMessage, FakeSlackApi, JsonObject } from '../test/fakes/fake-slack-api.js';
 import { blockActionsBody, postSigned, slashCommandBody } from '../test/helpers/slack-request.js';
 import { DEMO_EVENTS, type DemoCloud, type DemoEventName } from './oci-events.js';
-import { CHANNELS, CHURN, FRAUD, NAMESPACE, SAMPLE_USERS, USERGROUP_HANDLES } from './sample-project.js';
+import { CHANNELS, CHURN, CHURN_PATH, CLUSTERS, FRAUD, NAMESPACE, SAMPLE_USERS, USERGROUP_HANDLES, type DemoClusters } from './sample-project.js';
 
 /**
  * The demo's web console: shows the fake Slack workspace's channels live (Server-Sent Events), and turns
@@ -18,7 +18,7 @@ import { CHANNELS, CHURN, FRAUD, NAMESPACE, SAMPLE_USERS, USERGROUP_HANDLES } fr
 export interface ConsoleOptions {
   slack: FakeSlackApi;
   mlflow: FakeMlflow;
-  kube: FakeKubeApi;
+  clusters: DemoClusters;
   cloud: DemoCloud;
   botUrl: string;
   signingSecret: string;
@@ -131,7 +131,7 @@ export class ConsoleServer {
   // -- what the page shows ------------------------------------------------------------------------------
 
   private state(): JsonObject {
-    const { slack, mlflow, kube } = this.options;
+    const { slack, mlflow, clusters } = this.options;
     const message = (m: FakeMessage): JsonObject => ({
       ts: m.ts,
       threadTs: m.threadTs,
@@ -152,19 +152,28 @@ export class ConsoleServer {
       }),
       ...this.replies,
     ].sort((a, b) => a.at - b.at);
-    const models = [FRAUD.model, CHURN.model].map((name) => {
+    const rollout = (kube: FakeKubeApi, name: string) => {
       const deployment = kube.deployment(NAMESPACE, name);
       const status = isObject(deployment?.status) ? deployment.status : {};
-      const revisions = kube.revisions(NAMESPACE, name);
-      const current = revisions.at(-1);
+      const current = kube.revisions(NAMESPACE, name).at(-1);
       return {
-        name,
-        champion: mlflow.alias(name, 'champion') ?? null,
         revision: current?.revision ?? null,
         image: current?.image ?? null,
         ready: `${Number(status.updatedReplicas ?? 0)}/${Number(status.replicas ?? 0)} updated, ${Number(status.availableReplicas ?? 0)} available`,
       };
-    });
+    };
+    const models = [
+      { name: FRAUD.model, champion: mlflow.alias(FRAUD.model, 'champion') ?? null, ...rollout(clusters.prod, FRAUD.model) },
+      {
+        name: CHURN.model,
+        // The promotion path: the version each environment serves, and its Deployment in its cluster.
+        path: CHURN_PATH.map((environment) => ({ name: environment.name, version: mlflow.alias(CHURN.model, environment.alias) ?? null })),
+        deployments: [
+          { environment: 'dev', context: CLUSTERS.dev, ...rollout(clusters.dev, CHURN.model) },
+          { environment: 'prod', context: CLUSTERS.prod, ...rollout(clusters.prod, CHURN.model) },
+        ],
+      },
+    ];
     return {
       users: SAMPLE_USERS,
       groups: USERGROUP_HANDLES,

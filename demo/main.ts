@@ -12,7 +12,7 @@ import { FakeSlackApi } from '../test/fakes/fake-slack-api.js';
 import { freePort, startRedis, type TestRedis } from '../test/helpers/redis-server.js';
 import { ConsoleServer } from './console-server.js';
 import { DemoCloud } from './oci-events.js';
-import { applyDeployment, CHANNELS, demoConfigFile, seedSampleProject, slackUsers, USERGROUPS } from './sample-project.js';
+import { applyDeployment, CHANNELS, CLUSTERS, demoConfigFile, seedSampleProject, slackUsers, USERGROUPS, type DemoClusters } from './sample-project.js';
 
 /**
  * `npm run demo`: the real bot (dist/src/main.js, unchanged, configured only by its environment) against
@@ -22,6 +22,7 @@ import { applyDeployment, CHANNELS, demoConfigFile, seedSampleProject, slackUser
 
 const BOT_TOKEN = 'xoxb-demo';
 const KUBE_TOKEN = 'demo-kube-token';
+const DEV_KUBE_TOKEN = 'demo-dev-kube-token';
 const MLFLOW_TOKEN = 'demo-mlflow-token';
 const here = dirname(fileURLToPath(import.meta.url));
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -75,11 +76,13 @@ async function main(): Promise<void> {
     stops.push(() => oci.stop());
     const mlflow = await FakeMlflow.start({ token: MLFLOW_TOKEN });
     stops.push(() => mlflow.stop());
-    const kube = await FakeKubeApi.start({ token: KUBE_TOKEN });
-    stops.push(() => kube.stop());
-    seedSampleProject({ oci, mlflow, kube });
+    // Two clusters, as with one OKE cluster per environment: prod (fraud-model, churn-model's prod) and dev.
+    const clusters: DemoClusters = { prod: await FakeKubeApi.start({ token: KUBE_TOKEN }), dev: await FakeKubeApi.start({ token: DEV_KUBE_TOKEN }) };
+    stops.push(() => clusters.prod.stop(), () => clusters.dev.stop());
+    seedSampleProject({ oci, mlflow, clusters });
 
-    // Files the bot reads: its mlops.yaml, an OCI config file with the key the fake OCI verifies, a kubeconfig.
+    // Files the bot reads: its mlops.yaml, an OCI config file with the key the fake OCI verifies, a kubeconfig
+    // with a context per cluster (prod current, for fraud-model's Deployment that names none).
     const configPath = join(dir, 'mlops.yaml');
     writeFileSync(configPath, stringify(demoConfigFile()));
     const keyPath = join(dir, 'oci_api_key.pem');
@@ -87,7 +90,7 @@ async function main(): Promise<void> {
     const ociConfigPath = join(dir, 'oci-config');
     writeFileSync(ociConfigPath, `[DEFAULT]\nuser=${key.user}\nfingerprint=${key.fingerprint}\ntenancy=${key.tenancy}\nregion=us-ashburn-1\nkey_file=${keyPath}\n`, { mode: 0o600 });
     const kubeconfigPath = join(dir, 'kubeconfig');
-    writeFileSync(kubeconfigPath, kube.kubeconfigText('inference'), { mode: 0o600 });
+    writeFileSync(kubeconfigPath, FakeKubeApi.kubeconfigTextFor({ [CLUSTERS.prod]: clusters.prod, [CLUSTERS.dev]: clusters.dev }, CLUSTERS.prod, 'inference'), { mode: 0o600 });
 
     const signingSecret = randomBytes(16).toString('hex');
     const notifications = { user: 'oci-notifications', password: randomBytes(12).toString('hex') };
@@ -101,6 +104,8 @@ async function main(): Promise<void> {
         SLACK_API_URL: slack.url,
         PORT: String(botPort),
         HOST: '127.0.0.1',
+        METRICS_PORT: '0',
+        METRICS_HOST: '127.0.0.1',
         REDIS_URL: redisUrl,
         MLOPS_CONFIG: configPath,
         OCI_NOTIFICATIONS_USER: notifications.user,
@@ -126,10 +131,10 @@ async function main(): Promise<void> {
     });
     await waitForReady(botUrl, bot, 60_000);
 
-    const cloud = new DemoCloud(oci, { url: `${botUrl}/oci/notifications`, ...notifications }, (line) => process.stderr.write(`demo: ${line}\n`), (deployment) => applyDeployment(kube, deployment));
+    const cloud = new DemoCloud(oci, { url: `${botUrl}/oci/notifications`, ...notifications }, (line) => process.stderr.write(`demo: ${line}\n`), (deployment) => applyDeployment(clusters, deployment));
     stops.push(() => cloud.stop());
     const port = Number(process.env.DEMO_PORT ?? '0');
-    const web = await ConsoleServer.start({ slack, mlflow, kube, cloud, botUrl, signingSecret, publicDir: join(here, '..', '..', 'demo', 'public'), host: '127.0.0.1', port: Number.isInteger(port) ? port : 0 });
+    const web = await ConsoleServer.start({ slack, mlflow, clusters, cloud, botUrl, signingSecret, publicDir: join(here, '..', '..', 'demo', 'public'), host: '127.0.0.1', port: Number.isInteger(port) ? port : 0 });
     stops.push(() => web.stop());
     bot.once('exit', (code) => {
       if (stopping) return;

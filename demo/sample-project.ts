@@ -5,8 +5,10 @@ import type { FakeSlackUser } from '../test/fakes/fake-slack-api.js';
 
 /**
  * The sample project the demo starts with: two models in MLflow, a Data Science training job, a DevOps
- * build pipeline, and an inference Deployment in Kubernetes with a few revisions. The bot sees it only
- * through its configuration file and the stand-ins' APIs.
+ * build pipeline, and inference Deployments in two Kubernetes clusters with a few revisions. churn-model
+ * is promoted along dev → qa → prod: dev in its own cluster (kubeconfig context oke-dev), prod beside
+ * fraud-model (oke-prod, the current context). The bot sees it only through its configuration file and
+ * the stand-ins' APIs.
  */
 
 export interface SampleUser {
@@ -49,7 +51,17 @@ export const FRAUD = {
 export const CHURN = {
   model: 'churn-model',
   buildPipelineId: 'ocid1.devopsbuildpipeline.oc1.iad.demochurnbuild',
+  devDeployPipelineId: 'ocid1.devopsdeploypipeline.oc1.iad.demochurndev',
+  prodDeployPipelineId: 'ocid1.devopsdeploypipeline.oc1.iad.demochurnprod',
 } as const;
+/** The kubeconfig contexts of the two clusters. */
+export const CLUSTERS = { dev: 'oke-dev', prod: 'oke-prod' } as const;
+/** churn-model's promotion path: environment, MLflow alias. */
+export const CHURN_PATH = [
+  { name: 'dev', alias: 'dev' },
+  { name: 'qa', alias: 'qa' },
+  { name: 'prod', alias: 'champion' },
+] as const;
 const DEVOPS_PROJECT = 'ocid1.devopsproject.oc1.iad.demoproject';
 
 export function slackUsers(): Record<string, FakeSlackUser> {
@@ -75,7 +87,25 @@ export function demoConfigFile(): Record<string, unknown> {
     },
     models: {
       [FRAUD.model]: { alias: 'champion', deployPipelineId: FRAUD.deployPipelineId, deployment: { namespace: NAMESPACE, name: FRAUD.model, timeout: '2m' } },
-      [CHURN.model]: { alias: 'champion', deployment: { namespace: NAMESPACE, name: CHURN.model, timeout: '2m' } },
+      [CHURN.model]: {
+        environments: [
+          {
+            name: 'dev',
+            alias: 'dev',
+            approvals: { required: 0 },
+            deployPipelineId: CHURN.devDeployPipelineId,
+            deployment: { context: CLUSTERS.dev, namespace: NAMESPACE, name: CHURN.model, timeout: '2m' },
+          },
+          { name: 'qa', alias: 'qa', approvals: { required: 1, approvers: ['U0BLAKE'] } },
+          {
+            name: 'prod',
+            alias: 'champion',
+            approvals: { required: 2, approvers: ['U0AVERY', 'U0BLAKE'] },
+            deployPipelineId: CHURN.prodDeployPipelineId,
+            deployment: { context: CLUSTERS.prod, namespace: NAMESPACE, name: CHURN.model, timeout: '2m' },
+          },
+        ],
+      },
     },
   };
 }
@@ -85,24 +115,33 @@ const ROLLOUT_STEP_MS = 600;
 
 const modelImage = (model: string, version: string) => `registry.example.com/ml/${model}:model-v${version}`;
 
+/** The two fake clusters, by kubeconfig context. */
+export interface DemoClusters {
+  prod: FakeKubeApi;
+  dev: FakeKubeApi;
+}
+
 /**
- * The sample deploy pipeline: a successful deployment started by a promotion (MODEL_NAME, MODEL_VERSION
- * arguments) sets the model's inference Deployment to that version's image, a new revision that rolls out.
+ * The sample deploy pipelines: a successful deployment started by a promotion (MODEL_NAME, MODEL_VERSION
+ * and, for an environment, ENVIRONMENT arguments) sets the model's inference Deployment in that
+ * environment's cluster to that version's image, a new revision that rolls out.
  */
-export function applyDeployment(kube: FakeKubeApi, deployment: FakeResource): void {
+export function applyDeployment(clusters: DemoClusters, deployment: FakeResource): void {
   const items = (deployment.deploymentArguments as { items?: { name: string; value: string }[] } | undefined)?.items ?? [];
   const argument = (name: string) => items.find((item) => item.name === name)?.value;
   const model = argument('MODEL_NAME');
   const version = argument('MODEL_VERSION');
+  const kube = argument('ENVIRONMENT') === 'dev' ? clusters.dev : clusters.prod;
   if (!model || !version || !kube.deployment(NAMESPACE, model)) return;
   kube.setImage(NAMESPACE, model, modelImage(model, version), { changeCause: `deploy ${model} model v${version}` });
 }
 
-export function seedSampleProject(stand: { oci: FakeOciApi; mlflow: FakeMlflow; kube: FakeKubeApi }): void {
-  const { oci, mlflow, kube } = stand;
+export function seedSampleProject(stand: { oci: FakeOciApi; mlflow: FakeMlflow; clusters: DemoClusters }): void {
+  const { oci, mlflow, clusters } = stand;
   oci.seedJob({ id: FRAUD.jobId, displayName: 'fraud-model-train', projectId: FRAUD.projectId, compartmentId: COMPARTMENT_ID });
-  oci.registerPipeline(CHURN.buildPipelineId, { projectId: DEVOPS_PROJECT, compartmentId: COMPARTMENT_ID });
-  oci.registerPipeline(FRAUD.deployPipelineId, { projectId: DEVOPS_PROJECT, compartmentId: COMPARTMENT_ID });
+  for (const pipeline of [CHURN.buildPipelineId, FRAUD.deployPipelineId, CHURN.devDeployPipelineId, CHURN.prodDeployPipelineId]) {
+    oci.registerPipeline(pipeline, { projectId: DEVOPS_PROJECT, compartmentId: COMPARTMENT_ID });
+  }
 
   const champion = mlflow.addRun({ auc: 0.91, precision: 0.84, loss: 0.31 }, 'fraud-baseline');
   const candidate = mlflow.addRun({ auc: 0.94, precision: 0.88, loss: 0.27 }, 'fraud-new-features');
@@ -113,7 +152,7 @@ export function seedSampleProject(stand: { oci: FakeOciApi; mlflow: FakeMlflow; 
   mlflow.addVersion(CHURN.model, { runId: mlflow.addRun({ auc: 0.83 }, 'churn-retrain') });
   mlflow.setAliasDirectly(CHURN.model, 'champion', churnV1);
 
-  for (const [name, versions] of [[FRAUD.model, 3], [CHURN.model, 2]] as const) {
+  for (const [kube, name, versions] of [[clusters.prod, FRAUD.model, 3], [clusters.prod, CHURN.model, 2], [clusters.dev, CHURN.model, 1]] as const) {
     const image = (version: number) => `registry.example.com/ml/${name}:v${version}`;
     const template = (version: number) => ({ metadata: { labels: { app: name } }, spec: { containers: [{ name: 'model', image: image(version), ports: [{ containerPort: 8080 }] }] } });
     kube.createDeployment({ namespace: NAMESPACE, name, selector: { matchLabels: { app: name } }, template: template(1), replicas: 3, changeCause: `deploy ${name} v1` });

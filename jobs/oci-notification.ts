@@ -95,6 +95,9 @@ async function foldEvent(context: Context, event: ResourceEvent, logger: Logger,
   if (info?.lifecycleDetails) details.lifecycleDetails = info.lifecycleDetails;
   if (info?.projectId) details.projectId = info.projectId;
   if (info?.pipelineId) details.pipelineId = info.pipelineId;
+  // A deploy pipeline started with ENVIRONMENT (by the bot or by hand): its Roll back acts on that environment.
+  const environment = event.kind === 'deploy' ? info?.arguments?.ENVIRONMENT : undefined;
+  if (environment && /^[a-z0-9][a-z0-9_-]{0,31}$/.test(environment)) details.environment = environment;
   if (event.details.lifecycleDetails) details.lifecycleDetails = event.details.lifecycleDetails;
   if (lookupError) details.lookupError = lookupError;
   const consoleUrl = consoleUrlFor(event.subject, event.resourceId, { ...event.details, ...details }, context.config.env.OCI_REGION);

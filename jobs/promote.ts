@@ -3,7 +3,8 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { MlflowClient } from '../src/adapters/mlflow/mlflow-client.js';
 import { KEY_PREFIX } from '../src/adapters/redis/keys.js';
 import type { Context } from '../src/context.js';
-import { targetLabel, type Approval, type MetricsSnapshot, type PromotionTarget } from '../src/domain/approval.js';
+import { approvalTargetLabel, targetLabel, type Approval, type EnvironmentStep, type MetricsSnapshot, type PromotionTarget } from '../src/domain/approval.js';
+import { approvalPolicy, environmentsOf, evaluateSoak, findEnvironment, resolveTarget, soakRefusal, type ApprovalPolicy } from '../src/domain/environments.js';
 import { pickChannel } from '../src/domain/route.js';
 import { applyRunUpdate, hasOciResource, startedRunKey } from '../src/domain/run.js';
 import { fromOciLifecycleState } from '../src/domain/run-state.js';
@@ -18,6 +19,8 @@ export interface PromotionRequest {
   model: string;
   version: string;
   target?: PromotionTarget;
+  /** `--to ENV`, for a model with environments; without it the next environment of the version's path. */
+  environment?: string;
   requestedBy: string;
 }
 
@@ -29,8 +32,11 @@ function requireMlflow(context: Context): MlflowClient {
   return context.mlflow;
 }
 
+/** A model's own alias or stage; for a model with environments, its first environment's alias. */
 export function defaultTarget(context: Context, model: string): PromotionTarget {
   const config = context.config.file.models[model];
+  const first = environmentsOf(config)?.[0];
+  if (first) return { kind: 'alias', alias: first.alias };
   if (config?.alias) return { kind: 'alias', alias: config.alias };
   if (config?.stage) return { kind: 'stage', stage: config.stage };
   return { kind: 'alias', alias: 'champion' };
@@ -78,14 +84,49 @@ export async function refreshApprovalMessage(context: Context, approvalId: strin
  */
 const APPROVAL_POST_MAX_WAIT_MS = 20_000;
 
+const refuse = (reason: string) => new MlopsError('BAD_REQUEST', 'promotion refused', { userMessage: reason });
+
+/**
+ * Where a request goes and under which policy. A model with environments: the environment resolved from
+ * the aliases the version holds (or `--to`), refused when it skips one, already serves it or has not
+ * soaked long enough in the previous one. Otherwise the alias (or stage) asked for, under the global policy.
+ */
+async function planPromotion(context: Context, request: PromotionRequest, aliases: Readonly<Record<string, string>>, stages: Readonly<Record<string, string>>): Promise<{ target: PromotionTarget; policy: ApprovalPolicy; environment?: EnvironmentStep }> {
+  const { file } = context.config;
+  const modelConfig = file.models[request.model];
+  const environments = environmentsOf(modelConfig);
+  if (!environments) {
+    if (request.environment !== undefined) throw refuse(`${code(request.model)} has no environments in the config.`);
+    const target = request.target ?? defaultTarget(context, request.model);
+    const currentVersion = target.kind === 'alias' ? aliases[target.alias] : stages[target.stage];
+    if (currentVersion === request.version) throw refuse(`Version ${code(request.version)} already holds ${code(targetLabel(target))}.`);
+    return { target, policy: approvalPolicy(file) };
+  }
+  if (request.target) throw refuse(`${code(request.model)} is promoted through its environments: give \`--to ENV\`.`);
+  const resolved = resolveTarget(environments, aliases, request.version, request.environment);
+  if (!resolved.ok) throw refuse(resolved.reason);
+  const policy = approvalPolicy(file, resolved.environment);
+  const step: EnvironmentStep = { name: resolved.environment.name, path: environments.map((environment) => environment.name), approvers: [...policy.approvers] };
+  if (resolved.previous && resolved.environment.soak !== undefined) {
+    const now = context.now();
+    // No record of the move: the clock starts now, never from a guess in the past.
+    const since = await context.aliasMoves.since(request.model, resolved.previous.alias, request.version, now);
+    const soak = evaluateSoak(resolved.environment.soak, since, now);
+    if (!soak.met) throw refuse(soakRefusal(request.version, resolved.previous.name, soak));
+    step.soak = { previous: resolved.previous.name, soakMs: soak.soakMs, servedMs: soak.servedMs };
+  }
+  return { target: { kind: 'alias', alias: resolved.environment.alias }, policy, environment: step };
+}
+
 /**
  * `/mlops promote` and the Request promotion button: check with MLflow that the version exists and is
- * READY, compare its run's metrics with the current holder's, store the request (superseding an older one
- * for the same model and alias) and post it with Approve / Reject buttons.
+ * READY, decide where it goes (the next environment of its path, or the alias asked for), compare its run's
+ * metrics with the current holder's, store the request (superseding an older one for the same model and
+ * alias) and post it with Approve / Reject buttons. An environment needing no approval (`required: 0`) is
+ * posted and audited the same way, already approved, and promoted at once.
  */
 export async function requestPromotion(context: Context, request: PromotionRequest): Promise<{ approval: Approval; channel: string }> {
   const mlflow = requireMlflow(context);
-  const target = request.target ?? defaultTarget(context, request.model);
   let version;
   try {
     version = await mlflow.getModelVersion(request.model, request.version);
@@ -99,13 +140,11 @@ export async function requestPromotion(context: Context, request: PromotionReque
     throw new MlopsError('BAD_REQUEST', `version status ${version.status}`, { userMessage: `Version ${code(request.version)} of ${code(request.model)} is ${code(version.status)}, not READY.` });
   }
   const registered = await mlflow.getRegisteredModel(request.model);
+  const { target, policy, environment } = await planPromotion(context, request, registered.aliases, registered.stages);
   const currentVersion = target.kind === 'alias' ? registered.aliases[target.alias] : registered.stages[target.stage];
-  if (currentVersion === request.version) {
-    throw new MlopsError('BAD_REQUEST', 'already holds', { userMessage: `Version ${code(request.version)} already holds ${code(targetLabel(target))}.` });
-  }
   const current = currentVersion ? await mlflow.getModelVersion(request.model, currentVersion) : undefined;
   const now = context.now();
-  const { approvals } = context.config.file;
+  const immediate = policy.required === 0;
   const approval: Approval = {
     id: randomBytes(6).toString('hex'),
     model: request.model,
@@ -113,13 +152,15 @@ export async function requestPromotion(context: Context, request: PromotionReque
     target,
     requestedBy: request.requestedBy,
     requestedAt: now.toISOString(),
-    expiresAt: new Date(now.getTime() + approvals.ttl).toISOString(),
-    required: approvals.required,
-    allowSelfApproval: approvals.allowSelfApproval,
+    expiresAt: new Date(now.getTime() + policy.ttlMs).toISOString(),
+    required: policy.required,
+    allowSelfApproval: policy.allowSelfApproval,
     approvers: [],
-    state: 'pending',
+    state: immediate ? 'approved' : 'pending',
+    ...(immediate ? { decidedBy: request.requestedBy } : {}),
     candidate: await snapshot(mlflow, version.runId, version.version),
     current: await snapshot(mlflow, current?.runId, currentVersion),
+    ...(environment ? { environment } : {}),
   };
   const channel = modelChannel(context, request.model);
   // Shown before it is stored: a request Slack could not show (channel busy past the wait, Slack down)
@@ -139,6 +180,7 @@ export async function requestPromotion(context: Context, request: PromotionReque
     throw error;
   }
   if (superseded) await refreshApprovalMessage(context, superseded);
+  if (immediate) await context.queues.promote.add('promote', { approvalId: stored.id }, { jobId: jobId('promote', stored.id) });
   return { approval: stored, channel: posted.channel };
 }
 
@@ -155,6 +197,9 @@ export function createPromoteProcessor(context: Context) {
     if (!approval || approval.state !== 'approved') return;
     const mlflow = requireMlflow(context);
     const modelConfig = context.config.file.models[approval.model];
+    const environment = approval.environment ? findEnvironment(modelConfig, approval.environment.name) : undefined;
+    // An environment's own pipeline (none: no deployment there); a model without environments keeps its one.
+    const deployPipelineId = approval.environment ? environment?.deployPipelineId : modelConfig?.deployPipelineId;
     try {
       let previous: string | undefined;
       if (approval.target.kind === 'alias') {
@@ -165,23 +210,25 @@ export function createPromoteProcessor(context: Context) {
         if (before !== approval.version) await mlflow.setAlias(approval.model, approval.target.alias, approval.version);
         const now = await mlflow.getVersionByAlias(approval.model, approval.target.alias);
         if (now?.version !== approval.version) throw new MlopsError('UPSTREAM_UNAVAILABLE', `alias ${approval.target.alias} reads ${now?.version ?? 'unset'} after setting`);
+        await context.aliasMoves.record(approval.model, approval.target.alias, approval.version, context.now(), 'bot');
       } else {
         previous = (await mlflow.getRegisteredModel(approval.model)).stages[approval.target.stage];
         await mlflow.transitionStage(approval.model, approval.version, approval.target.stage, modelConfig?.archiveExisting ?? true);
       }
       let deployment = '';
-      if (modelConfig?.deployPipelineId && approval.channel && approval.ts) {
+      if (deployPipelineId && approval.channel && approval.ts) {
         const runKey = startedRunKey.promotion(approval.id);
-        const name = `${approval.model}-v${approval.version}`;
+        const name = `${approval.model}-v${approval.version}${approval.environment ? `-${approval.environment.name}` : ''}`;
         const details: Record<string, string> = { channel: approval.channel, threadTs: approval.ts, model: approval.model };
+        if (approval.environment) details.environment = approval.environment.name;
         const base = { key: runKey, subject: 'deployment', kind: 'deploy', startedBy: approval.decidedBy ?? approval.requestedBy } as const;
         // Stored before the call but not shown: an event of the new deployment that OCI delivers before
         // createDeployment returns finds this run through the deployment's tag instead of starting another.
         await context.runs.update(runKey, (existing) => existing ?? applyRunUpdate(undefined, { ...base, resourceId: `promotion:${approval.id}`, at: context.now().toISOString(), state: 'QUEUED', name, details }).run);
         const started = await context.oci.createDeployment({
-          deployPipelineId: modelConfig.deployPipelineId,
+          deployPipelineId,
           displayName: name,
-          arguments: { MODEL_NAME: approval.model, MODEL_VERSION: approval.version },
+          arguments: { MODEL_NAME: approval.model, MODEL_VERSION: approval.version, ...(approval.environment ? { ENVIRONMENT: approval.environment.name } : {}) },
           retryToken: approval.id,
           runKey,
         });
@@ -207,7 +254,7 @@ export function createPromoteProcessor(context: Context) {
         );
         deployment = ` Deployment ${started.id} started.`;
       }
-      const outcome = `${targetLabel(approval.target)}: ${previous ? `v${previous}` : 'unset'} → v${approval.version}.${deployment}`;
+      const outcome = `${approvalTargetLabel(approval)}: ${previous ? `v${previous}` : 'unset'} → v${approval.version}.${deployment}`;
       await context.approvals.update(approvalId, (current) => ({ ...current, state: 'promoted', outcome }));
       await context.audit.record({ actor: approval.decidedBy ?? 'system', action: 'job.promote', subject: `${approval.model} v${approval.version}`, outcome: 'promoted', jobId: job.id ?? '', detail: outcome });
       await refreshApprovalMessage(context, approvalId);

@@ -8,14 +8,25 @@ import { planRollback, rolloutStatus, selectorString, type RevisionSummary } fro
 import { isMlopsError, MlopsError, toMlopsError } from '../src/errors.js';
 import { jobId, type RollbackJobData } from '../src/queues.js';
 import { mrkdwnText } from '../src/slack/blocks.js';
-import { escapeMrkdwn } from '../src/slack/mrkdwn.js';
+import { code, escapeMrkdwn } from '../src/slack/mrkdwn.js';
+import { deploymentsOf } from '../src/domain/environments.js';
 import { renderRollbackStatus, type RollbackState } from '../src/slack/rollback-message.js';
 
 export interface RollbackTarget {
   namespace: string;
   name: string;
   model?: string;
+  /** The model's environment this Deployment serves, for a model with environments. */
+  environment?: string;
+  /** The kubeconfig context of its cluster; unset: in-cluster (or KUBECONFIG's current context). */
+  kubeContext?: string;
   timeoutMs: number;
+}
+
+/** `namespace/name`, with the environment and cluster when there are several. */
+export function rollbackLabel(target: Pick<RollbackTarget, 'namespace' | 'name' | 'environment' | 'kubeContext'>): string {
+  const where = [target.environment, target.kubeContext ? `context ${target.kubeContext}` : undefined].filter(Boolean).join(', ');
+  return `${target.namespace}/${target.name}${where ? ` (${where})` : ''}`;
 }
 
 export type RollbackJob = RollbackJobData;
@@ -24,7 +35,7 @@ const DEFAULT_TIMEOUT_MS = 10 * 60_000;
 /** The outcome waits this long for its Slack slot (chat.update is one bucket for the whole workspace). */
 const OUTCOME_WAIT_MS = 30_000;
 const confirmKey = (id: string) => `${KEY_PREFIX}:rollback-confirm:${id}`;
-const lockKey = (target: RollbackTarget) => `${KEY_PREFIX}:lock:rollback:${target.namespace}/${target.name}`;
+const lockKey = (target: RollbackTarget) => `${KEY_PREFIX}:lock:rollback:${target.kubeContext ? `${target.kubeContext}|` : ''}${target.namespace}/${target.name}`;
 const messageKey = (id: string) => `${KEY_PREFIX}:rollback-message:${id}`;
 const patchedKey = (id: string) => `${KEY_PREFIX}:rollback-patched:${id}`;
 
@@ -32,6 +43,8 @@ const jobSchema = z.object({
   namespace: z.string(),
   name: z.string(),
   model: z.string().optional(),
+  environment: z.string().optional(),
+  kubeContext: z.string().optional(),
   timeoutMs: z.number(),
   targetReplicaSet: z.string(),
   goal: z.object({ revision: z.number().optional(), replicaSet: z.string().optional(), images: z.array(z.string()), changeCause: z.string().optional() }),
@@ -39,12 +52,49 @@ const jobSchema = z.object({
   channel: z.string(),
 });
 
-/** A model name (through `models.<name>.deployment`) or `namespace/name`. */
-export function resolveRollbackTarget(context: Context, subject: string): RollbackTarget | undefined {
+export type RollbackResolution = { ok: true; target: RollbackTarget } | { ok: false; reason: string } | undefined;
+
+/**
+ * A model name (through its `deployment`, or the `deployment` of its environment `environment`) or
+ * `namespace/name` (in-cluster). A model with several deployments and no environment named gets the choices
+ * rather than a guess; undefined when the subject is neither a model with a deployment nor `namespace/name`.
+ */
+export function resolveRollbackTarget(context: Context, subject: string, environment?: string): RollbackResolution {
   const model = context.config.file.models[subject];
-  if (model?.deployment) return { namespace: model.deployment.namespace, name: model.deployment.name, model: subject, timeoutMs: model.deployment.timeout };
+  if (model) {
+    const deployments = deploymentsOf(model);
+    const names = deployments.map((entry) => entry.environment ?? '');
+    const choices = () => `Environments with a deployment: ${names.map((name) => code(name)).join(', ') || '_none_'}.`;
+    let chosen = deployments[0];
+    if (environment !== undefined) {
+      if (!model.environments) return { ok: false, reason: `${code(subject)} has no environments in the config; leave out \`--env\`.` };
+      if (!model.environments.some((entry) => entry.name === environment)) return { ok: false, reason: `Unknown environment ${code(environment)} of ${code(subject)}. ${choices()}` };
+      chosen = deployments.find((entry) => entry.environment === environment);
+      if (!chosen) return { ok: false, reason: `${code(environment)} of ${code(subject)} has no \`deployment\` in the config. ${choices()}` };
+    } else if (deployments.length > 1) {
+      return { ok: false, reason: `${code(subject)} has a deployment in several environments: name one with \`--env\`. ${choices()}` };
+    }
+    if (chosen) {
+      const { deployment } = chosen;
+      return {
+        ok: true,
+        target: {
+          namespace: deployment.namespace,
+          name: deployment.name,
+          model: subject,
+          ...(chosen.environment ? { environment: chosen.environment } : {}),
+          ...(deployment.context ? { kubeContext: deployment.context } : {}),
+          timeoutMs: deployment.timeout,
+        },
+      };
+    }
+  }
   const match = /^([a-z0-9][-a-z0-9]*)\/([a-z0-9][-.a-z0-9]*)$/.exec(subject);
-  return match?.[1] && match[2] ? { namespace: match[1], name: match[2], timeoutMs: DEFAULT_TIMEOUT_MS } : undefined;
+  if (match?.[1] && match[2]) {
+    if (environment !== undefined) return { ok: false, reason: `\`--env\` goes with a model name, not \`namespace/name\`.` };
+    return { ok: true, target: { namespace: match[1], name: match[2], timeoutMs: DEFAULT_TIMEOUT_MS } };
+  }
+  return undefined;
 }
 
 export type Preview =
@@ -54,7 +104,7 @@ export type Preview =
 
 /** What an undo would do now (read only): the confirm step and --dry-run show this. */
 export async function previewRollback(context: Context, target: RollbackTarget, toRevision: number): Promise<Preview> {
-  const kube = await context.kube();
+  const kube = await context.kube(target.kubeContext);
   const deployment = await kube.getDeployment(target.namespace, target.name);
   const replicaSets = await kube.listReplicaSets(target.namespace, selectorString(deployment));
   const plan = planRollback(deployment, replicaSets, toRevision);
@@ -96,7 +146,7 @@ export function createRollbackProcessor(context: Context) {
   return async (job: Job<RollbackJob>): Promise<void> => {
     const data = jobSchema.parse(job.data);
     const id = job.id ?? 'rollback';
-    const target = `${data.namespace}/${data.name}`;
+    const target = rollbackLabel(data);
     const lock = lockKey(data);
     const taken = await context.redis.set(lock, id, 'PX', data.timeoutMs + 120_000, 'NX');
     if (taken !== 'OK' && (await context.redis.get(lock)) !== id) {
@@ -124,7 +174,7 @@ export function createRollbackProcessor(context: Context) {
 }
 
 async function run(context: Context, id: string, data: RollbackJob, target: string): Promise<void> {
-  const kube = await context.kube();
+  const kube = await context.kube(data.kubeContext);
   // Slack being busy must not spend one of the rollback's attempts: the outcome posts the message if this could not.
   await report(context, id, data, 'running').catch((error: unknown) => {
     if (!isMlopsError(error) || error.code !== 'RATE_LIMITED') throw error;
@@ -173,7 +223,7 @@ async function run(context: Context, id: string, data: RollbackJob, target: stri
 
 /** Posts the rollback's message once, then updates it in place; the outcome also goes to the thread. */
 async function report(context: Context, id: string, data: RollbackJob, state: RollbackState, detail?: string): Promise<void> {
-  const target = `${data.namespace}/${data.name}`;
+  const target = rollbackLabel(data);
   const view = renderRollbackStatus(target, data.requestedBy, data.goal, state, detail);
   const wait = state === 'running' ? undefined : OUTCOME_WAIT_MS;
   const stored = await context.redis.hgetall(messageKey(id));

@@ -1,6 +1,5 @@
-import type { AddressInfo } from 'node:net';
-import { App, LogLevel, SocketModeReceiver } from '@slack/bolt';
-import { Worker, type Job } from 'bullmq';
+import { App, LogLevel } from '@slack/bolt';
+import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createCommandListener } from '../commands/index.js';
 import { createApprovalsCommand } from '../commands/approvals.js';
@@ -17,6 +16,7 @@ import { createTrainProcessor } from '../jobs/train.js';
 import { retryRun } from './interactions/retry-run.js';
 import type { KubeClient } from './adapters/kube/kube-client.js';
 import { MlflowClient } from './adapters/mlflow/mlflow-client.js';
+import { AliasMoveStore } from './adapters/redis/alias-moves.js';
 import { ApprovalStore } from './adapters/redis/approval-store.js';
 import { AuditLog } from './adapters/redis/audit-log.js';
 import { RateLimiter } from './adapters/redis/rate-limiter.js';
@@ -25,21 +25,23 @@ import { RunStore } from './adapters/redis/run-store.js';
 import { slackLogger } from './adapters/slack-api/slack-logger.js';
 import { createSlackWebClient, SlackGateway, type GatewayOptions } from './adapters/slack-api/slack-gateway.js';
 import { Authorizer } from './authorizer.js';
+import { contextKey } from './domain/environments.js';
+import { kubeContextProblems } from './adapters/kube/kubeconfig-contexts.js';
 import type { Config } from './config/load-config.js';
 import type { Context, OciLogSearch, OciMonitoring, OciReader, OciStarter } from './context.js';
 import { lazyLogSearch, lazyMonitoring } from './adapters/oci/lazy-oci-gateway.js';
 import { createMlflowWebhooksHandler } from './http/mlflow-webhooks-route.js';
 import { createOciNotificationsHandler } from './http/oci-notifications-route.js';
-import { sendJson, sendText } from './http/respond.js';
-import { createHttpServer, type RouteTable } from './http/server.js';
-import { SlackHttpReceiver } from './http/slack-receiver.js';
+import { sendJson } from './http/respond.js';
+import { createHttpServer, createMetricsServer, listen, type RouteTable } from './http/server.js';
+import { SlackHttpReceiver, SlackSocketReceiver } from './http/slack-receiver.js';
 import { registerApprovalButtons } from './interactions/approval-buttons.js';
 import { registerRollbackButtons, rollbackFromRun } from './interactions/rollback-buttons.js';
 import { registerLogTailButtons } from './interactions/log-tail-buttons.js';
 import { registerRunButtons } from './interactions/run-buttons.js';
 import { createLogger, type Logger } from './log.js';
-import { createMetrics } from './metrics.js';
-import { closeQueues, createQueues, jobBackoff, QUEUE_NAMES, QUEUE_PREFIX } from './queues.js';
+import { createMetrics, measureQueues, type MeasuredQueue } from './metrics.js';
+import { closeQueues, createJobWorker, createQueues, QUEUE_NAMES } from './queues.js';
 
 export interface BotOptions {
   config: Config;
@@ -55,8 +57,11 @@ export interface BotOptions {
 export interface RunningBot {
   url: string;
   port: number;
+  /** The metrics listener (METRICS_PORT): GET /metrics. */
+  metricsUrl: string;
   context: Context;
-  ready(): Promise<{ ready: boolean; checks: Record<string, boolean> }>;
+  /** `degraded` names failed checks that do not make the pod unready (Slack's socket in Socket Mode). */
+  ready(): Promise<{ ready: boolean; checks: Record<string, boolean>; degraded: string[] }>;
   stop(): Promise<void>;
 }
 
@@ -71,6 +76,8 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
   const { env } = config;
   const logger = options.logger ?? createLogger({ level: env.LOG_LEVEL });
   const metrics = createMetrics();
+  // Rollbacks and status of those Deployments will fail with the same message; the rest works, so start.
+  for (const problem of kubeContextProblems(config.file.models, env.KUBECONFIG)) logger.error({ problem }, 'kubernetes context unusable');
   const now = options.now ?? (() => new Date());
   const serveWeb = env.ROLE !== 'worker';
   const runWorkers = env.ROLE !== 'web';
@@ -81,21 +88,34 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
   const limiter = new RateLimiter(redis);
   const webClient = createSlackWebClient(env.SLACK_BOT_TOKEN, env.SLACK_API_URL, logger);
   const slack = new SlackGateway(webClient, limiter, metrics, logger.child({ component: 'slack-gateway' }), options.slackGateway);
-  let kube: Promise<KubeClient> | undefined;
+  // One Kubernetes client per kubeconfig context (one per cluster), built on first use; a failure is not kept.
+  const kubeClients = new Map<string, Promise<KubeClient>>();
+  const kubeClient = (name?: string): Promise<KubeClient> => {
+    const cacheKey = name ?? '';
+    let client = kubeClients.get(cacheKey);
+    if (!client) {
+      client = import('./adapters/kube/kube-client.js')
+        .then(({ KubeClient: Client }) => Client.create(env, name, name === undefined ? undefined : contextKey(config.file.models, name)))
+        .catch((error: unknown) => {
+          kubeClients.delete(cacheKey);
+          throw error;
+        });
+      kubeClients.set(cacheKey, client);
+    }
+    return client;
+  };
   const audit = new AuditLog(redis, logger.child({ component: 'audit' }));
   // Loaded on first use only, so building them costs nothing when the caller brings its own.
   const ownLogSearch = lazyLogSearch(env, logger.child({ component: 'oci-logging' }));
   const ownMonitoring = lazyMonitoring(env, logger.child({ component: 'oci-monitoring' }));
-  const context: Context = { config, logger, metrics, redis, runs: new RunStore(redis), limiter, slack, oci: options.oci, logSearch: options.logSearch ?? ownLogSearch, monitoring: options.monitoring ?? ownMonitoring, queues, audit, approvals: new ApprovalStore(redis), mlflow: env.MLFLOW_TRACKING_URI ? new MlflowClient(env) : undefined, kube: () => (kube ??= import('./adapters/kube/kube-client.js').then(({ KubeClient: Client }) => Client.create(env)).catch((error: unknown) => {
-      kube = undefined;
-      throw error;
-    })), now };
+  const context: Context = { config, logger, metrics, redis, runs: new RunStore(redis), limiter, slack, oci: options.oci, logSearch: options.logSearch ?? ownLogSearch, monitoring: options.monitoring ?? ownMonitoring, queues, audit, approvals: new ApprovalStore(redis), aliasMoves: new AliasMoveStore(redis), mlflow: env.MLFLOW_TRACKING_URI ? new MlflowClient(env) : undefined, kube: (name?: string) => kubeClient(name), now };
   const authorizer = new Authorizer(config.file.roles, slack, redis, logger.child({ component: 'authorizer' }));
 
   // Bolt would call auth.test itself and cache even a failure; we learn the bot's identity with retries
   // and hand it over, so a Slack hiccup at start-up only delays readiness.
   let bolt: App | undefined;
   let receiver: SlackHttpReceiver | undefined;
+  let socket: SlackSocketReceiver | undefined;
   let stopping = false;
   const identify = async () => {
     for (let attempt = 0; !stopping; attempt++) {
@@ -103,6 +123,14 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
         const identity = await webClient.auth.test();
         if (!identity.user_id) throw new Error('auth.test returned no user_id');
         receiver = env.SLACK_APP_TOKEN ? undefined : new SlackHttpReceiver(env.SLACK_SIGNING_SECRET ?? '', redis, logger.child({ component: 'slack-receiver' }), now);
+        // Socket Mode: built here rather than by Bolt so that apps.connections.open also goes to SLACK_API_URL.
+        socket = env.SLACK_APP_TOKEN
+          ? new SlackSocketReceiver(
+              { appToken: env.SLACK_APP_TOKEN, logger: slackLogger(logger.child({ component: 'slack-socket-mode' })), installerOptions: { clientOptions: { slackApiUrl: env.SLACK_API_URL } } },
+              redis,
+              logger.child({ component: 'slack-receiver' }),
+            )
+          : undefined;
         const app = new App({
           token: env.SLACK_BOT_TOKEN,
           botId: identity.bot_id ?? '',
@@ -110,14 +138,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
           logger: slackLogger(logger.child({ component: 'bolt' })),
           logLevel: LogLevel.INFO,
           clientOptions: { slackApiUrl: env.SLACK_API_URL, retryConfig: { retries: 0 } },
-          // Socket Mode: built here rather than by Bolt so that apps.connections.open also goes to SLACK_API_URL.
-          receiver:
-            receiver ??
-            new SocketModeReceiver({
-              appToken: env.SLACK_APP_TOKEN ?? '',
-              logger: slackLogger(logger.child({ component: 'slack-socket-mode' })),
-              installerOptions: { clientOptions: { slackApiUrl: env.SLACK_API_URL } },
-            }),
+          receiver: receiver ?? socket,
         });
         app.command('/mlops', createCommandListener({ context, authorizer }, [createTrainCommand(), createPromoteCommand(), createRollbackCommand(), createStatusCommand(), createApprovalsCommand()]));
         registerRunButtons(app, context, authorizer, { retry: (click) => retryRun(context, click), rollback: (click) => rollbackFromRun(context, click) });
@@ -160,7 +181,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       const connection: Redis = createRedis(env.REDIS_URL, 'worker', `worker:${name}`);
       connection.on('error', (error: Error) => logger.debug({ err: error, queue: name }, 'redis worker connection error'));
       workerConnections.push(connection);
-      const worker = new Worker(name, run, { connection, prefix: QUEUE_PREFIX, concurrency, autorun: true, settings: { backoffStrategy: jobBackoff } });
+      const worker = createJobWorker(name, run, { connection, concurrency });
       worker.on('completed', () => metrics.jobOutcomes.inc({ queue: name, outcome: 'completed' }));
       worker.on('failed', (job, error) => {
         const final = !job || job.attemptsMade >= (job.opts.attempts ?? 1) || error.name === 'UnrecoverableError';
@@ -179,9 +200,12 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
     } catch {
       checks.redis = false;
     }
-    if (serveWeb) checks.slack = bolt !== undefined;
+    // In Socket Mode the web pod also takes OCI Notifications and MLflow webhooks over HTTP: a lost socket
+    // to Slack is reported, but the pod stays ready so those keep flowing while it reconnects.
+    if (serveWeb) checks.slack = bolt !== undefined && (socket?.connected ?? true);
     if (runWorkers) checks.workers = workers.every((worker) => worker.isRunning());
-    return { ready: Object.values(checks).every(Boolean), checks };
+    const degraded = env.SLACK_APP_TOKEN && checks.slack === false ? ['slack'] : [];
+    return { ready: Object.entries(checks).every(([name, ok]) => ok || degraded.includes(name)), checks, degraded };
   };
 
   const notifications = createOciNotificationsHandler(context);
@@ -191,21 +215,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       method: 'GET',
       handler: async (_req, res) => {
         const state = await ready();
-        sendJson(res, state.ready ? 200 : 503, { status: state.ready ? 'ready' : 'not ready', checks: state.checks });
-      },
-    },
-    '/metrics': {
-      method: 'GET',
-      handler: async (_req, res) => {
-        if (redis.status === 'ready') {
-          await Promise.all(
-            Object.values(queues).map(async (queue: { name: string; getJobCounts: () => Promise<Record<string, number>> }) => {
-              const counts = await queue.getJobCounts().catch(() => ({}));
-              for (const [state, count] of Object.entries(counts)) metrics.queueDepth.set({ queue: queue.name, state }, count);
-            }),
-          );
-        }
-        sendText(res, 200, await metrics.registry.metrics(), metrics.registry.contentType);
+        sendJson(res, state.ready ? 200 : 503, { status: state.ready ? 'ready' : 'not ready', ...(state.degraded.length > 0 ? { degraded: state.degraded } : {}), checks: state.checks });
       },
     },
   };
@@ -227,27 +237,32 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
     }
   }
   const server = createHttpServer(routes, metrics, logger);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(env.PORT, env.HOST, () => {
-      server.off('error', reject);
-      resolve();
-    });
+  const metricsServer = createMetricsServer(metrics, () => (redis.status === 'ready' ? measureQueues(metrics, Object.values(queues).map((queue: MeasuredQueue) => queue), now()) : Promise.resolve()), logger);
+  const port = await listen(server, env.PORT, env.HOST);
+  const metricsPort = await listen(metricsServer, env.METRICS_PORT, env.METRICS_HOST).catch(async (error: unknown) => {
+    await new Promise((resolve) => server.close(resolve));
+    throw error;
   });
-  const { port } = server.address() as AddressInfo;
-  const host = env.HOST === '0.0.0.0' || env.HOST === '::' ? '127.0.0.1' : env.HOST;
-  logger.info({ port, role: env.ROLE }, 'listening');
+  const loopback = (host: string) => (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
+  const host = loopback(env.HOST);
+  logger.info({ port, metricsPort, role: env.ROLE }, 'listening');
 
   let stopped: Promise<void> | undefined;
   const stop = () => {
     stopped ??= (async () => {
       stopping = true;
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+      await Promise.all(
+        [server, metricsServer].map(
+          (listener) =>
+            new Promise<void>((resolve) => {
+              listener.close(() => resolve());
+              listener.closeIdleConnections();
+            }),
+        ),
+      );
+      // Closing the socket also ends a start still waiting for Slack (an outage), so identify() returns.
+      await socket?.stop().catch(() => undefined);
       await identified;
-      if (bolt && env.SLACK_APP_TOKEN) await bolt.stop().catch(() => undefined);
       // Closing a worker waits for its active jobs; anything not finished stays in Redis for another replica.
       await Promise.all(workers.map((worker) => worker.close()));
       await Promise.all(workerConnections.map((connection) => connection.quit().catch(() => connection.disconnect())));
@@ -259,5 +274,5 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
     return stopped;
   };
 
-  return { url: `http://${host}:${port}`, port, context, ready, stop };
+  return { url: `http://${host}:${port}`, port, metricsUrl: `http://${loopback(env.METRICS_HOST)}:${metricsPort}`, context, ready, stop };
 }

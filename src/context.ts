@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { AliasMoveStore } from './adapters/redis/alias-moves.js';
 import type { ApprovalStore } from './adapters/redis/approval-store.js';
 import type { AuditLog } from './adapters/redis/audit-log.js';
 import type { MlflowClient } from './adapters/mlflow/mlflow-client.js';
@@ -148,10 +149,16 @@ export interface Context {
   monitoring: OciMonitoring;
   audit: AuditLog;
   approvals: ApprovalStore;
+  /** When each MLflow alias moved to its version (soak, status). */
+  aliasMoves: AliasMoveStore;
   /** Present when MLFLOW_TRACKING_URI is set. */
   mlflow: MlflowClient | undefined;
-  /** Kubernetes access for rollbacks, built on first use (in-cluster or KUBECONFIG); throws CONFIG_INVALID when unusable. */
-  kube: () => Promise<KubeClient>;
+  /**
+   * Kubernetes access for rollbacks and status, built on first use: the cluster of a kubeconfig context
+   * (`deployment.context`), or without one in-cluster (or KUBECONFIG's current context). Throws
+   * CONFIG_INVALID, naming the config key, when unusable.
+   */
+  kube: (context?: string) => Promise<KubeClient>;
   queues: Queues;
   now: () => Date;
 }

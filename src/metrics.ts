@@ -1,6 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** One registry per bot instance (tests run several in one process), exposed on GET /metrics. */
+/**
+ * One registry per bot instance (tests run several in one process), exposed on GET /metrics of the
+ * metrics listener (METRICS_PORT), never on the public port.
+ */
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'mlops_' });
@@ -31,6 +34,12 @@ export function createMetrics() {
       labelNames: ['queue', 'state'] as const,
       registers: [registry],
     }),
+    queueOldestWaiting: new Gauge({
+      name: 'mlops_queue_oldest_waiting_seconds',
+      help: 'Age of the oldest job waiting to be picked up, per queue (0 when none waits)',
+      labelNames: ['queue'] as const,
+      registers: [registry],
+    }),
     jobOutcomes: new Counter({
       name: 'mlops_jobs_total',
       help: 'Finished jobs by queue and outcome (completed, failed, retried, delayed)',
@@ -49,7 +58,33 @@ export function createMetrics() {
       labelNames: ['method'] as const,
       registers: [registry],
     }),
+    approvalLatency: new Histogram({
+      name: 'mlops_approval_decision_seconds',
+      help: 'Time from a promotion request to its approval or rejection',
+      labelNames: ['outcome'] as const,
+      buckets: [60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 72 * 3600],
+      registers: [registry],
+    }),
   };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** What the scrape needs of a BullMQ queue. */
+export interface MeasuredQueue {
+  name: string;
+  getJobCounts(): Promise<Record<string, number>>;
+  getJobs(types: 'wait'[], start: number, end: number, asc: boolean): Promise<({ timestamp: number } | undefined)[]>;
+}
+
+/** Queue depth per state and the age of the oldest waiting job, read from Redis at scrape time. */
+export async function measureQueues(metrics: Metrics, queues: MeasuredQueue[], now: Date): Promise<void> {
+  await Promise.all(
+    queues.map(async (queue) => {
+      const counts = await queue.getJobCounts().catch(() => ({}));
+      for (const [state, count] of Object.entries(counts)) metrics.queueDepth.set({ queue: queue.name, state }, count);
+      const [oldest] = await queue.getJobs(['wait'], 0, 0, true).catch(() => []);
+      metrics.queueOldestWaiting.set({ queue: queue.name }, oldest ? Math.max(0, (now.getTime() - oldest.timestamp) / 1000) : 0);
+    }),
+  );
+}

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Queue, type JobsOptions, type MinimalJob } from 'bullmq';
+import { Queue, Worker, type Job, type JobsOptions, type MinimalJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { GenericNotification, OciNotification } from './domain/oci-notification.js';
 import { isMlopsError } from './errors.js';
@@ -57,6 +57,9 @@ export interface RollbackJobData {
   namespace: string;
   name: string;
   model?: string;
+  /** The model's environment, and the kubeconfig context of its cluster (unset: in-cluster). */
+  environment?: string;
+  kubeContext?: string;
   timeoutMs: number;
   targetReplicaSet: string;
   goal: { revision?: number | undefined; replicaSet?: string; images: string[]; changeCause?: string };
@@ -84,10 +87,17 @@ export function jobId(...parts: string[]): string {
 /**
  * Every queue's retry backoff: exponential from the job's `backoff.delay`, but never sooner than the
  * Retry-After the failing service asked for (OCI, MLflow and the Kubernetes API send one with 429 and
- * some 503s), up to 10 minutes. BullMQ calls this for the `retry-after` type (workers pass it as
- * `settings.backoffStrategy`).
+ * some 503s), up to 10 minutes.
+ *
+ * Jobs are queued with BullMQ's built-in `exponential` type, which workers of every release know: during
+ * a rolling upgrade a worker of the previous release may retry a job this release queued. (One release
+ * queued the custom type `retry-after`, which such a worker cannot compute: BullMQ "Unknown backoff
+ * strategy", and the job failed instead of being retried.) This release's workers honour Retry-After all
+ * the same (createJobWorker), and still run jobs that carry the `retry-after` type: BullMQ hands every
+ * type it does not know to `settings.backoffStrategy`, this function.
  */
 export const RETRY_AFTER_BACKOFF = 'retry-after';
+const JOB_BACKOFF_TYPE = 'exponential';
 const MAX_RETRY_AFTER_MS = 10 * 60_000;
 
 export function jobBackoff(attemptsMade: number, _type?: string, error?: Error, job?: MinimalJob): number {
@@ -98,17 +108,39 @@ export function jobBackoff(attemptsMade: number, _type?: string, error?: Error, 
   return Math.max(exponential, Math.min(asked, MAX_RETRY_AFTER_MS));
 }
 
+/**
+ * A BullMQ worker of this release: `run` per job, retries timed by jobBackoff. BullMQ computes a built-in
+ * type itself, so when a job queued as `exponential` fails with a Retry-After, its backoff type is
+ * switched to `retry-after` on this in-memory copy only (BullMQ reads it right after the processor
+ * throws, to schedule the retry; nothing of it is written back), and jobBackoff decides the delay. In
+ * Redis the job keeps the type every worker knows.
+ */
+export function createJobWorker(name: string, run: (job: Job, token?: string) => Promise<unknown>, options: { connection: Redis; concurrency: number }): Worker {
+  const processor = async (job: Job, token?: string): Promise<unknown> => {
+    try {
+      return await run(job, token);
+    } catch (error) {
+      const backoff = job.opts.backoff;
+      if (typeof backoff === 'object' && backoff.type === JOB_BACKOFF_TYPE && isMlopsError(error) && (error.retryAfterMs ?? 0) > 0) {
+        job.opts.backoff = { ...backoff, type: RETRY_AFTER_BACKOFF };
+      }
+      throw error;
+    }
+  };
+  return new Worker(name, processor, { connection: options.connection, prefix: QUEUE_PREFIX, concurrency: options.concurrency, autorun: true, settings: { backoffStrategy: jobBackoff } });
+}
+
 /** Notification jobs stay 3 hours after completion: OCI retries a delivery for 2, so a redelivery is a no-op. */
 export const NOTIFICATION_JOB_OPTIONS: JobsOptions = {
   attempts: 8,
-  backoff: { type: RETRY_AFTER_BACKOFF, delay: 1_000 },
+  backoff: { type: JOB_BACKOFF_TYPE, delay: 1_000 },
   removeOnComplete: { age: 3 * 3600 },
   removeOnFail: { age: 7 * 24 * 3600 },
 };
 
 export const SLACK_STATUS_JOB_OPTIONS: JobsOptions = {
   attempts: 12,
-  backoff: { type: RETRY_AFTER_BACKOFF, delay: 1_000 },
+  backoff: { type: JOB_BACKOFF_TYPE, delay: 1_000 },
   removeOnComplete: true,
   removeOnFail: { age: 7 * 24 * 3600 },
 };
@@ -116,7 +148,7 @@ export const SLACK_STATUS_JOB_OPTIONS: JobsOptions = {
 /** Starting a run is retried for OCI throttling and outages; the opc-retry-token keeps it to one run. */
 export const TRAIN_JOB_OPTIONS: JobsOptions = {
   attempts: 5,
-  backoff: { type: RETRY_AFTER_BACKOFF, delay: 2_000 },
+  backoff: { type: JOB_BACKOFF_TYPE, delay: 2_000 },
   removeOnComplete: { age: 24 * 3600 },
   removeOnFail: { age: 7 * 24 * 3600 },
 };

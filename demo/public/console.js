@@ -175,9 +175,17 @@ function render() {
   if ($('events').childElementCount === 0) {
     $('events').innerHTML = data.events.map((event) => `<button type="button" data-event="${event.name}">${escapeHtml(event.label)}</button>`).join('');
   }
-  $('models').innerHTML = data.models
-    .map((model) => `<div class="model" data-model="${model.name}"><b>${escapeHtml(model.name)}</b><br>champion: v${escapeHtml(String(model.champion))}<br>Deployment revision ${escapeHtml(String(model.revision))}: ${escapeHtml(String(model.image))}<br>${escapeHtml(model.ready)}</div>`)
-    .join('');
+  const version = (value) => (value === null ? '—' : `v${escapeHtml(String(value))}`);
+  const renderModel = (model) => {
+    if (!model.path) return `<b>${escapeHtml(model.name)}</b><br>champion: ${version(model.champion)}<br>Deployment revision ${escapeHtml(String(model.revision))}: ${escapeHtml(String(model.image))}<br>${escapeHtml(model.ready)}`;
+    // A model with environments: the path, then each environment's Deployment in its own cluster.
+    const path = model.path.map((step) => `<span data-environment="${escapeHtml(step.name)}">${escapeHtml(step.name)}: ${version(step.version)}</span>`).join(' → ');
+    const deployments = model.deployments
+      .map((entry) => `<div data-deployment="${escapeHtml(entry.environment)}">${escapeHtml(entry.environment)} (${escapeHtml(entry.context)}) revision ${escapeHtml(String(entry.revision))}: ${escapeHtml(String(entry.image))}<br>${escapeHtml(entry.ready)}</div>`)
+      .join('');
+    return `<b>${escapeHtml(model.name)}</b><br>${path}${deployments}`;
+  };
+  $('models').innerHTML = data.models.map((model) => `<div class="model" data-model="${escapeHtml(model.name)}">${renderModel(model)}</div>`).join('');
   $('activity').innerHTML = data.activity.slice(-8).map((entry) => `<li>${escapeHtml(entry.text)}</li>`).join('');
 }
 

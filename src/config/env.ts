@@ -9,6 +9,12 @@ const optionalText = z
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 const optionalHttpUrl = optionalText.pipe(httpUrl.optional());
 
+const port = (fallback: number) =>
+  optionalText
+    .pipe(z.string().regex(/^\d{1,5}$/, 'must be a port number').optional())
+    .transform((value) => (value === undefined ? fallback : Number(value)))
+    .pipe(z.number().max(65535, 'must be a port number'));
+
 export const OCI_AUTH_MODES = ['config_file', 'instance_principal', 'resource_principal', 'workload_identity'] as const;
 export type OciAuthMode = (typeof OCI_AUTH_MODES)[number];
 export const ROLES = ['web', 'worker', 'all'] as const;
@@ -23,11 +29,11 @@ export const envSchema = z
       const base = url ?? 'https://slack.com/api/';
       return base.endsWith('/') ? base : `${base}/`;
     }),
-    PORT: optionalText
-      .pipe(z.string().regex(/^\d{1,5}$/, 'must be a port number').optional())
-      .transform((port) => (port === undefined ? 3000 : Number(port)))
-      .pipe(z.number().max(65535, 'must be a port number')),
+    PORT: port(3000),
     HOST: optionalText.transform((host) => host ?? '0.0.0.0'),
+    // Prometheus scrapes here, not on PORT, so the load balancer never exposes /metrics.
+    METRICS_PORT: port(9464),
+    METRICS_HOST: optionalText.transform((host) => host ?? '0.0.0.0'),
     ROLE: optionalText.pipe(z.enum(ROLES).optional()).transform((role) => role ?? 'all'),
     REDIS_URL: optionalText
       .pipe(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional())

@@ -10,6 +10,18 @@ export interface MetricsSnapshot {
   metrics: Record<string, number>;
 }
 
+/** The step of a model's promotion path that a request is for (models with `environments` only). */
+export interface EnvironmentStep {
+  /** The environment being promoted into. */
+  name: string;
+  /** Every environment of the path, in order, for the request's display. */
+  path: string[];
+  /** Slack users and user groups who may approve here: the environment's approvers, else roles.approvers. */
+  approvers: string[];
+  /** The soak the version met in the previous environment, when this environment has one. */
+  soak?: { previous: string; soakMs: number; servedMs: number };
+}
+
 export interface Approval {
   id: string;
   model: string;
@@ -30,6 +42,13 @@ export interface Approval {
   current: MetricsSnapshot;
   /** Who held the alias/stage before, and the outcome line, once promoted. */
   outcome?: string;
+  /** Bound to one environment of the model's path; absent for a model without environments. */
+  environment?: EnvironmentStep;
+}
+
+/** What a request promotes into: `qa (@qa)` for an environment, else the alias or stage. */
+export function approvalTargetLabel(approval: Pick<Approval, 'target' | 'environment'>): string {
+  return approval.environment ? `${approval.environment.name} (${targetLabel(approval.target)})` : targetLabel(approval.target);
 }
 
 export function targetLabel(target: PromotionTarget): string {

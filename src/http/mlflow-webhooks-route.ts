@@ -99,15 +99,19 @@ async function handle(context: Context, payload: z.output<typeof payloadSchema>,
   if (payload.entity === 'model_version' && payload.action === 'created') {
     const data = versionData.safeParse(payload.data);
     if (!data.success) return;
+    const first = context.config.file.models[model]?.environments?.[0];
     const target = defaultTarget(context, model);
-    const slot = target.kind === 'alias' ? target.alias : target.stage;
-    await post(renderVersionRegistered(model, data.data.version, context.mlflow?.modelVersionUrl(model, data.data.version), slot));
+    const label = first ? first.name : target.kind === 'alias' ? `@${target.alias}` : target.stage;
+    await post(renderVersionRegistered(model, data.data.version, context.mlflow?.modelVersionUrl(model, data.data.version), label));
     return;
   }
   if (payload.entity === 'model_version_alias') {
     const data = aliasData.safeParse(payload.data);
     if (!data.success) return;
     const { alias, version } = data.data;
+    // When each alias moved, for soaks and status: the bot's own moves are recorded already (kept, earlier).
+    if (payload.action === 'deleted') await context.aliasMoves.forget(model, alias);
+    else if (version) await context.aliasMoves.record(model, alias, version, context.now(), 'webhook');
     if (payload.action === 'created' && version && (await context.redis.get(botAliasKey(model, alias, version)))) return;
     const text =
       payload.action === 'deleted'

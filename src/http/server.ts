@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { sendJson } from './respond.js';
+import { sendJson, sendText } from './respond.js';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
@@ -10,7 +11,8 @@ export interface RouteTable {
 }
 
 /**
- * One node:http server for every route: Slack, OCI, MLflow webhooks, probes and metrics. Unknown paths
+ * One node:http server for a route table: the public one (Slack, OCI, MLflow webhooks, probes) or the
+ * metrics listener (only /metrics, on METRICS_PORT, kept off the load balancer). Unknown paths
  * are 404, known paths with another method 405, and a handler that throws answers 500 without taking the
  * process down.
  */
@@ -44,4 +46,32 @@ export function createHttpServer(routes: RouteTable, metrics: Metrics, logger: L
   server.headersTimeout = 10_000;
   server.keepAliveTimeout = 5_000;
   return server;
+}
+
+/** Listens on port and host; resolves with the port actually bound (PORT=0 picks a free one). */
+export function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** The metrics listener's one route: refresh what is read at scrape time (queue depth and age), then the registry. */
+export function createMetricsServer(metrics: Metrics, refresh: () => Promise<void>, logger: Logger): Server {
+  return createHttpServer(
+    {
+      '/metrics': {
+        method: 'GET',
+        handler: async (_req, res) => {
+          await refresh();
+          sendText(res, 200, await metrics.registry.metrics(), metrics.registry.contentType);
+        },
+      },
+    },
+    metrics,
+    logger,
+  );
 }

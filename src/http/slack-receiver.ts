@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { App, Receiver } from '@slack/bolt';
+import { SocketModeReceiver, type App, type Receiver, type ReceiverEvent, type SocketModeReceiverOptions } from '@slack/bolt';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { keys } from '../adapters/redis/keys.js';
@@ -98,6 +98,32 @@ export function parseSlackBody(rawBody: string, contentType: string | undefined)
   return { ok: false, error: `unsupported content type ${type || '(none)'}` };
 }
 
+/** What to do with a delivery from Slack before Bolt sees it, over HTTP and over Socket Mode alike. */
+export type DeliveryVerdict = 'new' | 'duplicate' | 'replay' | 'unavailable';
+
+/**
+ * Events API deliveries are deduplicated by event_id (Slack retries an event it thinks was not
+ * acknowledged; without Redis the check cannot run: 'unavailable', so Slack delivers again later).
+ * Commands and clicks are never resent by Slack, so the same trigger_id again is a captured request
+ * replayed: 'replay'. Without Redis that check is skipped: commands that need no Redis (help) keep working.
+ */
+export async function checkDelivery(redis: Redis, body: Record<string, unknown>): Promise<DeliveryVerdict> {
+  const envelope = eventEnvelope.safeParse(body);
+  if (envelope.success) {
+    try {
+      return (await redis.set(keys.slackEvent(envelope.data.event_id), '1', 'EX', 3600, 'NX')) === 'OK' ? 'new' : 'duplicate';
+    } catch {
+      return 'unavailable';
+    }
+  }
+  if (typeof body.trigger_id !== 'string' || body.trigger_id === '' || redis.status !== 'ready') return 'new';
+  try {
+    return (await redis.set(keys.slackTrigger(body.trigger_id), '1', 'EX', 600, 'NX')) === 'OK' ? 'new' : 'replay';
+  } catch {
+    return 'new';
+  }
+}
+
 /**
  * Carries Slack's HTTP requests (slash commands, interactivity, Events API) from our one HTTP server into
  * Bolt: verify, parse, dedupe Events API retries by event_id in Redis, then hand the body to Bolt with an
@@ -170,37 +196,20 @@ export class SlackHttpReceiver implements Receiver {
       sendJson(res, 400, { error: problem });
       return;
     }
-    const envelope = eventEnvelope.safeParse(body);
-    if (envelope.success) {
-      try {
-        const first = await this.redis.set(keys.slackEvent(envelope.data.event_id), '1', 'EX', 3600, 'NX');
-        if (first !== 'OK') {
-          sendText(res, 200, '');
-          return;
-        }
-      } catch {
-        // Without Redis the retry check cannot run; a non-200 asks Slack to deliver again later.
-        sendJson(res, 503, { error: 'unavailable' });
-        return;
-      }
-    } else if (typeof body.trigger_id === 'string' && body.trigger_id !== '' && (await this.isReplay(body.trigger_id))) {
-      // Slack never resends a command or click; the same trigger_id again is a captured request replayed
-      // inside the 5 minute signature window. Answered like an event retry, without running anything.
-      this.logger.warn({ type: body.type, command: body.command }, 'replayed slack request ignored');
+    const verdict = await checkDelivery(this.redis, body);
+    if (verdict === 'unavailable') {
+      // A non-200 asks Slack to deliver the event again later.
+      sendJson(res, 503, { error: 'unavailable' });
+      return;
+    }
+    if (verdict !== 'new') {
+      // A retried event, or a replayed command or click (inside the 5 minute signature window): answered
+      // like a first delivery, without running anything.
+      if (verdict === 'replay') this.logger.warn({ type: body.type, command: body.command }, 'replayed slack request ignored');
       sendText(res, 200, '');
       return;
     }
     await this.dispatch(req, res, body);
-  }
-
-  /** True when this trigger_id was seen in the last 10 minutes. Without Redis the check is skipped: commands that need no Redis (help) keep working. */
-  private async isReplay(triggerId: string): Promise<boolean> {
-    if (this.redis.status !== 'ready') return false;
-    try {
-      return (await this.redis.set(keys.slackTrigger(triggerId), '1', 'EX', 600, 'NX')) !== 'OK';
-    } catch {
-      return false;
-    }
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>): Promise<void> {
@@ -250,5 +259,48 @@ export class SlackHttpReceiver implements Receiver {
         sendJson(res, 500, { error: 'internal error' });
       }
     }
+  }
+}
+
+/**
+ * Bolt's Socket Mode receiver with the same delivery checks as SlackHttpReceiver (events by event_id,
+ * commands and clicks by trigger_id), and whether the socket to Slack is open right now.
+ */
+export class SlackSocketReceiver extends SocketModeReceiver {
+  private open = false;
+
+  constructor(
+    options: SocketModeReceiverOptions,
+    private readonly redis: Redis,
+    private readonly log: Logger,
+  ) {
+    super(options);
+    this.client.on('connected', () => {
+      this.open = true;
+    });
+    for (const state of ['close', 'connecting', 'reconnecting', 'disconnecting', 'disconnected']) {
+      this.client.on(state, () => {
+        this.open = false;
+      });
+    }
+  }
+
+  /** True while the socket to Slack is open (Slack said hello). */
+  get connected(): boolean {
+    return this.open;
+  }
+
+  override init(app: App): void {
+    const processEvent = async (event: ReceiverEvent): Promise<void> => {
+      const body = jsonObject.safeParse(event.body);
+      const verdict = body.success ? await checkDelivery(this.redis, body.data) : 'new';
+      if (verdict === 'new') return app.processEvent(event);
+      // Unacknowledged, Slack delivers the event again later.
+      if (verdict === 'unavailable') return this.log.warn({ type: body.data?.type }, 'slack event left unacknowledged: redis unavailable');
+      if (verdict === 'replay') this.log.warn({ type: body.data?.type, command: body.data?.command }, 'replayed slack request ignored');
+      await event.ack();
+    };
+    // Bolt's receiver hands every envelope to app.processEvent; it reaches Bolt through the checks above.
+    super.init(new Proxy(app, { get: (target, property, receiver): unknown => (property === 'processEvent' ? processEvent : Reflect.get(target, property, receiver)) }));
   }
 }

@@ -4,7 +4,7 @@ import { refreshApprovalMessage, requestPromotion } from '../../jobs/promote.js'
 import type { Decision } from '../adapters/redis/approval-store.js';
 import { refusalText, type Authorizer } from '../authorizer.js';
 import type { Context } from '../context.js';
-import { targetLabel, type Approval } from '../domain/approval.js';
+import { approvalTargetLabel, type Approval } from '../domain/approval.js';
 import { toMlopsError } from '../errors.js';
 import { jobId } from '../queues.js';
 import { APPROVAL_ACTIONS } from '../slack/approval-message.js';
@@ -55,10 +55,18 @@ export function registerApprovalButtons(app: App, context: Context, authorizer: 
     if (channel) await context.slack.postEphemeral(channel, user, { text });
   };
 
+  /** Approvers of the request's environment (its own list replaces roles.approvers there), else the role. */
+  const mayDecide = (approval: Approval | undefined, user: string) =>
+    approval?.environment ? authorizer.checkHolders('approvers', approval.environment.approvers, user) : authorizer.check('approvers', user);
+  const action = (verb: string, approval: Approval | undefined) => `${verb} a promotion${approval?.environment ? ` to ${approval.environment.name}` : ''}`;
+
   const decide = async (approval: string, user: string, action: 'approve' | 'reject', reason = ''): Promise<{ decision: Decision; approval: Approval | undefined }> => {
     const result = await context.approvals.decide(approval, user, action, context.now(), reason);
-    const subject = result.approval ? `${result.approval.model} v${result.approval.version} ${targetLabel(result.approval.target)}` : approval;
+    const subject = result.approval ? `${result.approval.model} v${result.approval.version} ${approvalTargetLabel(result.approval)}` : approval;
     await context.audit.record({ actor: user, action: `button.${action}`, subject, outcome: result.decision, jobId: approval });
+    if ((result.decision === 'approved' || result.decision === 'rejected') && result.approval) {
+      context.metrics.approvalLatency.observe({ outcome: result.decision }, Math.max(0, context.now().getTime() - Date.parse(result.approval.requestedAt)) / 1000);
+    }
     if (['approved', 'recorded', 'rejected', 'expired', 'superseded'].includes(result.decision)) await refreshApprovalMessage(context, approval);
     if (result.decision === 'approved') await context.queues.promote.add('promote', { approvalId: approval }, { jobId: jobId('promote', approval) });
     return result;
@@ -70,10 +78,11 @@ export function registerApprovalButtons(app: App, context: Context, authorizer: 
     if (!clicked) return;
     const { channel, user, id } = clicked;
     try {
-      const allowed = await authorizer.check('approvers', user);
+      const request = await context.approvals.get(id);
+      const allowed = await mayDecide(request, user);
       if (!allowed.allowed) {
-        await context.audit.record({ actor: user, action: 'button.approve', subject: id, outcome: 'not an approver' });
-        await ephemeral(channel, user, refusalText(allowed, 'Approving a promotion'));
+        await context.audit.record({ actor: user, action: 'button.approve', subject: id, outcome: `not an approver${request?.environment ? ` in ${request.environment.name}` : ''}` });
+        await ephemeral(channel, user, refusalText(allowed, action('Approving', request)));
         return;
       }
       const { decision, approval } = await decide(id, user, 'approve');
@@ -93,9 +102,9 @@ export function registerApprovalButtons(app: App, context: Context, authorizer: 
     const { channel, user, id, triggerId } = clicked;
     try {
       const approval = await context.approvals.get(id);
-      const allowed = approval?.requestedBy === user ? { allowed: true as const } : await authorizer.check('approvers', user);
+      const allowed = approval?.requestedBy === user ? { allowed: true as const } : await mayDecide(approval, user);
       if (!allowed.allowed) {
-        await ephemeral(channel, user, refusalText(allowed, 'Rejecting a promotion'));
+        await ephemeral(channel, user, refusalText(allowed, action('Rejecting', approval)));
         return;
       }
       if (!approval || approval.state !== 'pending') {
@@ -113,7 +122,7 @@ export function registerApprovalButtons(app: App, context: Context, authorizer: 
           submit: { type: 'plain_text', text: 'Reject' },
           close: { type: 'plain_text', text: 'Cancel' },
           blocks: [
-            { type: 'section', text: { type: 'mrkdwn', text: `Reject ${code(approval.model)} v${approval.version} → ${code(targetLabel(approval.target))}?` } },
+            { type: 'section', text: { type: 'mrkdwn', text: `Reject ${code(approval.model)} v${approval.version} → ${code(approvalTargetLabel(approval))}?` } },
             { type: 'input', block_id: 'reason', optional: true, label: { type: 'plain_text', text: 'Reason' }, element: { type: 'plain_text_input', action_id: 'reason', multiline: true, max_length: 500 } },
           ],
         },
@@ -134,9 +143,9 @@ export function registerApprovalButtons(app: App, context: Context, authorizer: 
     const channel = meta.data.channel || undefined;
     try {
       const approval = await context.approvals.get(meta.data.approval);
-      const allowed = approval?.requestedBy === user ? { allowed: true as const } : await authorizer.check('approvers', user);
+      const allowed = approval?.requestedBy === user ? { allowed: true as const } : await mayDecide(approval, user);
       if (!allowed.allowed) {
-        await ephemeral(channel, user, refusalText(allowed, 'Rejecting a promotion'));
+        await ephemeral(channel, user, refusalText(allowed, action('Rejecting', approval)));
         return;
       }
       const reason = parsed.data.view.state.values.reason?.reason?.value ?? '';
@@ -161,7 +170,7 @@ export function registerApprovalButtons(app: App, context: Context, authorizer: 
       }
       const { approval, channel: posted } = await requestPromotion(context, { ...value.data, requestedBy: user });
       await context.audit.record({ actor: user, action: 'button.request_promotion', subject: `${approval.model} v${approval.version}`, outcome: 'requested', jobId: approval.id });
-      await ephemeral(channel, user, `:memo: Approval request posted in <#${posted}>.`);
+      await ephemeral(channel, user, approval.state === 'approved' ? `:rocket: Promoting to ${code(approvalTargetLabel(approval))}: no approval needed there. Follow it in <#${posted}>.` : `:memo: Approval request posted in <#${posted}>.`);
     } catch (error) {
       await ephemeral(channel, user, `:x: ${escapeMrkdwn(toMlopsError(error).userMessage)}`).catch(() => undefined);
     }

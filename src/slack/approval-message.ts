@@ -1,4 +1,5 @@
-import { targetLabel, type Approval } from '../domain/approval.js';
+import { approvalTargetLabel, type Approval } from '../domain/approval.js';
+import { formatDuration } from '../domain/run.js';
 import { mrkdwnText, plainText, type Block, type SlackMessage } from './blocks.js';
 import { code, escapeMrkdwn, link, mention, plain, slackDate } from './mrkdwn.js';
 
@@ -51,23 +52,52 @@ export function metricsTable(approval: Approval): string {
   return `\`\`\`${escapeMrkdwn([header, ...rows].join('\n'))}\`\`\``;
 }
 
+/** The promotion path with the step being approved: `dev → *qa* → prod`. */
+export function pathLine(approval: Approval): string | undefined {
+  const step = approval.environment;
+  if (!step) return undefined;
+  return `*Path* ${step.path.map((name) => (name === step.name ? `*▶ ${escapeMrkdwn(name)}*` : escapeMrkdwn(name))).join(' → ')}`;
+}
+
+/**
+ * The lines under the fields: the path, the soak met, who may approve in this environment. Kept as one list
+ * so further checks (quality gates) add their lines here.
+ */
+export function requestLines(approval: Approval): string[] {
+  const step = approval.environment;
+  if (!step) return [];
+  const lines = [pathLine(approval) ?? ''];
+  if (step.soak) lines.push(`*Soak* :white_check_mark: served ${escapeMrkdwn(step.soak.previous)} for ${formatDuration(step.soak.servedMs)} (needs ${formatDuration(step.soak.soakMs)})`);
+  if (approval.required > 0) lines.push(`*Approvers in ${escapeMrkdwn(step.name)}* ${step.approvers.map(mention).filter(Boolean).join(', ') || '_nobody_'}`);
+  return lines;
+}
+
+function approvalsField(approval: Approval): string {
+  if (approval.required === 0) return `*Approvals*
+Not needed${approval.environment ? ` in ${escapeMrkdwn(approval.environment.name)}` : ''}`;
+  return `*Approvals*
+${approval.approvers.length}/${approval.required}${approval.approvers.length > 0 ? ` (${approval.approvers.map(mention).join(', ')})` : ''}`;
+}
+
 /** The approval request, re-rendered whole after each decision; live buttons only while pending. */
 export function renderApprovalMessage(approval: Approval, links: ApprovalLinks = {}): SlackMessage {
-  const title = `Promote ${approval.model} v${approval.version} → ${targetLabel(approval.target)}`;
+  const title = `Promote ${approval.model} v${approval.version} → ${approvalTargetLabel(approval)}`;
   const holder = approval.current.version ? `v${approval.current.version}` : 'nobody yet';
   const fields = [
     `*Requested by*\n${mention(approval.requestedBy)}`,
     `*Candidate*\n${link(links.candidateUrl, `${approval.model} v${approval.version}`)}`,
     `*Current holder*\n${escapeMrkdwn(holder)}`,
     `*Source run*\n${approval.candidate.runId ? link(links.candidateRunUrl, approval.candidate.runId) : '—'}`,
-    `*Approvals*\n${approval.approvers.length}/${approval.required}${approval.approvers.length > 0 ? ` (${approval.approvers.map(mention).join(', ')})` : ''}`,
+    approvalsField(approval),
     `*Expires*\n${slackDate(approval.expiresAt)}`,
   ];
   const blocks: Block[] = [
     { type: 'header', text: plainText(plain(title, 150)) },
     { type: 'section', fields: fields.map(mrkdwnText) },
-    { type: 'section', text: mrkdwnText(metricsTable(approval)) },
   ];
+  const lines = requestLines(approval);
+  if (lines.length > 0) blocks.push({ type: 'section', text: mrkdwnText(lines.join('\n')) });
+  blocks.push({ type: 'section', text: mrkdwnText(metricsTable(approval)) });
   let status = STATE_LINE[approval.state];
   if (approval.decidedBy && approval.state !== 'pending') status += ` by ${mention(approval.decidedBy)}`;
   if (approval.reason) status += `: _${escapeMrkdwn(plain(approval.reason, 500))}_`;
@@ -88,7 +118,7 @@ export function renderApprovalMessage(approval: Approval, links: ApprovalLinks =
 }
 
 /** Posted when MLflow registers a new version of a model: one click asks for its promotion. */
-export function renderVersionRegistered(model: string, version: string, url: string | undefined, alias: string): SlackMessage {
+export function renderVersionRegistered(model: string, version: string, url: string | undefined, target: string): SlackMessage {
   const text = `:package: Version ${code(version)} of ${code(model)} registered in MLflow. ${link(url, 'Open in MLflow')}`;
   return {
     text,
@@ -100,7 +130,7 @@ export function renderVersionRegistered(model: string, version: string, url: str
           {
             type: 'button',
             action_id: APPROVAL_ACTIONS.requestPromotion,
-            text: plainText(plain(`Request promotion to @${alias}`, 75)),
+            text: plainText(plain(`Request promotion to ${target}`, 75)),
             value: JSON.stringify({ model, version }).slice(0, 2000),
           },
         ],

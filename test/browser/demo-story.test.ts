@@ -153,6 +153,56 @@ describe('the demo console walks the main story in a browser', () => {
     await shot('6-events-and-pipeline');
   });
 
+  it('promotes churn-model along dev → qa → prod, each with its own approvers, deploying into each environment\'s cluster', async () => {
+    const churn = page.locator('#models [data-model="churn-model"]');
+    await as('U0DANA');
+    await openChannel('model-registry');
+
+    // dev needs no approval: promoted at once, still posted, and deployed into the dev cluster.
+    await type('/mlops promote churn-model 2');
+    await page.locator('.ephemeral', { hasText: 'no approval needed' }).waitFor();
+    const dev = message('Promote churn-model v2 → dev');
+    await dev.filter({ hasText: 'Promoted' }).waitFor();
+    await poll(() => churn.locator('[data-environment="dev"]').textContent()).toBe('dev: v2');
+    await poll(() => dev.locator('.thread').textContent()).toMatch(/Deployment: churn-model-v2-dev[\s\S]*succeeded/);
+    await poll(() => churn.locator('[data-deployment="dev"]').textContent()).toMatch(/dev \(oke-dev\) revision 2: registry\.example\.com\/ml\/churn-model:model-v2[\s\S]*3\/3 updated, 3 available/);
+
+    // qa: only its own approver may approve; a global approver is told so.
+    await type('/mlops promote churn-model 2');
+    const qa = message('Promote churn-model v2 → qa');
+    await qa.getByRole('button', { name: 'Approve' }).waitFor();
+    expect(await qa.textContent()).toMatch(/dev → ▶ qa → prod/);
+    await as('U0AVERY');
+    await qa.getByRole('button', { name: 'Approve' }).click();
+    await page.locator('.ephemeral', { hasText: 'Approving a promotion to qa needs the approvers role' }).waitFor();
+    await as('U0BLAKE');
+    await qa.getByRole('button', { name: 'Approve' }).click();
+    await qa.filter({ hasText: 'Promoted' }).waitFor();
+    await poll(() => churn.locator('[data-environment="qa"]').textContent()).toBe('qa: v2');
+
+    // prod: two distinct approvers, then the prod deploy pipeline rolls it out in the prod cluster.
+    await as('U0DANA');
+    await type('/mlops promote churn-model 2');
+    const prod = message('Promote churn-model v2 → prod');
+    await prod.getByRole('button', { name: 'Approve' }).waitFor();
+    await as('U0AVERY');
+    await prod.getByRole('button', { name: 'Approve' }).click();
+    await page.locator('.ephemeral', { hasText: 'Approval recorded (1/2)' }).waitFor();
+    await as('U0BLAKE');
+    await prod.getByRole('button', { name: 'Approve' }).click();
+    await prod.filter({ hasText: 'Promoted' }).waitFor();
+    await poll(() => churn.locator('[data-environment="prod"]').textContent()).toBe('prod: v2');
+    await poll(() => churn.locator('[data-deployment="prod"]').textContent()).toMatch(/prod \(oke-prod\) revision 3: registry\.example\.com\/ml\/churn-model:model-v2[\s\S]*3\/3 updated, 3 available/);
+    // dev's cluster is untouched by the prod deployment.
+    expect(await churn.locator('[data-deployment="dev"]').textContent()).toContain('revision 2');
+
+    await type('/mlops status churn-model');
+    const status = page.locator('.ephemeral', { hasText: 'Path: dev → qa → prod' });
+    await status.waitFor();
+    expect(await status.textContent()).toMatch(/dev[\s\S]*v2 since[\s\S]*context oke-dev[\s\S]*qa[\s\S]*v2 since[\s\S]*prod[\s\S]*v2 since[\s\S]*context oke-prod/);
+    await shot('7-environments');
+  });
+
   it('explains a failed training run and a firing alarm in their threads: log tail, More, chart', async () => {
     await as('U0CASEY');
     await openChannel('ml-training');
@@ -170,7 +220,7 @@ describe('the demo console walks the main story in a browser', () => {
     await older.waitFor();
     expect(await older.locator('pre').textContent()).toContain('[REDACTED]');
     await tail.scrollIntoViewIfNeeded();
-    await shot('7-oncall-log-tail');
+    await shot('8-oncall-log-tail');
 
     await openChannel('deployments');
     await page.getByRole('button', { name: 'Alarm firing' }).click();
@@ -180,7 +230,7 @@ describe('the demo console walks the main story in a browser', () => {
     // The browser decoded the PNG the bot uploaded (naturalWidth is 0 for a broken image).
     await poll(() => chart.evaluate((image: { complete: boolean; naturalWidth: number }) => (image.complete ? image.naturalWidth : 0))).toBe(900);
     await chart.scrollIntoViewIfNeeded();
-    await shot('8-oncall-alarm-chart');
+    await shot('9-oncall-alarm-chart');
   });
 
   it('answers bad requests to the console with 400 and a reason, and keeps serving', async () => {

@@ -753,6 +753,25 @@ export class FakeKubeApi {
     });
   }
 
+  /**
+   * One kubeconfig (JSON, which is YAML) for several fake clusters, a context (with its own cluster and
+   * credentials) per entry, named by its key: what a bot reaching several OKE clusters mounts.
+   */
+  static kubeconfigTextFor(contexts: Readonly<Record<string, FakeKubeApi>>, current: string, namespace?: string): string {
+    const names = Object.keys(contexts);
+    return JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: names.map((name) => ({ name, cluster: { server: contexts[name]?.url, 'insecure-skip-tls-verify': true } })),
+      users: names.map((name) => {
+        const token = contexts[name]?.token;
+        return { name: `${name}-user`, user: typeof token === 'string' ? { token } : {} };
+      }),
+      contexts: names.map((name) => ({ name, context: { cluster: name, user: `${name}-user`, ...(namespace !== undefined ? { namespace } : {}) } })),
+      'current-context': current,
+    });
+  }
+
   /** Every request received, refused ones included, oldest first. */
   requests(): RecordedKubeRequest[] {
     return clone(this.log);

@@ -45,6 +45,7 @@ export class FakeSocketMode {
   private readonly acks: SocketAck[] = [];
   private readonly connectedListeners = new Set<() => void>();
   private opened = 0;
+  private down = false;
 
   constructor(
     server: Server,
@@ -135,6 +136,12 @@ export class FakeSocketMode {
     for (const connection of this.connections) connection.socket.send(JSON.stringify({ type: 'disconnect', reason: 'refresh_requested', debug_info: { host: 'fake-slack' } }));
   }
 
+  /** A Socket Mode outage: open connections drop and new ones are refused (503) until `outage(false)`. */
+  outage(down: boolean): void {
+    this.down = down;
+    if (down) for (const connection of this.connections) connection.socket.terminate();
+  }
+
   /** Resolves once every connection has closed (the app stopped, or moved to a new one). */
   async waitForClosed(timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -156,6 +163,10 @@ export class FakeSocketMode {
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://fake.slack');
     const ticket = url.searchParams.get('ticket') ?? '';
+    if (this.down) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
     if (url.pathname !== '/link/' || !this.tickets.delete(ticket)) {
       // A used or unknown ticket: Slack refuses the upgrade.
       socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');

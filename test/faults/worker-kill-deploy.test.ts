@@ -91,7 +91,7 @@ describe('a worker killed in the middle of a promote and a rollback', () => {
       'the rollback showing its outcome',
     );
     await eventually(async () => {
-      const text = await fetch(`${workers[1]?.url ?? ''}/metrics`).then((response) => response.text());
+      const text = await fetch(`${workers[1]?.metricsUrl ?? ''}/metrics`).then((response) => response.text());
       return /mlops_jobs_total\{queue="promote",outcome="completed"\} 1\b/.test(text) && /mlops_jobs_total\{queue="rollback",outcome="completed"\} 1\b/.test(text);
     }, 60_000, 'both jobs completed on the new worker');
 

@@ -70,7 +70,7 @@ describe('a worker killed in the middle of effectful jobs', () => {
     }, 120_000, 'the notification run shown');
     // Anything still retrying would post now; give the retried jobs time to finish and count again.
     await eventually(async () => {
-      const text = await fetch(`${workers[1]?.url ?? ''}/metrics`).then((response) => response.text());
+      const text = await fetch(`${workers[1]?.metricsUrl ?? ''}/metrics`).then((response) => response.text());
       return /mlops_jobs_total\{queue="train",outcome="completed"\} 1\b/.test(text);
     }, 60_000, 'the train job completed on the new worker');
 

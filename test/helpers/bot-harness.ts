@@ -54,6 +54,8 @@ export async function startTestBot(options: HarnessOptions): Promise<RunningBot>
       REDIS_URL: options.redisUrl,
       PORT: '0',
       HOST: '127.0.0.1',
+      METRICS_PORT: '0',
+      METRICS_HOST: '127.0.0.1',
       MLOPS_CONFIG: '/virtual/mlops.yaml',
       LOG_LEVEL: 'silent',
       ...options.env,

@@ -85,14 +85,24 @@ describe('OCI Notifications in, live pipeline status in Slack', () => {
     slack.reset();
   });
 
-  it('serves health, readiness and Prometheus metrics', async () => {
+  it('serves health and readiness on the main port, Prometheus metrics only on the metrics listener', async () => {
     expect((await fetch(`${bot.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${bot.url}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ status: 'ready', checks: { redis: true, slack: true, workers: true } });
-    const metrics = await (await fetch(`${bot.url}/metrics`)).text();
-    expect(metrics).toContain('mlops_http_requests_total');
-    expect(metrics).toContain('mlops_queue_jobs');
+    expect(new URL(bot.metricsUrl).port).not.toBe(new URL(bot.url).port);
+    const scrape = await fetch(`${bot.metricsUrl}/metrics`);
+    expect(scrape.status).toBe(200);
+    expect(scrape.headers.get('content-type')).toContain('text/plain');
+    const metrics = await scrape.text();
+    for (const name of ['mlops_http_requests_total', 'mlops_queue_jobs', 'mlops_queue_oldest_waiting_seconds', 'mlops_oci_notifications_total', 'mlops_jobs_total', 'mlops_slack_api_calls_total', 'mlops_approval_decision_seconds']) {
+      expect(metrics, name).toContain(`# TYPE ${name} `);
+    }
+    expect(metrics).toMatch(/mlops_queue_oldest_waiting_seconds\{queue="oci-notifications"\} \d/);
+    // The public port (behind the load balancer) does not serve them; the metrics listener serves nothing else.
+    expect((await fetch(`${bot.url}/metrics`)).status).toBe(404);
+    expect((await fetch(`${bot.metricsUrl}/healthz`)).status).toBe(404);
+    expect((await fetch(`${bot.metricsUrl}/oci/notifications`, { method: 'POST', body: '{}' })).status).toBe(404);
   });
 
   it('challenges a delivery without credentials, or with wrong ones, with 401 and WWW-Authenticate: Basic', async () => {

@@ -52,6 +52,7 @@ describe('the bot process: start-up checks, readiness and graceful shutdown', ()
       REDIS_URL: redis.url,
       PORT: String(port),
       HOST: '127.0.0.1',
+      METRICS_PORT: '0',
       MLOPS_CONFIG: configPath,
       LOG_LEVEL: 'info',
     });

@@ -149,6 +149,9 @@ describe('Promotion with approval buttons against MLflow', () => {
     expect(blocks).toContain(`@champion: v${v1} → v${v2}`);
     expect(blocks).not.toContain('approval.approve');
     expect(mlflow.requests().filter((request) => request.method === 'POST' && request.path.endsWith('/registered-models/alias')).length - aliasPostsBefore).toBe(1);
+    // One decision, timed once from the request, on whichever replica took the deciding click.
+    const decided = await Promise.all(bots.map(async (replica) => (await (await fetch(`${replica.metricsUrl}/metrics`)).text()).match(/^mlops_approval_decision_seconds_count\{outcome="approved"\} (\d+)$/m)?.[1] ?? '0'));
+    expect(decided.map(Number).reduce((sum, count) => sum + count, 0)).toBe(1);
     const deployments = oci.fake.requests().filter((request) => request.method === 'POST' && request.path === '/20210630/deployments');
     expect(deployments).toHaveLength(1);
     expect(deployments[0]?.body).toMatchObject({

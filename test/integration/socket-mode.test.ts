@@ -92,6 +92,72 @@ describe('Slack over Socket Mode (SLACK_APP_TOKEN set)', () => {
     await eventually(async () => !(await train(`after-${Date.now()}`)).includes('*trainers* role'), 10_000, 'the new member allowed to train');
   });
 
+  it('refuses a replayed envelope: the same trigger_id again is acknowledged without running anything', async () => {
+    const payload = commandPayload({ text: 'help' });
+    const first = await slack.socketMode.deliver('slash_commands', payload);
+    expect(String(first.payload?.text)).toContain('train &lt;target&gt;');
+    const replay = await slack.socketMode.deliver('slash_commands', payload);
+    expect(replay.payload).toBeUndefined();
+    // A new command (new trigger_id) is answered as usual.
+    expect((await slack.socketMode.deliver('slash_commands', commandPayload({ text: 'help' }))).payload).toMatchObject({ response_type: 'ephemeral' });
+  });
+
+  it('runs an event once when Slack delivers it again (same event_id, retry_attempt 1)', async () => {
+    const lookups = () => slack.calls('usergroups.users.list').length;
+    const train = async () => {
+      const responseUrl = hooks.url();
+      await slack.socketMode.deliver('slash_commands', commandPayload({ text: `train fraud-model via=dedupe-${Date.now()}`, userId: 'U0DS1', channelId: 'C0TRAIN', responseUrl }));
+      await hooks.waitFor(responseUrl);
+    };
+    const event = subteamMembersChangedEvent({ subteamId: 'S0DS', addedUsers: ['U0DS1'], eventId: 'Ev0SOCKETRETRY' });
+    await train(); // the membership is cached now
+    expect((await slack.socketMode.deliver('events_api', event)).payload).toBeUndefined();
+    const afterFirst = lookups();
+    await train(); // the event dropped the cache: looked up again
+    expect(lookups()).toBe(afterFirst + 1);
+    await slack.socketMode.deliver('events_api', event, { retryAttempt: 1, retryReason: 'timeout' });
+    const afterRetry = lookups();
+    await train(); // the retry ran nothing: still cached
+    expect(lookups()).toBe(afterRetry);
+  });
+
+  it('stays ready while the socket to Slack is down, saying Slack is degraded, and recovers', async () => {
+    const readyz = async () => {
+      const response = await fetch(`${bot?.url ?? ''}/readyz`);
+      return { status: response.status, body: (await response.json()) as { degraded?: string[]; checks: Record<string, boolean> } };
+    };
+    expect((await readyz()).body.degraded).toBeUndefined();
+    slack.socketMode.outage(true);
+    try {
+      const down = await eventually(async () => {
+        const state = await readyz();
+        return state.body.checks.slack === false ? state : undefined;
+      }, 10_000, 'slack reported down');
+      expect(down).toMatchObject({ status: 200, body: { degraded: ['slack'], checks: { redis: true, slack: false } } });
+    } finally {
+      slack.socketMode.outage(false);
+    }
+    await slack.socketMode.waitForConnections(1, 20_000);
+    await eventually(async () => (await readyz()).body.checks.slack, 10_000, 'slack connected again');
+    expect((await slack.socketMode.deliver('slash_commands', commandPayload({ text: 'help' }))).payload).toMatchObject({ response_type: 'ephemeral' });
+  });
+
+  it('a pod started while Slack\'s socket is down is ready on Redis alone, and stops without waiting for Slack', async () => {
+    slack.socketMode.outage(true);
+    let second: RunningBot | undefined;
+    try {
+      second = await startTestBot({ redisUrl: redis.url, slackApiUrl: slack.url, oci: oci.gateway, env: { ...oci.env, SLACK_APP_TOKEN: APP_TOKEN } });
+      const state = await eventually(async () => {
+        const current = await second?.ready();
+        return current?.ready ? current : undefined;
+      }, 10_000, 'ready without a socket');
+      expect(state).toMatchObject({ degraded: ['slack'], checks: { redis: true, slack: false, workers: true } });
+    } finally {
+      await second?.stop();
+      slack.socketMode.outage(false);
+    }
+  });
+
   it('reconnects when Slack asks it to refresh, and keeps answering', async () => {
     const opened = slack.socketMode.connectionsOpened;
     slack.socketMode.requestRefresh();

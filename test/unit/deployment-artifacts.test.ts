@@ -10,11 +10,13 @@
  * - the Dockerfile lints clean (dockerfile-utils) and copies and runs what the repository builds.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as kubeClientModels from '@kubernetes/client-node';
 import { ExternalSecret, SecretStore } from '@kubernetes-models/external-secrets/external-secrets.io/v1';
+import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
 import { DockerfileParser, type Instruction } from 'dockerfile-ast';
 import { validate as lintDockerfile } from 'dockerfile-utils';
 import { HorizontalPodAutoscaler, type IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
@@ -26,6 +28,7 @@ import { Role, type IRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1
 import { RoleBinding, type IRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { ConfigMap, type IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service, type IService } from 'kubernetes-models/v1/Service';
 import { ServiceAccount, type IServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import picomatch from 'picomatch';
@@ -34,6 +37,7 @@ import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { envSchema } from '../../src/config/env.js';
 import { loadConfig } from '../../src/config/load-config.js';
+import { createMetrics } from '../../src/metrics.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const repoFile = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -41,7 +45,9 @@ const repoFile = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 const OVERLAYS = ['manifests/overlays/dev', 'manifests/overlays/prod'] as const;
 type Overlay = (typeof OVERLAYS)[number];
 /** Applied separately and only by those who use External Secrets; rendered and validated all the same. */
-const OPTIONAL_KUSTOMIZATIONS = ['manifests/overlays/prod/external-secrets'] as const;
+const OPTIONAL_KUSTOMIZATIONS = ['manifests/overlays/prod/external-secrets', 'manifests/multi-cluster', 'manifests/remote-cluster'] as const;
+/** The optional component an overlay enables for the Prometheus Operator and Grafana. */
+const MONITORING_COMPONENT = 'manifests/components/monitoring';
 
 const APP_NAMESPACE = 'mlops-chatops';
 const SERVICE_ACCOUNT = 'mlops-chatops';
@@ -99,6 +105,22 @@ function render(dir: string): KubeObject[] {
   return objects;
 }
 
+/** An overlay with the monitoring component enabled, as an operator would enable it (kustomize wants relative paths). */
+function renderWithMonitoring(overlay: Overlay): KubeObject[] {
+  const key = `${overlay}+monitoring`;
+  const cached = rendered.get(key);
+  if (cached) return cached;
+  const dir = mkdtempSync(join(tmpdir(), 'mlops-kustomize-'));
+  try {
+    writeFileSync(join(dir, 'kustomization.yaml'), `resources:\n  - ${relative(dir, join(ROOT, overlay))}\ncomponents:\n  - ${relative(dir, join(ROOT, MONITORING_COMPONENT))}\n`);
+    const objects = parseAllDocuments(kubectl(['kustomize', dir])).map((document) => kubeObjectSchema.parse(document.toJS()));
+    rendered.set(key, objects);
+    return objects;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const describeObject = (object: KubeObject) => `${object.kind} ${object.metadata.namespace ?? '(cluster)'}/${object.metadata.name}`;
 
 function find<T>(objects: KubeObject[], kind: string, name: string): T {
@@ -132,6 +154,7 @@ const SCHEMAS: Record<string, Validate> = {
   'v1/Namespace': modelValidator(Namespace),
   'v1/ServiceAccount': modelValidator(ServiceAccount),
   'v1/ConfigMap': modelValidator(ConfigMap),
+  'v1/Secret': modelValidator(Secret),
   'v1/Service': modelValidator(Service),
   'apps/v1/Deployment': modelValidator(Deployment),
   'apps/v1/StatefulSet': modelValidator(StatefulSet),
@@ -142,6 +165,7 @@ const SCHEMAS: Record<string, Validate> = {
   'rbac.authorization.k8s.io/v1/RoleBinding': modelValidator(RoleBinding),
   'external-secrets.io/v1/SecretStore': modelValidator(SecretStore),
   'external-secrets.io/v1/ExternalSecret': modelValidator(ExternalSecret),
+  'monitoring.coreos.com/v1/PodMonitor': modelValidator(PodMonitor),
 };
 
 function schemaErrors(object: KubeObject): string[] {
@@ -421,10 +445,10 @@ const slackManifestSchema = z.object({
 });
 const slackManifest = (path: string) => slackManifestSchema.parse(parseYaml(repoFile(path)));
 
-/** Names in the first column of README.md's configuration table. */
+/** Names in the first column of the environment variable table in docs/configuration.md. */
 function documentedEnvVars(): Set<string> {
-  const readme = repoFile('README.md');
-  const section = /^## Configuration\n([\s\S]*?)(?=^## )/m.exec(readme)?.[1] ?? '';
+  const reference = repoFile('docs/configuration.md');
+  const section = /^## Environment variables\n([\s\S]*?)(?=^## )/m.exec(reference)?.[1] ?? '';
   const names = new Set<string>();
   for (const line of section.split('\n')) {
     if (!line.startsWith('|')) continue;
@@ -488,6 +512,11 @@ describe('every rendered object is valid Kubernetes', () => {
 
   it.each([...OVERLAYS, ...OPTIONAL_KUSTOMIZATIONS])('%s passes the OpenAPI schemas with no unknown fields', (dir) => {
     const problems = render(dir).flatMap((object) => [...schemaErrors(object), ...strictFieldErrors(object)]);
+    expect(problems).toEqual([]);
+  });
+
+  it.each(OVERLAYS)('%s with the monitoring component passes them too', (overlay) => {
+    const problems = renderWithMonitoring(overlay).flatMap((object) => [...schemaErrors(object), ...strictFieldErrors(object)]);
     expect(problems).toEqual([]);
   });
 });
@@ -580,7 +609,7 @@ describe.each(OVERLAYS)('%s: web and worker Deployments', (dir: Overlay) => {
   });
 });
 
-describe('every variable the code reads is set in the Deployments or documented in README.md', () => {
+describe('every variable the code reads is set in the Deployments or documented in docs/configuration.md', () => {
   it.each(OVERLAYS)('%s', (dir) => {
     const objects = render(dir);
     const set = new Set<string>();
@@ -590,7 +619,7 @@ describe('every variable the code reads is set in the Deployments or documented 
     }
     const documented = documentedEnvVars();
     const neither = Object.keys(envSchema.shape).filter((name) => !set.has(name) && !documented.has(name));
-    expect(neither, 'read in src/config/env.ts but neither set in the manifests nor in README.md\'s configuration table').toEqual([]);
+    expect(neither, 'read in src/config/env.ts but neither set in the manifests nor in the table of docs/configuration.md').toEqual([]);
   });
 });
 
@@ -657,15 +686,19 @@ describe.each(OVERLAYS)('%s: the public entry point', (dir: Overlay) => {
     expect(selects(service.spec?.selector, worker.spec?.template.metadata?.labels)).toBe(false);
   });
 
-  it('a NetworkPolicy lets in only port 3000 and lets out DNS, Redis, HTTPS, the Kubernetes API and MLflow', () => {
+  it('a NetworkPolicy lets in port 3000, the metrics port only from the monitoring namespace, and lets out DNS, Redis, HTTPS, the Kubernetes API and MLflow', () => {
     const objects = render(dir);
     const podLabels = ROLES.map((role) => find<IDeployment>(objects, 'Deployment', deploymentName(role)).spec?.template.metadata?.labels);
     const policies = all<INetworkPolicy>(objects, 'NetworkPolicy').filter((policy) => podLabels.every((labels) => selects(policy.spec?.podSelector?.matchLabels, labels)));
     expect(policies).toHaveLength(1);
     const spec = (policies[0] as INetworkPolicy).spec;
     expect(spec?.policyTypes?.slice().sort()).toEqual(['Egress', 'Ingress']);
-    expect(spec?.ingress?.flatMap((rule) => rule.ports ?? [])).toEqual([{ protocol: 'TCP', port: 3000 }]);
-    expect(spec?.ingress?.every((rule) => (rule.ports?.length ?? 0) > 0)).toBe(true);
+    const metricsPort = Number((generated(objects, 'ConfigMap', 'mlops-chatops-env') as unknown as IConfigMap | undefined)?.data?.METRICS_PORT);
+    expect(metricsPort).toBe(9464);
+    expect(spec?.ingress).toEqual([
+      { ports: [{ protocol: 'TCP', port: 3000 }] },
+      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ protocol: 'TCP', port: metricsPort }] },
+    ]);
 
     const egress = spec?.egress ?? [];
     const allows = (protocol: string, port: number, namespace?: string) =>
@@ -686,6 +719,76 @@ describe.each(OVERLAYS)('%s: the public entry point', (dir: Overlay) => {
     const mlflowUrl = new URL(envConfig?.data?.MLFLOW_TRACKING_URI ?? '');
     const mlflowNamespace = /^[^.]+\.([^.]+)\.svc(\.cluster\.local)?$/.exec(mlflowUrl.hostname)?.[1];
     expect(allows('TCP', Number(mlflowUrl.port || (mlflowUrl.protocol === 'https:' ? 443 : 80)), mlflowNamespace)).toBe(true);
+  });
+});
+
+describe.each(OVERLAYS)('%s: metrics stay off the public port', (dir: Overlay) => {
+  it.each(ROLES)('%s listens for scrapes on a `metrics` port that is METRICS_PORT, apart from the HTTP port', (role) => {
+    const objects = render(dir);
+    const container = botContainer(find<IDeployment>(objects, 'Deployment', deploymentName(role)));
+    const { env } = containerEnvironment(objects, container, fakeSecret, imageEnvironment());
+    const [port, metricsPort] = [envSchema.shape.PORT.parse(env.PORT), envSchema.shape.METRICS_PORT.parse(env.METRICS_PORT)];
+    expect(container.ports?.find((candidate) => candidate.name === 'metrics')?.containerPort).toBe(metricsPort);
+    expect(container.ports?.find((candidate) => candidate.name === 'http')?.containerPort).toBe(port);
+    expect(metricsPort).not.toBe(port);
+  });
+
+  it('no Service sends traffic to the metrics port', () => {
+    const objects = render(dir);
+    const targets = all<IService>(objects, 'Service').flatMap((service) => (service.spec?.ports ?? []).map((port) => port.targetPort ?? port.port));
+    expect(targets).not.toContain('metrics');
+    expect(targets).not.toContain(9464);
+  });
+
+  it('has no PodMonitor unless the monitoring component is enabled (it needs the Prometheus Operator CRDs)', () => {
+    expect(render(dir).some((object) => object.kind === 'PodMonitor')).toBe(false);
+    expect(repoFile(`${dir}/kustomization.yaml`)).toContain(`../../components/monitoring`);
+  });
+
+  it('with the monitoring component, one PodMonitor scrapes the metrics port of every web and worker pod', () => {
+    const objects = renderWithMonitoring(dir);
+    const monitors = objects.filter((object) => object.kind === 'PodMonitor');
+    expect(monitors).toHaveLength(1);
+    const monitor = z
+      .object({ metadata: z.object({ namespace: z.string() }), spec: z.object({ selector: z.object({ matchLabels: z.record(z.string(), z.string()) }), podMetricsEndpoints: z.array(z.object({ port: z.string(), path: z.string() })) }) })
+      .parse(monitors[0]);
+    expect(monitor.metadata.namespace).toBe(APP_NAMESPACE);
+    expect(monitor.spec.podMetricsEndpoints).toEqual([expect.objectContaining({ port: 'metrics', path: '/metrics' })]);
+    for (const role of ROLES) {
+      const deployment = find<IDeployment>(objects, 'Deployment', deploymentName(role));
+      expect(selects(monitor.spec.selector.matchLabels, deployment.spec?.template.metadata?.labels), role).toBe(true);
+      expect(botContainer(deployment).ports?.map((port) => port.name)).toContain('metrics');
+    }
+  });
+});
+
+describe('the Grafana dashboard (manifests/components/monitoring)', () => {
+  const dashboardSchema = z.object({
+    uid: z.string(),
+    title: z.string(),
+    panels: z.array(z.object({ title: z.string(), targets: z.array(z.object({ expr: z.string() })).min(1) })),
+  });
+  const dashboard = dashboardSchema.parse(JSON.parse(repoFile(`${MONITORING_COMPONENT}/grafana-dashboard.json`)));
+  const expressions = dashboard.panels.flatMap((panel) => panel.targets.map((target) => ({ panel: panel.title, expr: target.expr })));
+
+  it('queries only metrics the bot exports', async () => {
+    const registry = createMetrics().registry;
+    const exported = new Set((await registry.getMetricsAsJSON()).flatMap((metric) => (String(metric.type) === 'histogram' ? ['_bucket', '_count', '_sum'].map((suffix) => `${metric.name}${suffix}`) : [metric.name])));
+    const unknown = expressions.flatMap(({ panel, expr }) => [...expr.matchAll(/\b(mlops_[a-z0-9_]+)/g)].map((match) => match[1] ?? '').filter((name) => !exported.has(name)).map((name) => `${panel}: ${name}`));
+    expect(unknown).toEqual([]);
+  });
+
+  it('shows notifications by outcome, queue depth and age, job outcomes, Slack calls and 429s, approval latency', () => {
+    const used = expressions.map(({ expr }) => expr).join('\n');
+    for (const name of ['mlops_oci_notifications_total', 'mlops_queue_jobs', 'mlops_queue_oldest_waiting_seconds', 'mlops_jobs_total', 'mlops_slack_api_calls_total', 'mlops_slack_api_rate_limited_total', 'mlops_approval_decision_seconds_bucket']) {
+      expect(used, name).toContain(name);
+    }
+  });
+
+  it('is shipped as a ConfigMap that Grafana\'s dashboard sidecar picks up', () => {
+    const configMap = find<IConfigMap>(renderWithMonitoring('manifests/overlays/prod'), 'ConfigMap', 'mlops-chatops-grafana-dashboard');
+    expect(configMap.metadata?.labels?.grafana_dashboard).toBe('1');
+    expect(dashboardSchema.parse(JSON.parse(configMap.data?.['mlops-chatops.json'] ?? '')).uid).toBe(dashboard.uid);
   });
 });
 

@@ -73,6 +73,8 @@ describe('loadConfig: a valid environment and file', () => {
       SLACK_API_URL: 'https://slack.com/api/',
       PORT: 3000,
       HOST: '0.0.0.0',
+      METRICS_PORT: 9464,
+      METRICS_HOST: '0.0.0.0',
       ROLE: 'all',
       REDIS_URL: 'redis://127.0.0.1:6379',
       OCI_AUTH: 'config_file',
@@ -145,6 +147,11 @@ describe('loadConfig: every problem in one error', () => {
     for (const key of ['SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET', 'REDIS_URL', 'ROLE', 'OCI_AUTH', 'LOG_LEVEL', 'PORT']) {
       expect(error.message).toMatch(new RegExp(`^  - ${key}: `, 'm'));
     }
+  });
+
+  it('reads the metrics listener from METRICS_PORT and METRICS_HOST, refusing a bad port', () => {
+    expect(loadConfig({ ...BASE_ENV, METRICS_PORT: ' 9090 ', METRICS_HOST: '127.0.0.1' }, files({ [CONFIG_PATH]: VALID_YAML })).env).toMatchObject({ METRICS_PORT: 9090, METRICS_HOST: '127.0.0.1' });
+    expect(configError({ ...BASE_ENV, METRICS_PORT: '99999' }, MINIMAL_YAML).message).toContain('METRICS_PORT: must be a port number');
   });
 
   it('says which variable is missing entirely', () => {

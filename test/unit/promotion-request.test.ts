@@ -23,6 +23,7 @@ function contextWith(overrides: { create: () => Promise<string | undefined>; pos
         routes: [],
         slack: { defaultChannel: 'C0MODELS' },
         approvals: { required: 1, allowSelfApproval: false, ttl: 3_600_000 },
+        roles: { trainers: [], approvers: [], deployers: [], gateOverriders: [] },
       },
     },
     now: () => new Date('2026-11-23T07:00:00Z'),

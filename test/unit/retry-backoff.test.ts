@@ -1,8 +1,8 @@
-import type { MinimalJob } from 'bullmq';
+import { Backoffs, type MinimalJob } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { MlopsError } from '../../src/errors.js';
 import { parseRetryAfter } from '../../src/http/retry-after.js';
-import { jobBackoff, RETRY_AFTER_BACKOFF, TRAIN_JOB_OPTIONS } from '../../src/queues.js';
+import { jobBackoff, NOTIFICATION_JOB_OPTIONS, RETRY_AFTER_BACKOFF, SLACK_STATUS_JOB_OPTIONS, TRAIN_JOB_OPTIONS } from '../../src/queues.js';
 
 const job = (delay: number) => ({ opts: { backoff: { type: RETRY_AFTER_BACKOFF, delay } } }) as unknown as MinimalJob;
 
@@ -40,8 +40,22 @@ describe('jobBackoff', () => {
     expect(jobBackoff(1, RETRY_AFTER_BACKOFF, new MlopsError('RATE_LIMITED', 'throttled', { retryAfterMs: 86_400_000 }), job(2_000))).toBe(600_000);
   });
 
-  it('falls back to a 1 s delay without a job and is what the queues use', () => {
+  it('falls back to a 1 s delay without a job', () => {
     expect(jobBackoff(1)).toBe(1_000);
-    expect(TRAIN_JOB_OPTIONS.backoff).toEqual({ type: RETRY_AFTER_BACKOFF, delay: 2_000 });
+  });
+});
+
+describe('the backoff jobs are queued with', () => {
+  it('is a type every BullMQ worker knows, so a worker of the previous release can retry them', () => {
+    for (const options of [NOTIFICATION_JOB_OPTIONS, SLACK_STATUS_JOB_OPTIONS, TRAIN_JOB_OPTIONS]) {
+      const backoff = options.backoff;
+      expect(typeof backoff === 'object' ? backoff.type : undefined).toBe('exponential');
+      expect(Object.keys(Backoffs.builtinStrategies)).toContain(typeof backoff === 'object' ? backoff.type : '');
+    }
+  });
+
+  it('grows like jobBackoff when nothing asks for longer', () => {
+    const builtIn = Backoffs.builtinStrategies.exponential?.(2_000);
+    expect([1, 2, 3, 4].map((attempts) => builtIn?.(attempts, 'exponential'))).toEqual([1, 2, 3, 4].map((attempts) => jobBackoff(attempts, 'exponential', new Error('boom'), job(2_000))));
   });
 });

@@ -6,6 +6,7 @@ import type { Env } from '../../config/env.js';
 import type { JsonObject, KubeObject } from '../../domain/rollback.js';
 import { MlopsError } from '../../errors.js';
 import { parseRetryAfter } from '../../http/retry-after.js';
+import { missingContextMessage, noKubeconfigMessage } from './kubeconfig-contexts.js';
 
 const objectSchema = z
   .object({
@@ -47,15 +48,33 @@ export class KubeClient {
     private readonly WatchClass: typeof Watch,
   ) {}
 
-  /** client-node is loaded on first use: it costs ~90 MB of memory that only rollbacks need. */
-  static async create(env: Pick<Env, 'KUBECONFIG'>): Promise<KubeClient> {
+  /**
+   * client-node is loaded on first use: it costs ~90 MB of memory that only rollbacks need.
+   * `context` names a context of KUBECONFIG (one client per cluster); without it, KUBECONFIG's current
+   * context, or in-cluster when KUBECONFIG is unset. `key` is the config key that named the context, for
+   * the error when KUBECONFIG has no such context.
+   */
+  static async create(env: Pick<Env, 'KUBECONFIG'>, context?: string, key = 'deployment.context'): Promise<KubeClient> {
     const client = await import('@kubernetes/client-node');
     const kc = new client.KubeConfig();
+    if (context !== undefined && !env.KUBECONFIG) {
+      throw new MlopsError('CONFIG_INVALID', noKubeconfigMessage(key, context), {
+        userMessage: `${key} names the kubeconfig context "${context}", but KUBECONFIG is not set: mount a kubeconfig with that context and point KUBECONFIG at it.`,
+      });
+    }
     try {
       if (env.KUBECONFIG) kc.loadFromFile(env.KUBECONFIG);
       else kc.loadFromCluster();
     } catch (error) {
       throw new MlopsError('CONFIG_INVALID', `Kubernetes configuration unusable: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    if (context !== undefined) {
+      const known = kc.getContexts().map((entry) => entry.name);
+      if (!known.includes(context)) {
+        const message = missingContextMessage(key, context, env.KUBECONFIG ?? '', known);
+        throw new MlopsError('CONFIG_INVALID', message, { userMessage: `${message}.` });
+      }
+      kc.setCurrentContext(context);
     }
     return new KubeClient(kc, client.Watch);
   }

@@ -25,6 +25,14 @@ const approvalSchema = z.object({
   candidate: metrics,
   current: metrics,
   outcome: z.string().optional(),
+  environment: z
+    .object({
+      name: z.string(),
+      path: list,
+      approvers: list,
+      soak: z.object({ previous: z.string(), soakMs: z.number(), servedMs: z.number() }).optional(),
+    })
+    .optional(),
 }) satisfies z.ZodType<Approval>;
 
 const key = (id: string) => `${KEY_PREFIX}:approval:${id}`;
@@ -52,7 +60,7 @@ if previous and previous ~= ARGV[1] then
 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[4])
 redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[4])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+if ARGV[6] == 'pending' then redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1]) end
 return superseded
 `;
 
@@ -115,11 +123,14 @@ export type Decision = 'approved' | 'recorded' | 'rejected' | 'self' | 'already'
 export class ApprovalStore {
   constructor(private readonly redis: Redis) {}
 
-  /** Stores a new pending request; returns the id of the request it superseded, if any. */
+  /**
+   * Stores a new request, pending or (needing no approval) already approved; returns the id of the pending
+   * request it superseded, if any.
+   */
   async create(approval: Approval): Promise<string | undefined> {
     const slot = slotKey(targetSlot(approval.model, approval.target));
     const superseded = String(
-      await this.redis.eval(CREATE, 3, key(approval.id), slot, PENDING, approval.id, JSON.stringify(approval), Date.parse(approval.expiresAt), TTL_SECONDS, approval.requestedBy),
+      await this.redis.eval(CREATE, 3, key(approval.id), slot, PENDING, approval.id, JSON.stringify(approval), Date.parse(approval.expiresAt), TTL_SECONDS, approval.requestedBy, approval.state),
     );
     return superseded === '' ? undefined : superseded;
   }

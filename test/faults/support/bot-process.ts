@@ -26,6 +26,8 @@ export interface BotWiring {
 export interface BotProcess {
   readonly role: Role;
   readonly url: string;
+  /** The metrics listener (METRICS_PORT). */
+  readonly metricsUrl: string;
   readonly child: ChildProcess;
   /** Everything it wrote (pino JSON lines), for failure messages. */
   output(): string;
@@ -88,8 +90,9 @@ export function botLauncher(wiring: BotWiring): { start(role: Role): Promise<Bot
   return {
     async start(role: Role): Promise<BotProcess> {
       const port = await freePort();
+      const metricsPort = await freePort();
       let output = '';
-      const child = spawn(process.execPath, ['dist/src/main.js'], { env: { ...env, ROLE: role, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['dist/src/main.js'], { env: { ...env, ROLE: role, PORT: String(port), METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'] });
       live.add(child);
       const exited = new Promise<number | null>((resolve) =>
         child.once('exit', (code) => {
@@ -120,6 +123,7 @@ export function botLauncher(wiring: BotWiring): { start(role: Role): Promise<Bot
       return {
         role,
         url,
+        metricsUrl: `http://127.0.0.1:${metricsPort}`,
         child,
         output: () => output,
         kill: async () => {
