@@ -9,6 +9,15 @@ import { revisionOf, rolloutStatus, templateImages } from '../src/domain/rollbac
 import { toMlopsError } from '../src/errors.js';
 import { messageLink } from '../src/slack/permalink.js';
 import { UsageError, type Reply, type Subcommand } from './command.js';
+import { nextScheduledRetrain } from '../jobs/retrain.js';
+
+/** The model's next scheduled retrain, when it has retrain.schedule. */
+async function nextRetrainLine(model: string, context: Context): Promise<string | undefined> {
+  const schedule = context.config.file.models[model]?.retrain?.schedule;
+  if (!schedule) return undefined;
+  const next = await nextScheduledRetrain(context, model).catch(() => undefined);
+  return `Next scheduled retrain: ${next ? slackDate(next.toISOString()) : '_not scheduled yet_'} (${code(schedule)}, UTC)`;
+}
 
 /** A Deployment's revision, images and readiness in its cluster; a cluster that does not answer says so. */
 async function deploymentLine(context: Context, deployment: DeploymentConfig): Promise<string> {
@@ -66,6 +75,8 @@ async function modelStatus(model: string, context: Context): Promise<Reply> {
       const latest = [...new Set(registered.latestVersions.map((version) => version.version))].sort((a, b) => Number(b) - Number(a)).slice(0, 5);
       lines.push(`Latest versions: ${latest.length > 0 ? latest.map((version) => `v${version}`).join(', ') : '_none_'}`);
     }
+    const next = await nextRetrainLine(model, context);
+    if (next) lines.push(next);
     return { text: lines.join('\n') };
   }
   if (registered instanceof Error) {
@@ -81,6 +92,8 @@ async function modelStatus(model: string, context: Context): Promise<Reply> {
     lines.push('_MLflow is not configured (MLFLOW_TRACKING_URI)._');
   }
   if (config?.deployment) lines.push(await deploymentLine(context, config.deployment));
+  const retrain = await nextRetrainLine(model, context);
+  if (retrain) lines.push(retrain);
   lines.push(pending.length === 0 ? 'Pending approvals: _none_' : `Pending approvals:\n${pending.map((approval) => `• ${pendingLine(approval)}`).join('\n')}`);
   return { text: lines.join('\n') };
 }

@@ -12,6 +12,7 @@ import { FakeSlackApi } from '../test/fakes/fake-slack-api.js';
 import { freePort, startRedis, type TestRedis } from '../test/helpers/redis-server.js';
 import { ConsoleServer } from './console-server.js';
 import { DemoCloud } from './oci-events.js';
+import { TrainingScript } from './training-script.js';
 import { applyDeployment, CHANNELS, CLUSTERS, demoConfigFile, seedSampleProject, slackUsers, USERGROUPS, type DemoClusters } from './sample-project.js';
 
 /**
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
     writeFileSync(kubeconfigPath, FakeKubeApi.kubeconfigTextFor({ [CLUSTERS.prod]: clusters.prod, [CLUSTERS.dev]: clusters.dev }, CLUSTERS.prod, 'inference'), { mode: 0o600 });
 
     const signingSecret = randomBytes(16).toString('hex');
+    const webhookSecret = randomBytes(16).toString('hex');
     const notifications = { user: 'oci-notifications', password: randomBytes(12).toString('hex') };
     const botPort = await freePort();
     const botUrl = `http://127.0.0.1:${botPort}`;
@@ -119,6 +121,7 @@ async function main(): Promise<void> {
         OCI_MONITORING_ENDPOINT: oci.url,
         MLFLOW_TRACKING_URI: mlflow.url,
         MLFLOW_TRACKING_TOKEN: MLFLOW_TOKEN,
+        MLFLOW_WEBHOOK_SECRET: webhookSecret,
         KUBECONFIG: kubeconfigPath,
         LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
       },
@@ -131,7 +134,9 @@ async function main(): Promise<void> {
     });
     await waitForReady(botUrl, bot, 60_000);
 
-    const cloud = new DemoCloud(oci, { url: `${botUrl}/oci/notifications`, ...notifications }, (line) => process.stderr.write(`demo: ${line}\n`), (deployment) => applyDeployment(clusters, deployment));
+    const log = (line: string) => process.stderr.write(`demo: ${line}\n`);
+    const script = new TrainingScript(mlflow, { url: `${botUrl}/mlflow/webhooks`, secret: webhookSecret }, log);
+    const cloud = new DemoCloud(oci, { url: `${botUrl}/oci/notifications`, ...notifications }, log, (deployment) => applyDeployment(clusters, deployment), script);
     stops.push(() => cloud.stop());
     const port = Number(process.env.DEMO_PORT ?? '0');
     const web = await ConsoleServer.start({ slack, mlflow, clusters, cloud, botUrl, signingSecret, publicDir: join(here, '..', '..', 'demo', 'public'), host: '127.0.0.1', port: Number.isInteger(port) ? port : 0 });

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FakeOciApi, FakeResource } from '../test/fakes/fake-oci-api.js';
 import { COMPARTMENT_ID, FRAUD } from './sample-project.js';
+import type { TrainingScript } from './training-script.js';
 
 /**
  * OCI as it behaves on its own: runs started through the API move ACCEPTED → IN_PROGRESS → a final state
@@ -50,14 +51,47 @@ function eventFor(fixtureName: string, resource: FakeResource, eventType?: strin
   };
 }
 
-export type DemoEventName = 'build-succeeded' | 'training-failed' | 'deployment-failed' | 'alarm-firing';
+export type DemoEventName = 'build-succeeded' | 'training-failed' | 'deployment-failed' | 'alarm-firing' | 'accuracy-alarm';
 
 export const DEMO_EVENTS: Readonly<Record<DemoEventName, string>> = {
   'build-succeeded': 'Build succeeded',
   'training-failed': 'Training failed',
   'deployment-failed': 'Deployment failed',
   'alarm-firing': 'Alarm firing',
+  'accuracy-alarm': 'Accuracy alarm',
 };
+
+/** The retraining loop's alarm: fraud-model's accuracy dropped (a custom metric the model deployment reports). */
+function accuracyAlarm(): Record<string, unknown> {
+  const alarm = fixture('alarm-ok-to-firing.json');
+  const recorded = Array.isArray(alarm.alarmMetaData) && typeof alarm.alarmMetaData[0] === 'object' ? (alarm.alarmMetaData[0] as Record<string, unknown>) : {};
+  const query = 'Accuracy[1h].mean() < 0.9';
+  const id = 'ocid1.alarm.oc1.iad.demofraudaccuracy';
+  const now = Date.now();
+  return {
+    ...alarm,
+    dedupeKey: randomUUID(),
+    title: 'fraud-model-accuracy-drop',
+    body: 'Accuracy of fraud-model on labelled traffic fell below 0.90',
+    severity: 'WARNING',
+    timestampEpochMillis: now,
+    timestamp: new Date(now).toISOString(),
+    alarmMetaData: [
+      {
+        ...recorded,
+        id,
+        severity: 'WARNING',
+        namespace: 'custom_model_quality',
+        query,
+        totalMetricsFiring: 1,
+        dimensions: [{ model: FRAUD.model, region: 'us-ashburn-1' }],
+        alarmUrl: `https://cloud.oracle.com/monitoring/alarms/${id}?region=us-ashburn-1`,
+        alarmSummary: `Alarm "fraud-model-accuracy-drop" is in a "FIRING" state; because 1 metric meets the trigger rule: "${query}"`,
+        metricValues: [{ 'Accuracy[1h].mean()': '0.86' }],
+      },
+    ],
+  };
+}
 
 const STEP_MS = 1_500;
 
@@ -89,6 +123,8 @@ export class DemoCloud {
     private readonly log: (line: string) => void,
     /** What a deploy pipeline does once its deployment succeeds (the sample project rolls the model out). */
     private readonly deployed: (deployment: FakeResource) => void = () => undefined,
+    /** The training script: a retrain registers its version in MLflow. */
+    private readonly script?: TrainingScript,
   ) {
     this.unsubscribe = oci.onCreated((resource) => void this.progress(resource, 'SUCCEEDED'));
   }
@@ -172,6 +208,11 @@ export class DemoCloud {
         await this.deliver({ ...alarm, dedupeKey: randomUUID(), title: 'fraud-model latency', body: 'p95 latency of fraud-model above 800 ms', timestampEpochMillis: firedAt, timestamp: new Date(firedAt).toISOString(), alarmMetaData: [metadata] });
         return;
       }
+      case 'accuracy-alarm':
+        // Its Retrain button starts the retrain; the training script then registers the new version.
+        this.script?.expectRetrain();
+        await this.deliver(accuracyAlarm());
+        return;
     }
   }
 
@@ -198,6 +239,7 @@ export class DemoCloud {
         if (this.stopped) return;
         this.oci.setState(resource.id, state);
         if (kind === 'devopsdeployment' && state === 'SUCCEEDED') this.deployed(resource);
+        if (kind === 'datasciencejobrun' && state === 'SUCCEEDED') await this.script?.succeeded(resource);
         const finished = state === 'SUCCEEDED' ? events.succeeded : state === 'FAILED' ? events.failed : events.updated;
         await this.deliver(eventFor(finished.fixture, resource, finished.type));
       }

@@ -86,7 +86,14 @@ export function demoConfigFile(): Record<string, unknown> {
       [CHURN.model]: { devopsBuild: { buildPipelineId: CHURN.buildPipelineId } },
     },
     models: {
-      [FRAUD.model]: { alias: 'champion', deployPipelineId: FRAUD.deployPipelineId, deployment: { namespace: NAMESPACE, name: FRAUD.model, timeout: '2m' } },
+      [FRAUD.model]: {
+        alias: 'champion',
+        deployPipelineId: FRAUD.deployPipelineId,
+        deployment: { namespace: NAMESPACE, name: FRAUD.model, timeout: '2m' },
+        // The retraining loop: its accuracy alarm offers a Retrain of the model's training job.
+        train: FRAUD.model,
+        retrain: { onAlarms: ['fraud-model-accuracy*'] },
+      },
       [CHURN.model]: {
         environments: [
           {

@@ -8,7 +8,7 @@ import type { Context, LogPage, LogSearchRequest } from '../src/context.js';
 import { devopsLogFilter, logWindow, matchesStream, splitAlarmQuery } from '../src/domain/failure-insight.js';
 import { createRedactor, type Redactor } from '../src/domain/redact.js';
 import { isFailure } from '../src/domain/run-state.js';
-import { STARTED_RUN_KEY, type Run } from '../src/domain/run.js';
+import { RUN_KEY_MLFLOW_TAG, STARTED_RUN_KEY, type Run } from '../src/domain/run.js';
 import { isMlopsError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { jobId, type ExplainJob } from '../src/queues.js';
@@ -16,8 +16,6 @@ import type { SlackMessage } from '../src/slack/blocks.js';
 import { chartCaption, LOG_TAIL_LINES, renderChartSkipped, renderLogTail, renderLogUnavailable, renderMlflowRun, renderNoLog } from '../src/slack/insight-message.js';
 import { renderMetricChart } from '../src/slack/metric-chart.js';
 
-/** The MLflow tag a training run carries when the bot started it (MLOPS_RUN_KEY, see DESIGN.md). */
-export const MLFLOW_RUN_KEY_TAG = 'mlops.run_key';
 /** The chart's window: the last hour, as the alarm's reader thinks of it. */
 const CHART_WINDOW_MS = 3600_000;
 /** Log pages are offered for a week after the failure. */
@@ -189,7 +187,7 @@ async function mlflowRun(context: Context, run: Run, thread: Thread, logger: Log
   // Only runs the bot started carry MLOPS_RUN_KEY, and so the tag.
   if (!context.mlflow || !STARTED_RUN_KEY.test(run.key)) return;
   try {
-    const found = await context.mlflow.findRunByTag(MLFLOW_RUN_KEY_TAG, run.key);
+    const found = await context.mlflow.findRunByTag(RUN_KEY_MLFLOW_TAG, run.key);
     if (!found) return;
     await post(context, thread, `explain:${run.key}:mlflow`, renderMlflowRun({ runName: found.runName ?? found.runId, url: context.mlflow.runUrl(found.experimentId, found.runId), status: found.status, metrics: found.metrics }));
   } catch (error) {

@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Context, OciRunInfo } from '../src/context.js';
 import type { AlarmNotification, ResourceEvent } from '../src/domain/oci-notification.js';
+import { modelsToRetrain } from '../src/domain/retrain.js';
 import { pickChannel } from '../src/domain/route.js';
 import { fromOciLifecycleState } from '../src/domain/run-state.js';
 import { hasOciResource, type RunUpdate } from '../src/domain/run.js';
@@ -127,10 +128,11 @@ async function foldAlarm(context: Context, alarm: AlarmNotification, retry: { re
   const current = await context.runs.getEpisode(alarm.alarmId);
   const currentRun = current ? await context.runs.get(current) : undefined;
   let runKey = current;
-  const opensEpisode = alarm.state === 'FIRING' && (!currentRun || (currentRun.state === 'RESOLVED' && alarm.timestamp > currentRun.stateAt));
+  // An episode whose run is not written yet is being opened by another replica right now: join it.
+  const opensEpisode = alarm.state === 'FIRING' && (!current || (currentRun?.state === 'RESOLVED' && alarm.timestamp > currentRun.stateAt));
   if (opensEpisode) {
-    runKey = `alarm:${alarm.alarmId}#${alarm.timestamp}`;
-    await context.runs.setEpisode(alarm.alarmId, runKey);
+    // Deliveries of one firing reach several replicas at once: the first to open the episode wins, the others join it.
+    runKey = await context.runs.switchEpisode(alarm.alarmId, current, `alarm:${alarm.alarmId}#${alarm.timestamp}`);
   }
   if (!runKey) return; // an OK for an alarm we never saw firing: nothing to resolve
   const details: Record<string, string> = { severity: alarm.severity, transition: alarm.transition };
@@ -143,6 +145,9 @@ async function foldAlarm(context: Context, alarm: AlarmNotification, retry: { re
   if (resourceIds.length > 0) details.resourceIds = resourceIds.join(',');
   const model = Object.keys(context.config.file.models).find((name) => name === alarm.resourceName);
   if (model) details.model = model;
+  // One Retrain button per model whose retrain.onAlarms names this alarm (Slack allows 25 buttons a block).
+  const retrain = modelsToRetrain(context.config.file.models, alarm).slice(0, 20);
+  if (retrain.length > 0) details.retrain = retrain.join(',');
   await foldAndShow(context, {
     key: runKey,
     resourceId: alarm.alarmId,
@@ -154,4 +159,9 @@ async function foldAlarm(context: Context, alarm: AlarmNotification, retry: { re
     details,
     ...(alarm.transition === 'RESET' ? { note: 'reset: the metric stopped reporting' } : {}),
   }, retry);
+  if (alarm.state !== 'FIRING') return;
+  const episode = runKey;
+  for (const name of retrain.filter((candidate) => context.config.file.models[candidate]?.retrain?.auto)) {
+    await context.queues.retrain.add('alarm', { trigger: 'alarm', model: name, alarmRunKey: episode, alarmTitle: alarm.title, triggerId: alarm.dedupeKey }, { jobId: jobId('retrain', alarm.dedupeKey, name) });
+  }
 }

@@ -22,6 +22,8 @@ export interface PromotionRequest {
   /** `--to ENV`, for a model with environments; without it the next environment of the version's path. */
   environment?: string;
   requestedBy: string;
+  /** Post the request in this thread (Request promotion clicked in a training run's thread) rather than in the model's channel. */
+  thread?: { channel: string; ts: string } | undefined;
 }
 
 /** Marks an alias the bot itself is about to set, so MLflow's webhook echo is not reported as an outside change. */
@@ -166,7 +168,8 @@ export async function requestPromotion(context: Context, request: PromotionReque
   // Shown before it is stored: a request Slack could not show (channel busy past the wait, Slack down)
   // supersedes nothing and is never left pending where nobody can see it. A click cannot come sooner than
   // the store, which follows in milliseconds.
-  const posted = await context.slack.postMessage({ channel, ...renderApprovalMessage(approval, await approvalLinks(context, approval)) }, APPROVAL_POST_MAX_WAIT_MS);
+  const where = request.thread ? { channel: request.thread.channel, threadTs: request.thread.ts } : { channel };
+  const posted = await context.slack.postMessage({ ...where, ...renderApprovalMessage(approval, await approvalLinks(context, approval)) }, APPROVAL_POST_MAX_WAIT_MS);
   const stored: Approval = { ...approval, channel: posted.channel, ts: posted.ts };
   let superseded: string | undefined;
   try {

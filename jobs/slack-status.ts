@@ -13,7 +13,10 @@ import { renderApprovalMessage } from '../src/slack/approval-message.js';
 import { renderNotice } from '../src/slack/notice-message.js';
 import { explainLater } from './explain-failure.js';
 import { approvalLinks } from './promote.js';
-import { renderFailureAlert, renderRunMessage, renderTransitions } from '../src/slack/run-message.js';
+import { renderFailureAlert, renderRunMessage, renderTransitions, type RunLinks } from '../src/slack/run-message.js';
+import { link } from '../src/slack/mrkdwn.js';
+import { messageLink } from '../src/slack/permalink.js';
+import { announceVersion } from './version-registered.js';
 import type { SlackStatusJob } from '../src/queues.js';
 
 const LEASE_MS = 30_000;
@@ -75,6 +78,12 @@ async function process(context: Context, data: SlackStatusJob): Promise<void> {
     case 'text':
       await context.slack.postMessage({ channel: data.channel, text: data.text, blocks: [{ type: 'section', text: mrkdwnText(data.text) }] });
       return;
+    case 'note':
+      await postNote(context, data);
+      return;
+    case 'version':
+      await announceVersion(context, data);
+      return;
     case 'run': {
       const [run, message] = await Promise.all([context.runs.get(data.runKey), context.runs.getMessage(data.runKey)]);
       // A newer version's job exists (its fold enqueued it), and it shows at least that version.
@@ -96,6 +105,38 @@ async function process(context: Context, data: SlackStatusJob): Promise<void> {
   }
 }
 
+/**
+ * A reply in a run's thread. The run's message (and the message it links to) may not be posted yet,
+ * e.g. a retrain announced in the thread of an alarm whose message is being posted right now: the job
+ * comes back until they are, or until `until`, after which it posts without the link (or drops a note
+ * whose thread never appeared).
+ */
+async function postNote(context: Context, data: Extract<SlackStatusJob, { kind: 'note' }>): Promise<void> {
+  const waiting = context.now().toISOString() < data.until;
+  const [run, message] = await Promise.all([context.runs.get(data.runKey), context.runs.getMessage(data.runKey)]);
+  if (!message) {
+    if (run && waiting) throw new RunBusy(BUSY_RETRY_MAX_MS);
+    context.logger.warn({ runKey: data.runKey }, 'thread note dropped: the run has no message');
+    return;
+  }
+  const linked = data.linkRunKey ? await context.runs.getMessage(data.linkRunKey) : undefined;
+  if (data.linkRunKey && !linked && waiting) throw new RunBusy(BUSY_RETRY_MAX_MS);
+  const url = messageLink(linked?.channel, linked?.ts);
+  const text = url ? `${data.text} ${link(url, 'Open its message')}` : data.text;
+  const threadTs = run?.details.threadTs ?? message.ts;
+  const blocks = data.blocks ?? [{ type: 'section', text: mrkdwnText(text) }];
+  await postOnce(context, { key: `note:${data.runKey}:${data.id}`, channel: message.channel, threadTs }, (metadata) =>
+    context.slack.postMessage({ channel: message.channel, threadTs, text, blocks, metadata: metadata() }),
+  );
+}
+
+/** The message of the alarm a retrain came from, for its link. */
+async function runLinks(context: Context, run: Run): Promise<RunLinks> {
+  if (!run.details.alarmRunKey) return {};
+  const alarm = await context.runs.getMessage(run.details.alarmRunKey);
+  return { alarm: messageLink(alarm?.channel, alarm?.ts) };
+}
+
 function channelFor(context: Context, run: Run): string {
   if (run.details.channel) return run.details.channel;
   const { routes, slack } = context.config.file;
@@ -112,9 +153,10 @@ async function syncRun(context: Context, runKey: string): Promise<void> {
   if (!run) return;
   // Rendered after the rate-limit slot is taken, so the message shows the newest state of the run.
   let shown = run;
+  const links = await runLinks(context, run);
   const latest = async () => {
     shown = (await context.runs.get(runKey)) ?? shown;
-    return renderRunMessage(shown, context.now());
+    return renderRunMessage(shown, context.now(), links);
   };
   let message: RunMessage | undefined = await context.runs.getMessage(runKey);
   if (!message) {

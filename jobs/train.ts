@@ -5,7 +5,8 @@ import type { TrainTarget } from '../src/config/config-file.js';
 import type { Context, OciRunInfo } from '../src/context.js';
 import { pickChannel } from '../src/domain/route.js';
 import { fromOciLifecycleState } from '../src/domain/run-state.js';
-import { applyRunUpdate, startedRunKey } from '../src/domain/run.js';
+import { applyRunUpdate, RUN_KEY_VARIABLE, startedRunKey } from '../src/domain/run.js';
+import { trainTargetKind } from '../src/domain/train-target.js';
 import { foldAndShow, isRetry } from './fold-run.js';
 import { toMlopsError } from '../src/errors.js';
 import { jobId, TRAIN_JOB_OPTIONS, type TrainJob } from '../src/queues.js';
@@ -17,16 +18,15 @@ export const TRAIN_DEDUPE_SECONDS = 60;
 export interface TrainRequest {
   target: string;
   arguments: Record<string, string>;
-  requestedBy: string;
+  /** The Slack user who asked; none for a retrain the bot starts itself (an alarm's auto retrain, a schedule). */
+  requestedBy: string | undefined;
   /** What makes two requests "the same" for the dedupe window; by default the target and its arguments. */
   dedupeOn?: string;
+  /** Facts the run's message shows from the start: why it runs (retrainOf, trigger, the alarm it came from). */
+  details?: Record<string, string>;
 }
 
 export type Queued = { duplicate: false; jobId: string; runKey: string; channel: string } | { duplicate: true; jobId: string };
-
-function targetKind(target: TrainTarget) {
-  return 'dataScienceJob' in target ? ({ kind: 'training', subject: 'jobRun' } as const) : ({ kind: 'build', subject: 'buildRun' } as const);
-}
 
 function fingerprint(request: TrainRequest): string {
   if (request.dedupeOn) return createHash('sha256').update(request.dedupeOn).digest('hex').slice(0, 32);
@@ -49,7 +49,7 @@ export async function enqueueTraining(context: Context, request: TrainRequest): 
   if (claimed !== 'OK') {
     return { duplicate: true, jobId: (await context.redis.get(keys.trainDedupe(print))) ?? id };
   }
-  const { kind, subject } = targetKind(target);
+  const { kind, subject } = trainTargetKind(target);
   const runKey = startedRunKey.train(id);
   const channel = pickChannel(context.config.file.routes, context.config.file.slack.defaultChannel, { kind, resourceName: request.target });
   const { run } = applyRunUpdate(undefined, {
@@ -60,16 +60,16 @@ export async function enqueueTraining(context: Context, request: TrainRequest): 
     at: now.toISOString(),
     state: 'QUEUED',
     name: request.target,
-    startedBy: request.requestedBy,
+    ...(request.requestedBy ? { startedBy: request.requestedBy } : {}),
     target: request.target,
     arguments: request.arguments,
-    details: { channel },
+    details: { ...request.details, channel },
   });
   await context.runs.update(runKey, () => run);
   await context.queues.slackStatus.add('run', { kind: 'run', runKey, version: run.version }, { jobId: jobId('run', runKey, String(run.version)) });
   await context.queues.train.add(
     'train',
-    { runKey, target: request.target, arguments: request.arguments, requestedBy: request.requestedBy, requestedAt: now.toISOString() },
+    { runKey, target: request.target, arguments: request.arguments, requestedBy: request.requestedBy ?? 'system', requestedAt: now.toISOString() },
     { jobId: id },
   );
   return { duplicate: false, jobId: id, runKey, channel };
@@ -86,14 +86,31 @@ function displayName(target: string, at: string): string {
   return `${target}-${at.replace(/[-:T]/g, '').slice(0, 14)}`;
 }
 
+/** The run key goes last: an argument of the same name cannot break the run's lineage. */
 async function start(context: Context, target: TrainTarget, data: TrainJob, retryToken: string): Promise<OciRunInfo> {
   const name = displayName(data.target, data.requestedAt);
+  const withRunKey = { ...data.arguments, [RUN_KEY_VARIABLE]: data.runKey };
   if ('dataScienceJob' in target) {
     const job = target.dataScienceJob;
-    const args = Object.keys(data.arguments).length === 0 ? {} : job.argumentsAs === 'commandLine' ? { commandLineArguments: commandLine(data.arguments) } : { environmentVariables: data.arguments };
+    const args =
+      job.argumentsAs === 'commandLine'
+        ? { environmentVariables: { [RUN_KEY_VARIABLE]: data.runKey }, ...(Object.keys(data.arguments).length > 0 ? { commandLineArguments: commandLine(data.arguments) } : {}) }
+        : { environmentVariables: withRunKey };
     return context.oci.createJobRun({ jobId: job.jobId, projectId: job.projectId, compartmentId: job.compartmentId, displayName: name, retryToken, runKey: data.runKey, ...args });
   }
-  return context.oci.createBuildRun({ buildPipelineId: target.devopsBuild.buildPipelineId, displayName: name, arguments: data.arguments, retryToken, runKey: data.runKey });
+  if ('dataSciencePipeline' in target) {
+    const pipeline = target.dataSciencePipeline;
+    return context.oci.createPipelineRun({
+      pipelineId: pipeline.pipelineId,
+      projectId: pipeline.projectId,
+      compartmentId: pipeline.compartmentId,
+      displayName: name,
+      retryToken,
+      runKey: data.runKey,
+      environmentVariables: withRunKey,
+    });
+  }
+  return context.oci.createBuildRun({ buildPipelineId: target.devopsBuild.buildPipelineId, displayName: name, arguments: withRunKey, retryToken, runKey: data.runKey });
 }
 
 /**

@@ -13,7 +13,9 @@ import { createSlackStatusProcessor } from '../jobs/slack-status.js';
 import { createPromoteProcessor } from '../jobs/promote.js';
 import { createRollbackProcessor } from '../jobs/rollback.js';
 import { createTrainProcessor } from '../jobs/train.js';
+import { createRetrainProcessor, syncRetrainSchedules } from '../jobs/retrain.js';
 import { retryRun } from './interactions/retry-run.js';
+import { retrainFromAlarm } from './interactions/retrain-run.js';
 import type { KubeClient } from './adapters/kube/kube-client.js';
 import { MlflowClient } from './adapters/mlflow/mlflow-client.js';
 import { AliasMoveStore } from './adapters/redis/alias-moves.js';
@@ -65,6 +67,7 @@ export interface RunningBot {
   stop(): Promise<void>;
 }
 
+/** Waits between attempts at start-up work that needs Slack or Redis. */
 const SLACK_IDENTITY_RETRY_MS = [500, 1_000, 2_000, 5_000, 10_000];
 
 /**
@@ -141,7 +144,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
           receiver: receiver ?? socket,
         });
         app.command('/mlops', createCommandListener({ context, authorizer }, [createTrainCommand(), createPromoteCommand(), createRollbackCommand(), createStatusCommand(), createApprovalsCommand()]));
-        registerRunButtons(app, context, authorizer, { retry: (click) => retryRun(context, click), rollback: (click) => rollbackFromRun(context, click) });
+        registerRunButtons(app, context, authorizer, { retry: (click) => retryRun(context, click), retrain: (click) => retrainFromAlarm(context, click), rollback: (click) => rollbackFromRun(context, click) });
         registerRollbackButtons(app, context, authorizer);
         registerApprovalButtons(app, context, authorizer);
         registerLogTailButtons(app, context);
@@ -176,6 +179,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       [QUEUE_NAMES.promote]: { run: createPromoteProcessor(context), concurrency: 4 },
       [QUEUE_NAMES.rollback]: { run: createRollbackProcessor(context), concurrency: 4 },
       [QUEUE_NAMES.explain]: { run: createExplainProcessor(context), concurrency: 4 },
+      [QUEUE_NAMES.retrain]: { run: createRetrainProcessor(context), concurrency: 4 },
     };
     for (const [name, { run, concurrency }] of Object.entries(processors)) {
       const connection: Redis = createRedis(env.REDIS_URL, 'worker', `worker:${name}`);
@@ -192,6 +196,23 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       workers.push(worker);
     }
   }
+
+  // The config's retrain schedules become BullMQ job schedulers (and schedulers no longer in it go); a
+  // Redis outage at start-up only delays this.
+  const scheduled = runWorkers
+    ? (async () => {
+        for (let attempt = 0; !stopping; attempt++) {
+          try {
+            await syncRetrainSchedules(context);
+            return;
+          } catch (error) {
+            const wait = SLACK_IDENTITY_RETRY_MS[Math.min(attempt, SLACK_IDENTITY_RETRY_MS.length - 1)] ?? 10_000;
+            logger.warn({ err: error, retryInMs: wait }, 'retrain schedules not synced');
+            await new Promise((resolve) => setTimeout(resolve, wait));
+          }
+        }
+      })()
+    : Promise.resolve();
 
   const ready = async () => {
     const checks: Record<string, boolean> = {};
@@ -263,6 +284,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       // Closing the socket also ends a start still waiting for Slack (an outage), so identify() returns.
       await socket?.stop().catch(() => undefined);
       await identified;
+      await scheduled;
       // Closing a worker waits for its active jobs; anything not finished stays in Redis for another replica.
       await Promise.all(workers.map((worker) => worker.close()));
       await Promise.all(workerConnections.map((connection) => connection.quit().catch(() => connection.disconnect())));

@@ -55,6 +55,14 @@ export interface CreateJobRunRequest extends StartRequest {
   commandLineArguments?: string | undefined;
 }
 
+export interface CreatePipelineRunRequest extends StartRequest {
+  pipelineId: string;
+  projectId: string;
+  compartmentId: string;
+  /** Reach every step of the pipeline (configurationOverrideDetails). */
+  environmentVariables?: Record<string, string> | undefined;
+}
+
 export interface CreateBuildRunRequest extends StartRequest {
   buildPipelineId: string;
   arguments: Record<string, string>;
@@ -68,6 +76,7 @@ export interface CreateDeploymentRequest extends StartRequest {
 /** The OCI calls that start work. */
 export interface OciStarter {
   createJobRun(request: CreateJobRunRequest): Promise<OciRunInfo>;
+  createPipelineRun(request: CreatePipelineRunRequest): Promise<OciRunInfo>;
   createBuildRun(request: CreateBuildRunRequest): Promise<OciRunInfo>;
   createDeployment(request: CreateDeploymentRequest): Promise<OciRunInfo>;
 }

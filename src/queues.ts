@@ -14,6 +14,7 @@ export const QUEUE_NAMES = {
   promote: 'promote',
   rollback: 'rollback',
   explain: 'explain-failure',
+  retrain: 'retrain',
 } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
@@ -28,7 +29,16 @@ export type SlackStatusJob =
   | { kind: 'notice'; channel: string; notice: GenericNotification }
   | { kind: 'text'; channel: string; text: string }
   | { kind: 'message'; channel: string; text: string; blocks: Block[] }
-  | { kind: 'approval'; approvalId: string };
+  | { kind: 'approval'; approvalId: string }
+  /** A reply in a run's thread, once its message is posted (waits for it until `until`), optionally linking another run's message. */
+  | { kind: 'note'; runKey: string; id: string; text: string; blocks?: Block[]; linkRunKey?: string; until: string }
+  /** MLflow registered a version: posted in the thread of the bot's run that trained it, else in the model's channel. */
+  | { kind: 'version'; model: string; version: string; runId?: string };
+
+/** Why a model is retrained: an alarm (its episode's run key), a Retrain click, or its schedule's tick. */
+export type RetrainJob =
+  | { trigger: 'alarm'; model: string; alarmRunKey: string; alarmTitle: string; triggerId: string }
+  | { trigger: 'schedule'; model: string };
 
 /**
  * Explaining a failure in its alert's thread (log tail, MLflow run, alarm chart), off the status path: a
@@ -74,6 +84,7 @@ export interface Queues {
   promote: Queue<PromoteJob>;
   rollback: Queue<RollbackJobData>;
   explain: Queue<ExplainJob>;
+  retrain: Queue<RetrainJob>;
 }
 
 /**
@@ -172,6 +183,7 @@ export function createQueues(connection: Redis): Queues {
     promote: new Queue<PromoteJob>(QUEUE_NAMES.promote, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
     rollback: new Queue<RollbackJobData>(QUEUE_NAMES.rollback, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
     explain: new Queue<ExplainJob>(QUEUE_NAMES.explain, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: EXPLAIN_JOB_OPTIONS }),
+    retrain: new Queue<RetrainJob>(QUEUE_NAMES.retrain, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
   };
 }
 

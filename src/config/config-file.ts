@@ -49,6 +49,14 @@ const trainTargetSchema = z.union([
   z.strictObject({
     devopsBuild: z.strictObject({ buildPipelineId: ocid('devopsbuildpipeline') }),
   }),
+  /** A Data Science pipeline, started with createPipelineRun; `key=value` arguments reach its steps as environment variables. */
+  z.strictObject({
+    dataSciencePipeline: z.strictObject({
+      pipelineId: ocid('datasciencepipeline'),
+      projectId: ocid('datascienceproject'),
+      compartmentId: anyOcid,
+    }),
+  }),
 ]);
 
 const kubeName = z.string().regex(/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/, 'must be a Kubernetes Deployment name');

@@ -61,6 +61,14 @@ export const startedRunKey = {
   train: (jobId: string) => `train-${jobId}`,
   promotion: (approvalId: string) => `promotion-${approvalId}`,
 } as const;
+/**
+ * Every run the bot starts carries its run key under this name (an environment variable of a job or
+ * pipeline run, an argument of a build run); a training script tags its MLflow run with it
+ * (RUN_KEY_MLFLOW_TAG), which leads the versions it registers back to the run's Slack thread.
+ */
+export const RUN_KEY_VARIABLE = 'MLOPS_RUN_KEY';
+export const RUN_KEY_MLFLOW_TAG = 'mlops.run_key';
+
 /** Exactly the keys startedRunKey makes (ids are hex). */
 export const STARTED_RUN_KEY = /^(?:train|promotion)-[0-9a-f]{1,64}$/;
 

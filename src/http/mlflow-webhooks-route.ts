@@ -1,13 +1,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { botAliasKey, defaultTarget, modelChannel } from '../../jobs/promote.js';
+import { botAliasKey, modelChannel } from '../../jobs/promote.js';
 import { KEY_PREFIX } from '../adapters/redis/keys.js';
 import type { Context } from '../context.js';
 import { isMlopsError } from '../errors.js';
 import { jobId } from '../queues.js';
-import { renderVersionRegistered } from '../slack/approval-message.js';
-import { mrkdwnText } from '../slack/blocks.js';
+import { mrkdwnText, type SlackMessage } from '../slack/blocks.js';
 import { code } from '../slack/mrkdwn.js';
 import { readBody } from './read-body.js';
 import { sendJson } from './respond.js';
@@ -33,7 +32,11 @@ export function verifyMlflowSignature(secret: string, deliveryId: string | undef
 }
 
 const payloadSchema = z.object({ entity: z.string().max(64), action: z.string().max(64), data: z.record(z.string(), z.unknown()).default({}) });
-const versionData = z.object({ name: z.string().max(256), version: z.union([z.string(), z.number()]).transform(String) });
+const versionData = z.object({
+  name: z.string().max(256),
+  version: z.union([z.string(), z.number()]).transform(String),
+  run_id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).nullish().catch(undefined),
+});
 const aliasData = z.object({ name: z.string().max(256), alias: z.string().max(255), version: z.union([z.string(), z.number()]).transform(String).optional() });
 
 /**
@@ -94,15 +97,14 @@ async function handle(context: Context, payload: z.output<typeof payloadSchema>,
   const model = typeof payload.data.name === 'string' ? payload.data.name : undefined;
   if (!model || !Object.hasOwn(context.config.file.models, model)) return;
   const channel = modelChannel(context, model);
-  const post = (message: { text: string; blocks: ReturnType<typeof renderVersionRegistered>['blocks'] }) =>
+  const post = (message: SlackMessage) =>
     context.queues.slackStatus.add('message', { kind: 'message', channel, ...message }, { jobId: jobId('mlflow', deliveryId) });
   if (payload.entity === 'model_version' && payload.action === 'created') {
     const data = versionData.safeParse(payload.data);
     if (!data.success) return;
-    const first = context.config.file.models[model]?.environments?.[0];
-    const target = defaultTarget(context, model);
-    const label = first ? first.name : target.kind === 'alias' ? `@${target.alias}` : target.stage;
-    await post(renderVersionRegistered(model, data.data.version, context.mlflow?.modelVersionUrl(model, data.data.version), label));
+    // Where it is announced depends on its run's tags, read by the worker (jobs/version-registered.ts).
+    const { version, run_id: runId } = data.data;
+    await context.queues.slackStatus.add('version', { kind: 'version', model, version, ...(runId ? { runId } : {}) }, { jobId: jobId('mlflow', deliveryId) });
     return;
   }
   if (payload.entity === 'model_version_alias') {

@@ -13,7 +13,7 @@ import { code, escapeMrkdwn } from '../slack/mrkdwn.js';
 const click = z.object({
   user: z.object({ id: z.string().regex(/^[UW][A-Z0-9]+$/) }),
   channel: z.object({ id: z.string() }).optional(),
-  container: z.object({ channel_id: z.string().optional() }).loose().optional(),
+  container: z.object({ channel_id: z.string().optional(), thread_ts: z.string().regex(/^\d+\.\d+$/).optional().catch(undefined) }).loose().optional(),
   trigger_id: z.string().optional(),
   actions: z.array(z.object({ value: z.string().max(2000).optional() })).min(1),
 });
@@ -168,9 +168,12 @@ export function registerApprovalButtons(app: App, context: Context, authorizer: 
         await ephemeral(channel, user, ':warning: That model is not configured for promotion.');
         return;
       }
-      const { approval, channel: posted } = await requestPromotion(context, { ...value.data, requestedBy: user });
+      // Clicked in a thread (a retrain's "version registered" reply): the request joins that thread.
+      const threadTs = parsed.data.container?.thread_ts;
+      const thread = channel && threadTs ? { channel, ts: threadTs } : undefined;
+      const { approval, channel: posted } = await requestPromotion(context, { ...value.data, requestedBy: user, thread });
       await context.audit.record({ actor: user, action: 'button.request_promotion', subject: `${approval.model} v${approval.version}`, outcome: 'requested', jobId: approval.id });
-      await ephemeral(channel, user, approval.state === 'approved' ? `:rocket: Promoting to ${code(approvalTargetLabel(approval))}: no approval needed there. Follow it in <#${posted}>.` : `:memo: Approval request posted in <#${posted}>.`);
+      await ephemeral(channel, user, approval.state === 'approved' ? `:rocket: Promoting to ${code(approvalTargetLabel(approval))}: no approval needed there. Follow it in <#${posted}>.` : `:memo: Approval request posted in <#${posted}>${thread ? ', in this thread' : ''}.`);
     } catch (error) {
       await ephemeral(channel, user, `:x: ${escapeMrkdwn(toMlopsError(error).userMessage)}`).catch(() => undefined);
     }

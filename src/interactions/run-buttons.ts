@@ -6,7 +6,7 @@ import type { Context } from '../context.js';
 import type { RoleName } from '../config/config-file.js';
 import type { Run } from '../domain/run.js';
 import { escapeMrkdwn } from '../slack/mrkdwn.js';
-import { RUN_ACTIONS } from '../slack/run-message.js';
+import { RETRAIN_ACTION, RUN_ACTIONS } from '../slack/run-message.js';
 
 const clickSchema = z.object({
   user: z.object({ id: z.string().regex(/^[UW][A-Z0-9]+$/) }),
@@ -14,7 +14,7 @@ const clickSchema = z.object({
   container: z.object({ channel_id: z.string().optional() }).loose().optional(),
   actions: z.array(z.object({ action_id: z.string(), value: z.string().max(2000).optional() })).min(1),
 });
-const buttonValue = z.object({ run: z.string().min(1).max(600) });
+const buttonValue = z.object({ run: z.string().min(1).max(600), model: z.string().min(1).max(64).optional() });
 
 type ActionArgs = SlackActionMiddlewareArgs<BlockAction> & AllMiddlewareArgs;
 
@@ -22,11 +22,14 @@ export interface RunClick {
   userId: string;
   channelId: string;
   run: Run;
+  /** The model a Retrain button names. */
+  model?: string | undefined;
 }
 
 /** What a run button does once the clicker is authorized; the train and rollback flows provide these. */
 export interface RunButtonHandlers {
   retry?: (click: RunClick) => Promise<string>;
+  retrain?: (click: RunClick) => Promise<string>;
   rollback?: (click: RunClick, args: ActionArgs) => Promise<string | undefined>;
 }
 
@@ -62,7 +65,7 @@ export function registerRunButtons(app: App, context: Context, authorizer: Autho
         await say(refusalText(decision, label));
         return;
       }
-      const answer = await flow({ userId: click.data.user.id, channelId, run }, args);
+      const answer = await flow({ userId: click.data.user.id, channelId, run, model: value.data?.model }, args);
       if (answer) await say(answer);
     } catch (error) {
       context.logger.error({ err: error, action: label }, 'button failed');
@@ -74,6 +77,12 @@ export function registerRunButtons(app: App, context: Context, authorizer: Autho
     RUN_ACTIONS.retry,
     handle('trainers', 'Retry', (click) =>
       handlers.retry ? handlers.retry(click) : Promise.resolve(`:construction: Retry of ${escapeMrkdwn(click.run.name)} is coming soon.`),
+    ),
+  );
+  app.action<BlockAction>(
+    RETRAIN_ACTION,
+    handle('trainers', 'Retrain', (click) =>
+      handlers.retrain ? handlers.retrain(click) : Promise.resolve(`:construction: Retrain of ${escapeMrkdwn(click.model ?? click.run.name)} is coming soon.`),
     ),
   );
   app.action<BlockAction>(

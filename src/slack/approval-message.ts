@@ -117,13 +117,28 @@ export function renderApprovalMessage(approval: Approval, links: ApprovalLinks =
   return { text: `${STATE_LINE[approval.state]}: ${escapeMrkdwn(title)}`, blocks };
 }
 
+/** What a "version registered" message shows besides the version: its run's metrics, and any further lines (gate results, lineage). */
+export interface VersionRegisteredExtras {
+  metrics?: Record<string, number>;
+  lines?: string[];
+}
+
+/** The metrics of a version's run on one line, sorted by name. */
+export function metricsLine(metrics: Record<string, number>): string | undefined {
+  const keys = Object.keys(metrics).sort().slice(0, 20);
+  return keys.length === 0 ? undefined : keys.map((key) => `${code(key)} ${escapeMrkdwn(formatMetric(metrics[key]))}`).join(' · ');
+}
+
 /** Posted when MLflow registers a new version of a model: one click asks for its promotion. */
-export function renderVersionRegistered(model: string, version: string, url: string | undefined, target: string): SlackMessage {
+export function renderVersionRegistered(model: string, version: string, url: string | undefined, target: string, extras: VersionRegisteredExtras = {}): SlackMessage {
   const text = `:package: Version ${code(version)} of ${code(model)} registered in MLflow. ${link(url, 'Open in MLflow')}`;
+  const metrics = extras.metrics ? metricsLine(extras.metrics) : undefined;
+  const lines = [...(metrics ? [`*Metrics* ${metrics}`] : []), ...(extras.lines ?? [])];
   return {
     text,
     blocks: [
       { type: 'section', text: mrkdwnText(text) },
+      ...lines.map((line): Block => ({ type: 'section', text: mrkdwnText(plain(line, 2900)) })),
       {
         type: 'actions',
         elements: [

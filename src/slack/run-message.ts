@@ -5,9 +5,13 @@ import { code, escapeMrkdwn, link, mention, plain, slackDate } from './mrkdwn.js
 
 export const RUN_ACTIONS = {
   retry: 'run.retry',
+  /** One per model (action ids must be unique in a message): `run.retrain.<model>`. */
+  retrain: 'run.retrain',
   rollback: 'run.rollback',
   openConsole: 'run.open_console',
 } as const;
+/** Matches every Retrain button's action id. */
+export const RETRAIN_ACTION = /^run\.retrain\./;
 
 const STATE_LABEL: Record<RunState, { emoji: string; label: string }> = {
   QUEUED: { emoji: ':hourglass_flowing_sand:', label: 'queued' },
@@ -39,9 +43,31 @@ export function stateLabel(state: RunState): string {
   return `${emoji} ${label}`;
 }
 
-/** Button values carry only the run key; everything else is re-read from Redis when clicked. */
-export function runButtonValue(run: Run): string {
-  return JSON.stringify({ run: run.key }).slice(0, 2000);
+/** Button values carry only the run key (and a Retrain button its model); everything else is re-read from Redis when clicked. */
+export function runButtonValue(run: Run, model?: string): string {
+  return JSON.stringify(model ? { run: run.key, model } : { run: run.key }).slice(0, 2000);
+}
+
+/** Links a run's message shows that live outside the run (other messages' permalinks), resolved when it is rendered. */
+export interface RunLinks {
+  /** The message of the alarm a retrain came from. */
+  alarm?: string | undefined;
+}
+
+const TRIGGER_LABEL: Record<string, string> = {
+  'alarm-auto': 'started automatically by alarm',
+  'alarm-button': 'started from alarm',
+  schedule: 'scheduled',
+};
+
+/** Why a retrain runs: which model, and the alarm (linked) or schedule that started it. */
+function retrainField(run: Run, links: RunLinks): string | undefined {
+  const model = run.details.retrainOf;
+  if (!model) return undefined;
+  const trigger = TRIGGER_LABEL[run.details.trigger ?? ''] ?? 'retrain';
+  const alarm = run.details.alarmTitle ? ` ${link(links.alarm, run.details.alarmTitle)}` : '';
+  const when = run.details.scheduledFor ? ` for ${slackDate(run.details.scheduledFor)}` : '';
+  return `*Retrain of*\n${code(model)}, ${trigger}${alarm}${when}`;
 }
 
 function summary(run: Run, now: Date): string {
@@ -50,9 +76,11 @@ function summary(run: Run, now: Date): string {
   return `${SUBJECT_LABEL[run.subject]} ${run.name} ${STATE_LABEL[run.state].label}${took}`;
 }
 
-function fields(run: Run, now: Date): string[] {
+function fields(run: Run, now: Date, links: RunLinks): string[] {
   const duration = runDurationMs(run, now);
   const out = [`*State*\n${stateLabel(run.state)}`];
+  const retrain = retrainField(run, links);
+  if (retrain) out.push(retrain);
   if (run.subject === 'alarm') {
     if (run.details.severity) out.push(`*Severity*\n${escapeMrkdwn(run.details.severity)}`);
     if (run.details.metrics) out.push(`*Metrics firing*\n${escapeMrkdwn(run.details.metrics)}`);
@@ -84,6 +112,11 @@ function buttons(run: Run): ButtonElement[] {
     out.push({ type: 'button', action_id: RUN_ACTIONS.openConsole, text: plainText('Open in console'), url: consoleUrl.slice(0, 3000) });
   }
   if (!isFailure(run.state) && !(run.state === 'CANCELED' && run.details.lifecycleDetails)) return out;
+  if (run.subject === 'alarm' && run.state === 'FIRING' && run.details.retrain) {
+    for (const model of run.details.retrain.split(',').filter(Boolean)) {
+      out.push({ type: 'button', action_id: `${RUN_ACTIONS.retrain}.${model}`, text: plainText(plain(`Retrain ${model}`, 75)), value: runButtonValue(run, model) });
+    }
+  }
   if (run.kind === 'training' || run.kind === 'build') {
     out.push({
       type: 'button',
@@ -113,11 +146,11 @@ function buttons(run: Run): ButtonElement[] {
 }
 
 /** The run's one message, re-rendered in full on every change (chat.update replaces the blocks). */
-export function renderRunMessage(run: Run, now: Date = new Date()): SlackMessage {
+export function renderRunMessage(run: Run, now: Date = new Date(), links: RunLinks = {}): SlackMessage {
   const { emoji } = STATE_LABEL[run.state];
   const blocks: Block[] = [
     { type: 'header', text: plainText(plain(`${SUBJECT_LABEL[run.subject]}: ${run.name}`, 150)) },
-    { type: 'section', fields: fields(run, now).map(mrkdwnText) },
+    { type: 'section', fields: fields(run, now, links).map(mrkdwnText) },
   ];
   const detail = run.details.lifecycleDetails ?? run.details.summary;
   if (detail) blocks.push({ type: 'section', text: mrkdwnText(`>${escapeMrkdwn(plain(detail, 2800)).replace(/\n/g, '\n>')}`) });

@@ -203,6 +203,32 @@ describe('the demo console walks the main story in a browser', () => {
     await shot('7-environments');
   });
 
+  it('plays the retraining loop: accuracy alarm → Retrain → run → new version in the run’s thread → promotion request in the same thread', async () => {
+    await as('U0DANA');
+    await page.getByRole('button', { name: 'Accuracy alarm' }).click();
+    await openChannel('deployments');
+    const alarm = message('Alarm: fraud-model-accuracy-drop');
+    await alarm.locator(':scope > .block-actions').getByRole('button', { name: 'Retrain fraud-model' }).click();
+    await page.locator('.ephemeral', { hasText: 'Retraining fraud-model' }).waitFor();
+    await poll(() => alarm.locator('.thread').textContent()).toContain('started a retrain of fraud-model');
+
+    // The run says why it runs and links back to the alarm; the training script registers a version tagged with its run key.
+    await openChannel('ml-training');
+    const run = page.locator('#messages > .message').filter({ hasText: 'Retrain of' }).last();
+    await run.filter({ hasText: 'fraud-model-accuracy-drop' }).waitFor();
+    await run.filter({ hasText: 'succeeded' }).waitFor();
+    const registered = run.locator('.thread .message').filter({ hasText: /Version \d+ of fraud-model registered in MLflow/ });
+    await registered.waitFor();
+    expect(await registered.textContent()).toMatch(/Metrics auc 0\.95/);
+    await registered.getByRole('button', { name: /Request promotion/ }).click();
+    const request = run.locator('.thread .message').filter({ hasText: /Promote fraud-model v\d+/ });
+    await request.getByRole('button', { name: 'Approve' }).waitFor();
+    await shot('8-retraining-loop');
+
+    await openChannel('deployments');
+    await poll(() => alarm.locator('.thread').textContent()).toMatch(/registered version \d+ of fraud-model/);
+  });
+
   it('explains a failed training run and a firing alarm in their threads: log tail, More, chart', async () => {
     await as('U0CASEY');
     await openChannel('ml-training');
@@ -220,7 +246,7 @@ describe('the demo console walks the main story in a browser', () => {
     await older.waitFor();
     expect(await older.locator('pre').textContent()).toContain('[REDACTED]');
     await tail.scrollIntoViewIfNeeded();
-    await shot('8-oncall-log-tail');
+    await shot('9-oncall-log-tail');
 
     await openChannel('deployments');
     await page.getByRole('button', { name: 'Alarm firing' }).click();
@@ -230,7 +256,7 @@ describe('the demo console walks the main story in a browser', () => {
     // The browser decoded the PNG the bot uploaded (naturalWidth is 0 for a broken image).
     await poll(() => chart.evaluate((image: { complete: boolean; naturalWidth: number }) => (image.complete ? image.naturalWidth : 0))).toBe(900);
     await chart.scrollIntoViewIfNeeded();
-    await shot('9-oncall-alarm-chart');
+    await shot('10-oncall-alarm-chart');
   });
 
   it('answers bad requests to the console with 400 and a reason, and keeps serving', async () => {

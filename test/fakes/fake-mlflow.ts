@@ -61,7 +61,7 @@ export class FakeMlflow {
   url = '';
   private readonly server: Server;
   private readonly models = new Map<string, Model>();
-  private readonly runs = new Map<string, { experimentId: string; name: string; metrics: Record<string, number>; tags?: Record<string, string>; status?: string; steps?: Record<string, number>; startTime?: number }>();
+  private readonly runs = new Map<string, { experimentId: string; name: string; metrics: Record<string, number>; tags: Record<string, string>; status?: string; steps?: Record<string, number>; startTime?: number }>();
   private readonly log: RecordedMlflowRequest[] = [];
   private readonly failures: { matcher: MlflowMatcher; status: number; code: string; retryAfterSeconds: number | undefined }[] = [];
   private readonly held = new HeldAnswers<MlflowMatcher, { method: string; path: string; text: string }>();
@@ -107,9 +107,10 @@ export class FakeMlflow {
     this.held.delay(matcher, delayMs, count);
   }
 
-  addRun(metrics: Record<string, number>, name = 'run'): string {
+  /** A finished run with these metrics and tags (a training script's `mlflow.set_tag`); MLflow adds `mlflow.runName` itself. */
+  addRun(metrics: Record<string, number>, name = 'run', tags: Record<string, string> = {}): string {
     const id = randomBytes(16).toString('hex');
-    this.runs.set(id, { experimentId: '3', name, metrics });
+    this.runs.set(id, { experimentId: '3', name, metrics, tags: { 'mlflow.runName': name, ...tags } });
     return id;
   }
 
@@ -118,6 +119,13 @@ export class FakeMlflow {
     const id = randomBytes(16).toString('hex');
     this.runs.set(id, { experimentId: fields.experimentId ?? '3', name: fields.name ?? 'run', metrics: fields.metrics, tags: fields.tags, status: fields.status ?? 'FAILED', steps: fields.steps ?? {}, startTime: Date.now() });
     return id;
+  }
+
+  /** The `data` of the model_version.created webhook MLflow sends for a version: the version's tags (a dict), not its run's. */
+  versionCreatedData(name: string, version: string): Record<string, unknown> {
+    const found = this.models.get(name)?.versions.get(version);
+    if (!found) throw new Error(`fake MLflow has no version ${version} of ${name}`);
+    return { name, version, source: found.source, run_id: found.run_id ?? null, tags: {}, description: null };
   }
 
   /** Registers a new version (creating the model on first use) and returns its number as a string. */
@@ -321,7 +329,9 @@ export class FakeMlflow {
       const run = this.runs.get(runId);
       if (!run) return [404, { error_code: 'RESOURCE_DOES_NOT_EXIST', message: `Run with id=${runId} not found` }];
       const metrics = Object.entries(run.metrics).map(([key, value]) => ({ key, value: Number.isFinite(value) ? value : String(value), timestamp: 0, step: 0 }));
-      return [200, { run: { info: { run_id: runId, run_uuid: runId, run_name: run.name, experiment_id: run.experimentId, status: 'FINISHED', lifecycle_stage: 'active' }, data: metrics.length > 0 ? { metrics } : {} } }];
+      const tags = Object.entries(run.tags).map(([key, value]) => ({ key, value }));
+      // Empty lists are omitted, as MLflow's protobuf JSON does.
+      return [200, { run: { info: { run_id: runId, run_uuid: runId, run_name: run.name, experiment_id: run.experimentId, status: 'FINISHED', lifecycle_stage: 'active' }, data: { ...(metrics.length > 0 ? { metrics } : {}), ...(tags.length > 0 ? { tags } : {}) } } }];
     }
     return [404, { error_code: 'ENDPOINT_NOT_FOUND', message: `No API endpoint for ${method} ${path}` }];
   }

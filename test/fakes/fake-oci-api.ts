@@ -148,6 +148,23 @@ function badArguments(field: string, value: unknown): Answer | undefined {
   return undefined;
 }
 
+/** createPipelineRun's overrides: configurationOverrideDetails is PipelineDefaultConfigurationDetails (type DEFAULT), parameters map to strings. */
+function badPipelineOverrides(input: Record<string, unknown>): Answer | undefined {
+  const overrides = input.configurationOverrideDetails;
+  if (overrides !== undefined) {
+    if (!isRecord(overrides) || overrides.type !== 'DEFAULT') return invalid('configurationOverrideDetails.type must be DEFAULT');
+    const variables = overrides.environmentVariables;
+    if (variables !== undefined && (!isRecord(variables) || Object.values(variables).some((value) => typeof value !== 'string'))) {
+      return invalid('configurationOverrideDetails.environmentVariables must map names to strings');
+    }
+  }
+  const parameters = input.parametersOverride;
+  if (parameters !== undefined && (!isRecord(parameters) || Object.values(parameters).some((value) => typeof value !== 'string'))) {
+    return invalid('parametersOverride must map names to strings');
+  }
+  return undefined;
+}
+
 export class FakeOciApi {
   url = '';
   private readonly server: Server;
@@ -431,7 +448,7 @@ export class FakeOciApi {
         return [200, this.put('jobRun', { displayName: `jobrun${now.replace(/\D/g, '').slice(0, 14)}`, ...input, id, lifecycleState: 'ACCEPTED', timeAccepted: now, createdBy: CREATED_BY })];
       }
       case 'pipelineRun': {
-        const problem = missing(input, ['compartmentId', 'pipelineId']);
+        const problem = missing(input, ['compartmentId', 'pipelineId']) ?? badPipelineOverrides(input);
         if (problem) return problem;
         return [
           200,

@@ -139,9 +139,12 @@ describe('/mlops commands, roles and the train flow', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     const posts = oci.fake.requests().filter((request) => request.method === 'POST').slice(before);
     expect(posts).toHaveLength(1);
-    expect(posts[0]?.body).toEqual({ buildPipelineId: 'ocid1.devopsbuildpipeline.oc1.iad.churn', displayName: expect.stringMatching(/^churn-model-\d{14}$/) as unknown, buildRunArguments: { items: [{ name: 'IMAGE_TAG', value: 'v7' }] },
+    expect(posts[0]?.body).toEqual({ buildPipelineId: 'ocid1.devopsbuildpipeline.oc1.iad.churn', displayName: expect.stringMatching(/^churn-model-\d{14}$/) as unknown, buildRunArguments: { items: [{ name: 'IMAGE_TAG', value: 'v7' }, { name: 'MLOPS_RUN_KEY', value: expect.stringMatching(/^train-[0-9a-f]{40}$/) as unknown }] },
       freeformTags: { 'mlops-chatops-run': expect.stringMatching(/^train-[0-9a-f]{40}$/) as unknown },
     });
+    // The lineage argument is the run's own key, the one its tag carries.
+    const body = posts[0]?.body as { buildRunArguments: { items: { name: string; value: string }[] }; freeformTags: Record<string, string> };
+    expect(body.buildRunArguments.items[1]?.value).toBe(body.freeformTags['mlops-chatops-run']);
   });
 
   it('reports an OCI refusal in the run message with the error code and opc-request-id, without retrying', async () => {

@@ -174,6 +174,56 @@ describe('OCI adapter: the real oci-sdk clients against the signature-verifying 
     });
   });
 
+  describe('Data Science pipeline runs', () => {
+    const PIPELINE = 'ocid1.datasciencepipeline.oc1.iad.fraudpipeline';
+
+    it('starts a pipeline run with one signed POST carrying the DEFAULT configuration override and the run tag, and reads it back', async () => {
+      const { result: run, requests } = await requestsOf(() =>
+        gateway.createPipelineRun({
+          pipelineId: PIPELINE,
+          projectId: DS_PROJECT,
+          compartmentId: COMPARTMENT,
+          displayName: 'fraud-pipeline-1',
+          environmentVariables: { EPOCHS: '5', MLOPS_RUN_KEY: 'train-abc123' },
+          retryToken: 'pipeline-1',
+          runKey: 'train-abc123',
+        }),
+      );
+      expect(requests).toHaveLength(1);
+      const [post] = requests;
+      expect(post).toMatchObject({ method: 'POST', path: '/20190101/pipelineRuns', status: 200, signatureVerified: true });
+      expect(signedHeaderNames(post).map((name) => name.toLowerCase())).toEqual(['x-date', '(request-target)', 'host', 'content-type', 'content-length', 'x-content-sha256']);
+      expect(post?.headers['opc-retry-token']).toBe('pipeline-1');
+      expect(post?.body).toEqual({
+        pipelineId: PIPELINE,
+        projectId: DS_PROJECT,
+        compartmentId: COMPARTMENT,
+        displayName: 'fraud-pipeline-1',
+        configurationOverrideDetails: { type: 'DEFAULT', environmentVariables: { EPOCHS: '5', MLOPS_RUN_KEY: 'train-abc123' } },
+        freeformTags: { 'mlops-chatops-run': 'train-abc123' },
+      });
+      expect(run).toMatchObject({ lifecycleState: 'ACCEPTED', projectId: DS_PROJECT, compartmentId: COMPARTMENT, pipelineId: PIPELINE, arguments: { EPOCHS: '5', MLOPS_RUN_KEY: 'train-abc123' } });
+      expect(run?.id).toMatch(/^ocid1\.datasciencepipelinerun\.oc1\.iad\.[0-9a-f]+$/);
+
+      const id = run?.id ?? '';
+      fake.setState(id, 'IN_PROGRESS');
+      fake.setState(id, 'SUCCEEDED');
+      const read = await requestsOf(() => gateway.getPipelineRun(id));
+      expect(read.requests[0]).toMatchObject({ method: 'GET', path: `/20190101/pipelineRuns/${id}`, status: 200, signatureVerified: true });
+      expect(read.result).toMatchObject({ id, lifecycleState: 'SUCCEEDED', pipelineId: PIPELINE, timeStarted: expect.any(String) as unknown, timeFinished: expect.any(String) as unknown });
+      const again = await gateway.createPipelineRun({ pipelineId: PIPELINE, projectId: DS_PROJECT, compartmentId: COMPARTMENT, displayName: 'fraud-pipeline-1', retryToken: 'pipeline-1' });
+      expect(again.id).toBe(id);
+    });
+
+    it('maps a refused pipeline run (no compartment) to a non-retryable error naming createPipelineRun', async () => {
+      const { error, requests } = await requestsOf(() => gateway.createPipelineRun({ pipelineId: PIPELINE, projectId: DS_PROJECT, compartmentId: '', displayName: 'bad', retryToken: 'pipeline-bad' }));
+      expect(requests[0]).toMatchObject({ status: 400, signatureVerified: true });
+      expect(error).toBeInstanceOf(MlopsError);
+      expect((error as MlopsError).retryable).toBe(false);
+      expect((error as MlopsError).userMessage).toContain('createPipelineRun');
+    });
+  });
+
   describe('DevOps build runs and deployments', () => {
     it('starts a build run with buildRunArguments.items and reads back its project, state and times', async () => {
       const { result: run, requests } = await requestsOf(() =>

@@ -25,7 +25,7 @@ const registeredModelSchema = z.object({
 const metricValue = z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity']).transform(Number)]);
 const runSchema = z.object({
   info: z.object({ run_id: z.string(), run_name: z.string().optional(), experiment_id: z.string().optional(), status: z.string().optional() }),
-  data: z.object({ metrics: z.array(z.object({ key: z.string(), value: metricValue })).optional() }).optional(),
+  data: z.object({ metrics: z.array(z.object({ key: z.string(), value: metricValue })).optional(), tags: z.array(tag).optional() }).optional(),
 });
 const searchedRunSchema = z.object({
   info: z.object({ run_id: z.string(), run_name: z.string().optional(), experiment_id: z.string().optional(), status: z.string().optional() }),
@@ -70,6 +70,8 @@ export interface RunSummary {
   runName: string | undefined;
   experimentId: string | undefined;
   metrics: Record<string, number>;
+  /** The run's tags (the training script's mlops.run_key among them). */
+  tags: Record<string, string>;
 }
 
 const toVersion = (version: z.output<typeof modelVersionSchema>): ModelVersion => ({
@@ -142,7 +144,8 @@ export class MlflowClient {
     const run = z.object({ run: runSchema }).parse(body).run;
     const metrics: Record<string, number> = {};
     for (const metric of run.data?.metrics ?? []) metrics[metric.key] = metric.value;
-    return { runId: run.info.run_id, runName: run.info.run_name, experimentId: run.info.experiment_id, metrics };
+    const tags = Object.fromEntries((run.data?.tags ?? []).map((entry) => [entry.key, entry.value ?? '']));
+    return { runId: run.info.run_id, runName: run.info.run_name, experimentId: run.info.experiment_id, metrics, tags };
   }
 
   /**

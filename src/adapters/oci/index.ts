@@ -8,5 +8,5 @@ export {
   jobRunLink,
   modelDeploymentLink,
 } from './console-links.js';
-export { OciGateway, type CreateBuildRunInput, type CreateDeploymentInput, type CreateJobRunInput, type OciGatewayOptions } from './oci-gateway.js';
+export { OciGateway, type CreateBuildRunInput, type CreateDeploymentInput, type CreateJobRunInput, type CreatePipelineRunInput, type OciGatewayOptions } from './oci-gateway.js';
 export type { OciRun } from './oci-runs.js';

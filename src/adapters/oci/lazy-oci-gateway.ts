@@ -22,6 +22,7 @@ export function lazyOciGateway(env: Env, logger: Logger): OciReader & OciStarter
     getJobRun: async (id) => (await load()).getJobRun(id),
     getPipelineRun: async (id) => (await load()).getPipelineRun(id),
     createJobRun: async (request) => (await load()).createJobRun(request),
+    createPipelineRun: async (request) => (await load()).createPipelineRun(request),
     createBuildRun: async (request) => (await load()).createBuildRun(request),
     createDeployment: async (request) => (await load()).createDeployment(request),
     close: async () => {

@@ -3,7 +3,7 @@ import { DataScienceClient, type models as dataScienceModels } from 'oci-datasci
 import { DevopsClient, type models as devopsModels } from 'oci-devops';
 import type { z } from 'zod';
 import type { Env } from '../../config/env.js';
-import type { CreateBuildRunRequest, CreateDeploymentRequest, CreateJobRunRequest, OciReader, OciStarter } from '../../context.js';
+import type { CreateBuildRunRequest, CreateDeploymentRequest, CreateJobRunRequest, CreatePipelineRunRequest, OciReader, OciStarter } from '../../context.js';
 import { RUN_TAG } from '../../domain/oci-notification.js';
 import type { Logger } from '../../log.js';
 import { createAuthProvider, type OciAuthProvider } from './auth-provider.js';
@@ -14,6 +14,7 @@ import { addressClient, CLIENT_CONFIGURATION, clientsNotBuilt } from './oci-serv
 import { RetryAfterHttpClient } from './retry-after-http-client.js';
 
 export type CreateJobRunInput = CreateJobRunRequest;
+export type CreatePipelineRunInput = CreatePipelineRunRequest;
 export type CreateBuildRunInput = CreateBuildRunRequest;
 export type CreateDeploymentInput = CreateDeploymentRequest;
 
@@ -84,6 +85,25 @@ export class OciGateway implements OciReader, OciStarter {
       'createJobRun',
       jobRunSchema,
       async ({ dataScience }) => (await dataScience.createJobRun({ createJobRunDetails: details, opcRetryToken: input.retryToken })).jobRun,
+    );
+  }
+
+  createPipelineRun(input: CreatePipelineRunInput): Promise<OciRun> {
+    // The SDK does not fill in the discriminator of the configuration details either.
+    const overrides: dataScienceModels.PipelineDefaultConfigurationDetails | undefined =
+      input.environmentVariables !== undefined ? { type: 'DEFAULT', environmentVariables: input.environmentVariables } : undefined;
+    const details: dataScienceModels.CreatePipelineRunDetails = {
+      pipelineId: input.pipelineId,
+      projectId: input.projectId,
+      compartmentId: input.compartmentId,
+      displayName: input.displayName,
+      ...(overrides ? { configurationOverrideDetails: overrides } : {}),
+      ...runTags(input.runKey),
+    };
+    return this.call(
+      'createPipelineRun',
+      pipelineRunSchema,
+      async ({ dataScience }) => (await dataScience.createPipelineRun({ createPipelineRunDetails: details, opcRetryToken: input.retryToken })).pipelineRun,
     );
   }
 

@@ -17,7 +17,7 @@ export interface OciRun {
   timeStarted?: string | undefined;
   timeFinished?: string | undefined;
   timeUpdated?: string | undefined;
-  /** Build-run or deployment arguments, or a job run's environment variables. */
+  /** Build-run or deployment arguments, or a job or pipeline run's environment variables (else a pipeline run's parameters). */
   arguments?: Record<string, string> | undefined;
   /** Job and pipeline runs: their logDetails, when logging is configured. */
   log?: { logGroupId: string; logId: string } | undefined;
@@ -104,6 +104,7 @@ export const pipelineRunSchema = z
     timeUpdated: timestamp,
     parametersOverride: optional(z.record(z.string(), z.string())),
     logDetails,
+    configurationOverrideDetails: optional(z.object({ environmentVariables: optional(z.record(z.string(), z.string())) })),
   })
   .transform(
     (run): OciRun => ({
@@ -113,7 +114,7 @@ export const pipelineRunSchema = z
       timeStarted: run.timeStarted,
       timeFinished: run.timeFinished,
       timeUpdated: run.timeUpdated,
-      arguments: run.parametersOverride,
+      arguments: run.configurationOverrideDetails?.environmentVariables ?? run.parametersOverride,
       log: run.logDetails,
     }),
   );

@@ -8,6 +8,12 @@ export const keys = {
   episode: (resourceId: string) => `${KEY_PREFIX}:episode:${resourceId}`,
   alias: (resourceId: string) => `${KEY_PREFIX}:alias:${resourceId}`,
   trainDedupe: (fingerprint: string) => `${KEY_PREFIX}:train-dedupe:${fingerprint}`,
+  /** Held for `retrain.cooldown` after each retrain of a model: an alarm may not start another meanwhile. */
+  retrainCooldown: (model: string) => `${KEY_PREFIX}:retrain:cooldown:${model}`,
+  /** The run key of the model's latest retrain. */
+  retrainLatest: (model: string) => `${KEY_PREFIX}:retrain:latest:${model}`,
+  /** Set once an alarm episode's thread was told why an automatic retrain of the model was skipped. */
+  retrainSkipNoted: (alarmRunKey: string, model: string) => `${KEY_PREFIX}:retrain:skip-noted:${model}:${alarmRunKey}`,
   pendingApprovals: () => `${KEY_PREFIX}:approvals:pending`,
   recentRuns: () => `${KEY_PREFIX}:runs:recent`,
   targetRuns: (target: string) => `${KEY_PREFIX}:runs:target:${target}`,

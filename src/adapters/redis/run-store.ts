@@ -67,6 +67,13 @@ end
 return 1
 `;
 
+const SWITCH_EPISODE = `
+local current = redis.call('GET', KEYS[1]) or ''
+if current ~= ARGV[1] then return current end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return ARGV[2]
+`;
+
 /**
  * Runs and their Slack messages, in Redis so every replica and every restart sees the same message.
  * Updates are optimistic: read, fold, compare-and-set, retry on conflict, so two workers folding events
@@ -136,6 +143,15 @@ export class RunStore {
 
   async setEpisode(resourceId: string, runKey: string): Promise<void> {
     await this.redis.set(keys.episode(resourceId), runKey, 'EX', RUN_TTL_SECONDS);
+  }
+
+  /**
+   * Starts a new episode only if the current one is still `expected` (none: undefined), and returns the
+   * episode that is current afterwards: two replicas opening an episode at once agree on one.
+   */
+  async switchEpisode(resourceId: string, expected: string | undefined, runKey: string): Promise<string> {
+    const current = await this.redis.eval(SWITCH_EPISODE, 1, keys.episode(resourceId), expected ?? '', runKey, RUN_TTL_SECONDS);
+    return typeof current === 'string' && current !== '' ? current : runKey;
   }
 
   /** Runs started from Slack are keyed before OCI names them; the OCID then points at that run. */
