@@ -44,6 +44,50 @@ export function slackTraffic(calls: readonly FakeSlackCall[]): SlackTraffic {
   return { calls: calls.length, byMethod, rateLimited: calls.filter((call) => call.status === 429).length, maxPostsPerChannelPerSecond, minPostGapMs };
 }
 
+/**
+ * The floor Slack's limits set for a burst: before every run shows its final state, each channel must post
+ * one root per run and one on-call alert per failed run, one post per `intervalMs` (about one a second per
+ * channel); the busiest channel sets it. chat.update is not counted: a root posted once its run has ended
+ * needs none.
+ */
+export function burstFloorMs(plan: BurstPlan, intervalMs: number): { floorMs: number; postsPerChannel: number } {
+  const posts = new Map<string, number>();
+  for (const run of plan.runs) posts.set(run.channel, (posts.get(run.channel) ?? 0) + (run.final === 'FAILED' ? 2 : 1));
+  const postsPerChannel = Math.max(0, ...posts.values());
+  return { floorMs: postsPerChannel * intervalMs, postsPerChannel };
+}
+
+/** What the bot posted for a burst, split the way the targets count it. */
+export interface BurstPosts {
+  /** Root messages posted (chat.postMessage outside a thread) that took effect. */
+  roots: number;
+  /** chat.update calls that took effect. */
+  updates: number;
+  /** Thread replies broadcast to the channel: the on-call alerts. */
+  alerts: number;
+  /** Other thread replies: the narration of each run's states. */
+  narration: number;
+  /** Failed runs whose thread holds an on-call alert, of all failed runs. */
+  failedAlerted: number;
+  failed: number;
+}
+
+function burstPosts(calls: readonly FakeSlackCall[], messages: readonly FakeMessage[], plan: BurstPlan): BurstPosts {
+  const effective = calls.filter((call) => call.status === 200 && call.response.ok === true);
+  const posts = effective.filter((call) => call.method === 'chat.postMessage');
+  const inThread = (call: FakeSlackCall) => typeof call.args.thread_ts === 'string' && call.args.thread_ts !== '';
+  const broadcast = (call: FakeSlackCall) => call.args.reply_broadcast === true || call.args.reply_broadcast === 'true';
+  const failed = plan.runs.filter((run) => run.final === 'FAILED');
+  return {
+    roots: posts.filter((call) => !inThread(call)).length,
+    updates: effective.filter((call) => call.method === 'chat.update').length,
+    alerts: posts.filter((call) => inThread(call) && broadcast(call)).length,
+    narration: posts.filter((call) => inThread(call) && !broadcast(call)).length,
+    failedAlerted: failed.filter((run) => rootsOf(messages, run).some((root) => root.replies.some((reply) => reply.replyBroadcast))).length,
+    failed: failed.length,
+  };
+}
+
 export interface BotBurstResult {
   deliveries: LoadResult;
   /** ms from the first delivery until every run's message showed its final state; undefined if not within the wait. */
@@ -54,6 +98,7 @@ export interface BotBurstResult {
   duplicated: number;
   /** Slack traffic from the first delivery until Slack went quiet. */
   traffic: SlackTraffic;
+  posts: BurstPosts;
   quietAfterMs: number;
 }
 
@@ -131,6 +176,7 @@ export async function settleBurst(burst: DeliveredBurst, waitMs: number): Promis
     lostFinal: plan.runs.filter((run) => !finalShown(messages, run)).length,
     duplicated: plan.runs.filter((run) => rootsOf(messages, run).length > 1).length,
     traffic: slackTraffic(slack.calls().slice(burst.before)),
+    posts: burstPosts(slack.calls().slice(burst.before), messages, plan),
     quietAfterMs,
   };
 }

@@ -104,7 +104,8 @@ export function burstPlan(tag: string, runs = 50, perRun = 40): BurstPlan {
     runId: `ocid1.datasciencejobrun.oc1.iad.bench${tag}${String(index).padStart(3, '0')}`,
     name: `burst-${index % BURST_CHANNELS.length}-${tag}-run${index}`,
     channel: BURST_CHANNELS[index % BURST_CHANNELS.length] ?? 'C0BURSTA',
-    final: index % 5 === 0 ? 'FAILED' : 'SUCCEEDED',
+    // One run in five fails, two in each channel.
+    final: Math.floor(index / BURST_CHANNELS.length) % 5 === 0 ? 'FAILED' : 'SUCCEEDED',
   }));
   const events = list.flatMap((run) => {
     const base = { runId: run.runId, name: run.name, channel: run.channel };

@@ -1,6 +1,7 @@
 import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from '@slack/bolt';
 import { z } from 'zod';
 import { tokenize } from '../src/domain/command-line.js';
+import { postToResponseUrl } from '../src/adapters/slack-api/response-url.js';
 import { toMlopsError } from '../src/errors.js';
 import { escapeMrkdwn } from '../src/slack/mrkdwn.js';
 import { UsageError, type CommandDeps, type Reply, type Subcommand } from './command.js';
@@ -12,6 +13,7 @@ const commandBody = z.object({
   team_id: z.string().default(''),
   text: z.string().default(''),
   trigger_id: z.string().optional(),
+  response_url: z.url({ protocol: /^https?$/ }).optional().catch(undefined),
 });
 
 type CommandArgs = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
@@ -22,7 +24,8 @@ function ephemeral(reply: Reply) {
 
 /**
  * The `/mlops` listener: parse strictly, acknowledge within Slack's 3 seconds before anything slow, then
- * run the subcommand (which only enqueues or reads Redis) and answer through response_url.
+ * run the subcommand (which only enqueues or reads Redis) and answer through response_url, after the
+ * requests already waiting have been acknowledged.
  */
 export function createCommandListener(deps: CommandDeps, extra: readonly Subcommand[] = []) {
   const subcommands: Subcommand[] = [];
@@ -60,6 +63,8 @@ export function createCommandListener(deps: CommandDeps, extra: readonly Subcomm
       return;
     }
     await ack();
+    // What follows the ack yields first to the requests already waiting, so it never holds up their acks.
+    await new Promise((resolve) => setImmediate(resolve));
     const logger = deps.context.logger.child({ command: subcommand.name, slackUser: body.data.user_id, channel: body.data.channel_id });
     let reply: Reply;
     try {
@@ -74,7 +79,8 @@ export function createCommandListener(deps: CommandDeps, extra: readonly Subcomm
       }
     }
     try {
-      await respond(ephemeral(reply));
+      const responseUrl = body.data.response_url;
+      await (responseUrl ? postToResponseUrl(responseUrl, ephemeral(reply)) : respond(ephemeral(reply)));
     } catch (error) {
       logger.warn({ err: error }, 'command reply not delivered');
     }

@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Context } from '../src/context.js';
 import { applyRunUpdate, type RunUpdate } from '../src/domain/run.js';
-import { jobId } from '../src/queues.js';
+import { enqueueRunStatus } from '../src/queues.js';
 
 /**
  * A job that ran before (failed, or was picked up again after its worker died) may have folded its update
@@ -13,7 +13,7 @@ export function isRetry(job: Job): boolean {
 
 /**
  * Folds an update into its run and, when the run changed (or on a retry, see isRetry), enqueues the Slack
- * job for the run's version. The job id is per version, so asking twice for one version is one job.
+ * job for the run (one pending per run, see enqueueRunStatus).
  */
 export async function foldAndShow(context: Context, update: RunUpdate, options: { retry: boolean }): Promise<void> {
   const { before, after } = await context.runs.update(update.key, (run) => {
@@ -21,6 +21,6 @@ export async function foldAndShow(context: Context, update: RunUpdate, options: 
     return result.changed ? result.run : run;
   });
   if (after && (after !== before || options.retry)) {
-    await context.queues.slackStatus.add('run', { kind: 'run', runKey: after.key, version: after.version }, { jobId: jobId('run', after.key, String(after.version)) });
+    await enqueueRunStatus(context.queues, after.key, after.version);
   }
 }

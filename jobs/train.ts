@@ -9,7 +9,7 @@ import { applyRunUpdate, RUN_KEY_VARIABLE, startedRunKey } from '../src/domain/r
 import { trainTargetKind } from '../src/domain/train-target.js';
 import { foldAndShow, isRetry } from './fold-run.js';
 import { toMlopsError } from '../src/errors.js';
-import { jobId, TRAIN_JOB_OPTIONS, type TrainJob } from '../src/queues.js';
+import { enqueueRunStatus, jobId, TRAIN_JOB_OPTIONS, type TrainJob } from '../src/queues.js';
 import { consoleUrlFor } from '../src/adapters/oci/console-links.js';
 
 /** A second identical `/mlops train` within this window is answered with the first one's job. */
@@ -45,10 +45,9 @@ export async function enqueueTraining(context: Context, request: TrainRequest): 
   const now = context.now();
   const print = fingerprint(request);
   const id = jobId('train', print, now.toISOString());
-  const claimed = await context.redis.set(keys.trainDedupe(print), id, 'EX', TRAIN_DEDUPE_SECONDS, 'NX');
-  if (claimed !== 'OK') {
-    return { duplicate: true, jobId: (await context.redis.get(keys.trainDedupe(print))) ?? id };
-  }
+  // One round trip: claims the fingerprint, or answers with the job that holds it.
+  const holder = await context.redis.set(keys.trainDedupe(print), id, 'EX', TRAIN_DEDUPE_SECONDS, 'NX', 'GET');
+  if (holder !== null) return { duplicate: true, jobId: holder };
   const { kind, subject } = trainTargetKind(target);
   const runKey = startedRunKey.train(id);
   const channel = pickChannel(context.config.file.routes, context.config.file.slack.defaultChannel, { kind, resourceName: request.target });
@@ -66,7 +65,7 @@ export async function enqueueTraining(context: Context, request: TrainRequest): 
     details: { ...request.details, channel },
   });
   await context.runs.update(runKey, () => run);
-  await context.queues.slackStatus.add('run', { kind: 'run', runKey, version: run.version }, { jobId: jobId('run', runKey, String(run.version)) });
+  await enqueueRunStatus(context.queues, runKey, run.version);
   await context.queues.train.add(
     'train',
     { runKey, target: request.target, arguments: request.arguments, requestedBy: request.requestedBy ?? 'system', requestedAt: now.toISOString() },

@@ -26,6 +26,7 @@ export interface NotificationJob {
 
 export type SlackStatusJob =
   | { kind: 'run'; runKey: string; version: number }
+  | { kind: 'roots'; channel: string }
   | { kind: 'notice'; channel: string; notice: GenericNotification }
   | { kind: 'text'; channel: string; text: string }
   | { kind: 'message'; channel: string; text: string; blocks: Block[] }
@@ -93,6 +94,23 @@ export interface Queues {
  */
 export function jobId(...parts: string[]): string {
   return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 40);
+}
+
+/**
+ * Asks the Slack side to show a run as it is in Redis when the job runs. One pending job per run: while one
+ * waits (for a worker, or delayed for a rate-limit slot) further asks are absorbed by it, since it renders
+ * the latest state anyway; while one is active, the last ask is kept and queued when it finishes (BullMQ
+ * deduplication with keepLastIfActive). The deduplication id is what makes asking idempotent; the job id is
+ * BullMQ's own counter, because an ask kept while its twin is active would otherwise be queued under the
+ * finishing job's id and removed with it.
+ */
+export async function enqueueRunStatus(queues: Pick<Queues, 'slackStatus'>, runKey: string, version: number): Promise<void> {
+  await queues.slackStatus.add('run', { kind: 'run', runKey, version }, { deduplication: { id: jobId('show-run', runKey), keepLastIfActive: true } });
+}
+
+/** Asks for the job that posts the roots waiting for a channel's slot (jobs/slack-status.ts): one per channel, deduplicated like enqueueRunStatus. */
+export async function enqueueWaitingRoots(queues: Pick<Queues, 'slackStatus'>, channel: string): Promise<void> {
+  await queues.slackStatus.add('roots', { kind: 'roots', channel }, { deduplication: { id: jobId('waiting-roots', channel), keepLastIfActive: true } });
 }
 
 /**

@@ -18,6 +18,7 @@ export const keys = {
   recentRuns: () => `${KEY_PREFIX}:runs:recent`,
   targetRuns: (target: string) => `${KEY_PREFIX}:runs:target:${target}`,
   rateLimit: (bucket: string) => `${KEY_PREFIX}:ratelimit:${bucket}`,
+  waitingRoots: (channel: string) => `${KEY_PREFIX}:slack:waiting-roots:${channel}`,
   groupMembers: (groupId: string) => `${KEY_PREFIX}:usergroup:${groupId}`,
   audit: () => `${KEY_PREFIX}:audit`,
   slackEvent: (eventId: string) => `${KEY_PREFIX}:slack-event:${eventId}`,

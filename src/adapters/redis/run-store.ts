@@ -35,6 +35,8 @@ export interface RunMessage {
   narrated: number;
   /** Whether on-call was already alerted for this run's failure. */
   alerted: boolean;
+  /** When the root was last posted or updated (ms since the epoch; 0 when not known). */
+  renderedAt: number;
 }
 
 const messageSchema = z.object({
@@ -43,6 +45,8 @@ const messageSchema = z.object({
   renderedVersion: z.coerce.number().int(),
   narrated: z.coerce.number().int(),
   alerted: z.enum(['0', '1']).transform((flag) => flag === '1'),
+  // Absent from messages stored before it existed.
+  renderedAt: z.coerce.number().int().default(0),
 });
 
 /** Runs are kept for 30 days after their last change: long enough for status and late OCI retries. */
@@ -85,6 +89,13 @@ export class RunStore {
   async get(runKey: string): Promise<Run | undefined> {
     const raw = await this.redis.get(keys.run(runKey));
     return raw === null ? undefined : parseRun(raw);
+  }
+
+  /** Several runs in one round trip, in the order asked; undefined for a run that is gone. */
+  async getMany(runKeys: readonly string[]): Promise<Array<Run | undefined>> {
+    if (runKeys.length === 0) return [];
+    const raws = await this.redis.mget(runKeys.map((runKey) => keys.run(runKey)));
+    return raws.map((raw) => (raw === null ? undefined : parseRun(raw)));
   }
 
   async update(runKey: string, change: (run: Run | undefined) => Run | undefined): Promise<{ before: Run | undefined; after: Run | undefined }> {
@@ -131,6 +142,7 @@ export class RunStore {
         renderedVersion: String(message.renderedVersion),
         narrated: String(message.narrated),
         alerted: message.alerted ? '1' : '0',
+        renderedAt: String(message.renderedAt),
       })
       .expire(key, RUN_TTL_SECONDS)
       .exec();
@@ -174,11 +186,7 @@ export class RunStore {
   async recent(limit: number, target?: string): Promise<Run[]> {
     const runKeys = await this.redis.zrevrange(target ? keys.targetRuns(target) : keys.recentRuns(), 0, limit - 1);
     if (runKeys.length === 0) return [];
-    const raws = await this.redis.mget(runKeys.map((runKey) => keys.run(runKey)));
-    return raws.flatMap((raw) => {
-      const run = raw === null ? undefined : parseRun(raw);
-      return run ? [run] : [];
-    });
+    return (await this.getMany(runKeys)).filter((run) => run !== undefined);
   }
 }
 

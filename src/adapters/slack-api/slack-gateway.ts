@@ -73,6 +73,7 @@ const historyPage = z.object({
 const MAX_HISTORY_PAGES = 5;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const postBucket = (channel: string) => `chat.postMessage:${channel}`;
 
 export function createSlackWebClient(token: string, apiUrl: string, logger: Logger): WebClient {
   // One retry layer only: BullMQ retries failed jobs with backoff, so the client itself never retries,
@@ -116,8 +117,27 @@ export class SlackGateway {
    * shows the newest state (that is how bursts coalesce into one up-to-date message).
    */
   async postLatest(channel: string, render: () => Promise<Omit<OutgoingMessage, 'channel'>>, maxWaitMs = this.options.maxWaitMs): Promise<{ ts: string; channel: string }> {
-    const bucket = `chat.postMessage:${channel}`;
-    await this.take(bucket, this.options.limits.postMessagePerChannel, maxWaitMs);
+    await this.reservePost(channel, maxWaitMs);
+    return this.postReserved(channel, render);
+  }
+
+  /**
+   * Takes the channel's next chat.postMessage slot (waiting up to `maxWaitMs` for it, else RATE_LIMITED), for a
+   * caller that decides what to post only once the slot is its own; it then posts with postReserved.
+   */
+  async reservePost(channel: string, maxWaitMs = this.options.maxWaitMs): Promise<void> {
+    await this.take(postBucket(channel), this.options.limits.postMessagePerChannel, maxWaitMs);
+  }
+
+  /** True when the channel's slot is free right now; it is then taken (post with postReserved). */
+  async tryReservePost(channel: string): Promise<boolean> {
+    const reservation = await this.limiter.reserve(postBucket(channel), this.options.limits.postMessagePerChannel, 0);
+    return reservation.granted;
+  }
+
+  /** Posts in a slot already taken with reservePost or tryReservePost, rendering the message now. */
+  async postReserved(channel: string, render: () => Promise<Omit<OutgoingMessage, 'channel'>>): Promise<{ ts: string; channel: string }> {
+    const bucket = postBucket(channel);
     const message = await render();
     const thread = message.threadTs ? { thread_ts: message.threadTs, reply_broadcast: message.broadcast ?? false } : {};
     const result = await this.call('chat.postMessage', bucket, () =>
@@ -138,10 +158,14 @@ export class SlackGateway {
     return this.updateLatest(channel, ts, () => Promise.resolve(message), maxWaitMs);
   }
 
-  /** Like postLatest: the update is rendered once its rate-limit slot is taken. */
-  async updateLatest(channel: string, ts: string, render: () => Promise<{ text: string; blocks: Block[] }>, maxWaitMs = this.options.maxWaitMs): Promise<void> {
+  /**
+   * Like postLatest: the update is rendered once its rate-limit slot is taken. `spare` slots of the burst are
+   * left to other callers: an update that matters less only goes while the bucket has more than that free.
+   */
+  async updateLatest(channel: string, ts: string, render: () => Promise<{ text: string; blocks: Block[] }>, maxWaitMs = this.options.maxWaitMs, spare = 0): Promise<void> {
     const bucket = 'chat.update';
-    await this.take(bucket, this.options.limits.update, maxWaitMs);
+    const limit = this.options.limits.update;
+    await this.take(bucket, { intervalMs: limit.intervalMs, burst: Math.max(1, limit.burst - spare) }, maxWaitMs);
     const message = await render();
     // Blocks are always sent: chat.update with text alone would strip them.
     await this.call('chat.update', bucket, () => this.client.chat.update({ channel, ts, text: message.text, blocks: message.blocks }));
