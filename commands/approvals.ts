@@ -1,4 +1,4 @@
-import { approvalTargetLabel } from '../src/domain/approval.js';
+import { approvalTargetLabel, gateBlocked } from '../src/domain/approval.js';
 import { code, link, mention, slackDate } from '../src/slack/mrkdwn.js';
 import { messageLink } from '../src/slack/permalink.js';
 import { UsageError, type Subcommand } from './command.js';
@@ -16,7 +16,7 @@ export function createApprovalsCommand(): Subcommand {
       if (pending.length === 0) return { text: 'No approval requests are pending.' };
       const lines = pending.map(
         (approval) =>
-          `• ${code(approval.model)} version ${code(approval.version)} → ${code(approvalTargetLabel(approval))} · asked by ${mention(approval.requestedBy)} · ${approval.approvers.length}/${approval.required} approvals · expires ${slackDate(approval.expiresAt)} · ${link(messageLink(approval.channel, approval.ts), 'open request')}`,
+          `• ${code(approval.model)} version ${code(approval.version)} → ${code(approvalTargetLabel(approval))} · asked by ${mention(approval.requestedBy)} · ${gateBlocked(approval) ? ':no_entry: blocked by a failed quality gate' : `${approval.approvers.length}/${approval.required} approvals`} · expires ${slackDate(approval.expiresAt)} · ${link(messageLink(approval.channel, approval.ts), 'open request')}`,
       );
       return { text: `*Pending approval requests*\n${lines.join('\n')}` };
     },

@@ -1,6 +1,7 @@
 import type { PromotionTarget } from '../src/domain/approval.js';
-import { approvalTargetLabel } from '../src/domain/approval.js';
-import { code } from '../src/slack/mrkdwn.js';
+import { approvalTargetLabel, gateBlocked } from '../src/domain/approval.js';
+import { explainFailure, failedGates } from '../src/domain/gates.js';
+import { code, escapeMrkdwn } from '../src/slack/mrkdwn.js';
 import { requestPromotion } from '../jobs/promote.js';
 import { UsageError, type Subcommand } from './command.js';
 
@@ -67,7 +68,11 @@ export function createPromoteCommand(): Subcommand {
         });
         const label = approvalTargetLabel(approval);
         const immediate = approval.state === 'approved';
-        await context.audit.record({ actor: input.userId, action: 'command.promote', subject: `${parsed.model} v${parsed.version} ${label}`, outcome: immediate ? 'promoting: no approval needed' : 'requested', jobId: approval.id });
+        await context.audit.record({ actor: input.userId, action: 'command.promote', subject: `${parsed.model} v${parsed.version} ${label}`, outcome: immediate ? 'promoting: no approval needed' : gateBlocked(approval) ? 'requested: quality gate failed' : 'requested', jobId: approval.id });
+        if (gateBlocked(approval)) {
+          const failed = failedGates(approval.gates).map((gate) => explainFailure(gate, approval.version));
+          return { text: `:no_entry: Request for ${code(parsed.model)} v${parsed.version} → ${code(label)} posted in <#${channel}>, blocked by a failed quality gate: ${escapeMrkdwn(failed.join('; '))}. Only a gate overrider can lift it, giving a reason.` };
+        }
         if (immediate) return { text: `:rocket: Promoting ${code(parsed.model)} v${parsed.version} → ${code(label)}: no approval needed there. Follow it in <#${channel}> (request ${code(approval.id)}).` };
         return { text: `:memo: Approval request for ${code(parsed.model)} v${parsed.version} → ${code(label)} posted in <#${channel}> (request ${code(approval.id)}).` };
       } catch (error) {

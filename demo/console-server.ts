@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { FakeKubeApi } from '../test/fakes/fake-kube-api.js';
 import type { FakeMlflow } from '../test/fakes/fake-mlflow.js';
 import type { FakeMessage, FakeSlackApi, JsonObject } from '../test/fakes/fake-slack-api.js';
-import { blockActionsBody, postSigned, slashCommandBody } from '../test/helpers/slack-request.js';
+import { blockActionsBody, postSigned, slashCommandBody, viewSubmissionBody } from '../test/helpers/slack-request.js';
 import { DEMO_EVENTS, type DemoCloud, type DemoEventName } from './oci-events.js';
 import { CHANNELS, CHURN, CHURN_PATH, CLUSTERS, FRAUD, NAMESPACE, SAMPLE_USERS, USERGROUP_HANDLES, type DemoClusters } from './sample-project.js';
 
@@ -46,6 +46,8 @@ const clickInput = z.object({
   ts: z.string().optional(),
   ephemeralId: z.string().optional(),
 });
+const submitInput = z.object({ user: z.string(), viewId: z.string(), values: z.record(z.string(), z.string().max(3000)) });
+const closeInput = z.object({ user: z.string(), viewId: z.string() });
 const eventInput = z.object({ name: z.enum(Object.keys(DEMO_EVENTS) as [DemoEventName, ...DemoEventName[]]) });
 
 const CONTENT_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
@@ -75,6 +77,7 @@ function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 const isObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
+const stringOf = (value: unknown): string => (typeof value === 'string' ? value : '');
 
 export class ConsoleServer {
   private readonly server: Server;
@@ -85,6 +88,10 @@ export class ConsoleServer {
   /** Ephemerals the bot posted through chat.postEphemeral and later replaced (or deleted: null) through a response_url, as Slack does. */
   private readonly apiEphemeralChanges = new Map<string, { text: string; blocks: JsonObject[] | undefined } | null>();
   private readonly activity: { at: number; text: string }[] = [];
+  /** Who clicked for each trigger_id, so a modal opened with it shows to that visitor only. */
+  private readonly triggerOwners = new Map<string, string>();
+  /** Field errors the bot answered a modal submission with (response_action: errors), by view id. */
+  private readonly viewErrors = new Map<string, Record<string, string>>();
   private counter = 0;
   private lastState = '';
   private readonly poll: NodeJS.Timeout;
@@ -174,8 +181,11 @@ export class ConsoleServer {
         ],
       },
     ];
+    // Open modals, each shown to the visitor whose click opened it.
+    const views = slack.views().map((view) => ({ id: view.id, user: view.triggerId ? (this.triggerOwners.get(view.triggerId) ?? null) : null, view: view.view, errors: this.viewErrors.get(view.id) ?? {} }));
     return {
       users: SAMPLE_USERS,
+      views,
       groups: USERGROUP_HANDLES,
       channels: Object.entries(CHANNELS).map(([id, name]) => ({ id, name, messages: slack.messages(id).map(message) })),
       ephemerals,
@@ -221,6 +231,13 @@ export class ConsoleServer {
     if (req.method === 'POST' && url.pathname.startsWith('/hooks/')) return this.responseUrlReply(url.pathname, await readJson(req), res);
     if (route === 'POST /api/command') return this.json(res, 200, await this.command(commandInput.parse(await readJson(req))));
     if (route === 'POST /api/click') return this.json(res, 200, await this.click(clickInput.parse(await readJson(req))));
+    if (route === 'POST /api/submit') return this.json(res, 200, await this.submit(submitInput.parse(await readJson(req))));
+    if (route === 'POST /api/close') {
+      const { user, viewId } = closeInput.parse(await readJson(req));
+      this.ownView(user, viewId);
+      this.options.slack.closeView(viewId);
+      return this.json(res, 200, { ok: true });
+    }
     if (route === 'POST /api/event') {
       const { name } = eventInput.parse(await readJson(req));
       this.note(`OCI event fired: ${DEMO_EVENTS[name]}`);
@@ -289,9 +306,54 @@ export class ConsoleServer {
       message = found;
     }
     const responseUrl = this.newResponseUrl(input.user, input.channel, input.ephemeralId);
-    const body = blockActionsBody({ actionId: input.actionId, userId: input.user, userName, channelId: input.channel, channelName, teamId: 'T0FAKE', teamDomain: 'fake-workspace', message, isEphemeral, responseUrl });
+    // A trigger_id Slack would honour for 3 s: a modal the bot opens with it shows to this visitor.
+    const triggerId = this.options.slack.issueTrigger();
+    this.triggerOwners.set(triggerId, input.user);
+    const body = blockActionsBody({ actionId: input.actionId, userId: input.user, userName, channelId: input.channel, channelName, teamId: 'T0FAKE', teamDomain: 'fake-workspace', message, isEphemeral, responseUrl, triggerId });
     const answer = await postSigned(`${this.options.botUrl}/slack/events`, this.options.signingSecret, body, { timeoutMs: 5_000 });
     return { status: answer.status };
+  }
+
+  private ownView(user: string, viewId: string): JsonObject {
+    const open = this.options.slack.views().find((view) => view.id === viewId);
+    if (!open || (open.triggerId && this.triggerOwners.get(open.triggerId) !== user)) throw new BadRequest('that modal is gone');
+    return open.view;
+  }
+
+  /**
+   * A modal's Submit: a signed view_submission with the typed values. Slack closes the modal when the app
+   * acknowledges without a response_action, and shows field errors when it answers `errors`.
+   */
+  private async submit(input: z.infer<typeof submitInput>): Promise<JsonObject> {
+    const userName = this.knownUser(input.user);
+    const view = this.ownView(input.user, input.viewId);
+    const inputs = (Array.isArray(view.blocks) ? view.blocks : []).filter(isObject).filter((block) => block.type === 'input');
+    const values = Object.fromEntries(
+      inputs.map((block) => {
+        const element = isObject(block.element) ? block.element : {};
+        const blockId = stringOf(block.block_id);
+        return [blockId, { [stringOf(element.action_id)]: { type: 'plain_text_input', value: input.values[blockId] ?? null } }];
+      }),
+    );
+    const body = viewSubmissionBody({
+      callbackId: stringOf(view.callback_id),
+      userId: input.user,
+      userName,
+      teamId: 'T0FAKE',
+      teamDomain: 'fake-workspace',
+      viewId: input.viewId,
+      privateMetadata: stringOf(view.private_metadata),
+      values,
+    });
+    const answer = await postSigned(`${this.options.botUrl}/slack/events`, this.options.signingSecret, body, { timeoutMs: 5_000 });
+    const errors = isObject(answer.json) && answer.json.response_action === 'errors' && isObject(answer.json.errors) ? answer.json.errors : undefined;
+    if (errors) this.viewErrors.set(input.viewId, Object.fromEntries(Object.entries(errors).map(([key, value]) => [key, String(value)])));
+    else {
+      this.viewErrors.delete(input.viewId);
+      this.options.slack.closeView(input.viewId);
+    }
+    this.push();
+    return { status: answer.status, ...(errors ? { errors } : {}) };
   }
 
   /** What the bot posts to a response_url: an ephemeral reply, or a change to the message clicked. */

@@ -4,7 +4,7 @@ import type { FakeOciApi, FakeResource } from '../test/fakes/fake-oci-api.js';
 import type { FakeSlackUser } from '../test/fakes/fake-slack-api.js';
 
 /**
- * The sample project the demo starts with: two models in MLflow, a Data Science training job, a DevOps
+ * The sample project the demo starts with: two models in MLflow (fraud-model's version 3 fails a quality gate), a Data Science training job, a DevOps
  * build pipeline, and inference Deployments in two Kubernetes clusters with a few revisions. churn-model
  * is promoted along dev → qa → prod: dev in its own cluster (kubeconfig context oke-dev), prod beside
  * fraud-model (oke-prod, the current context). The bot sees it only through its configuration file and
@@ -20,7 +20,7 @@ export interface SampleUser {
 export const SAMPLE_USERS: readonly SampleUser[] = [
   { id: 'U0DANA', name: 'dana', role: 'data scientist' },
   { id: 'U0AVERY', name: 'avery', role: 'approver' },
-  { id: 'U0BLAKE', name: 'blake', role: 'approver' },
+  { id: 'U0BLAKE', name: 'blake', role: 'approver, gate overrider' },
   { id: 'U0CASEY', name: 'casey', role: 'on-call engineer' },
 ];
 
@@ -79,7 +79,7 @@ export function demoConfigFile(): Record<string, unknown> {
       { match: { kind: 'deploy' }, channel: 'C0DEPLOY' },
       { match: { kind: 'alarm' }, channel: 'C0DEPLOY' },
     ],
-    roles: { trainers: ['S0DS'], approvers: ['U0AVERY', 'U0BLAKE'], deployers: ['S0SRE'] },
+    roles: { trainers: ['S0DS'], approvers: ['U0AVERY', 'U0BLAKE'], deployers: ['S0SRE'], gateOverriders: ['U0BLAKE'] },
     approvals: { required: 1, allowSelfApproval: false, ttl: '24h' },
     train: {
       [FRAUD.model]: { dataScienceJob: { jobId: FRAUD.jobId, projectId: FRAUD.projectId, compartmentId: COMPARTMENT_ID } },
@@ -93,6 +93,12 @@ export function demoConfigFile(): Record<string, unknown> {
         // The retraining loop: its accuracy alarm offers a Retrain of the model's training job.
         train: FRAUD.model,
         retrain: { onAlarms: ['fraud-model-accuracy*'] },
+        // Quality gates: version 3 fails them, so its request needs a gate overrider's reason.
+        metrics: { auc: 'higher', precision: 'higher', loss: 'lower' },
+        gates: [
+          { metric: 'auc', min: 0.9 },
+          { metric: 'auc', maxRegression: 0.01 },
+        ],
       },
       [CHURN.model]: {
         environments: [
@@ -154,6 +160,7 @@ export function seedSampleProject(stand: { oci: FakeOciApi; mlflow: FakeMlflow; 
   const candidate = mlflow.addRun({ auc: 0.94, precision: 0.88, loss: 0.27 }, 'fraud-new-features');
   const v1 = mlflow.addVersion(FRAUD.model, { runId: champion });
   mlflow.addVersion(FRAUD.model, { runId: candidate });
+  mlflow.addVersion(FRAUD.model, { runId: mlflow.addRun({ auc: 0.88, precision: 0.91, loss: 0.29 }, 'fraud-high-recall') });
   mlflow.setAliasDirectly(FRAUD.model, 'champion', v1);
   const churnV1 = mlflow.addVersion(CHURN.model, { runId: mlflow.addRun({ auc: 0.82 }, 'churn-baseline') });
   mlflow.addVersion(CHURN.model, { runId: mlflow.addRun({ auc: 0.83 }, 'churn-retrain') });

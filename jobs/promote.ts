@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { MlflowClient } from '../src/adapters/mlflow/mlflow-client.js';
+import { readSnapshot } from '../src/adapters/mlflow/run-metrics.js';
 import { KEY_PREFIX } from '../src/adapters/redis/keys.js';
 import type { Context } from '../src/context.js';
-import { approvalTargetLabel, targetLabel, type Approval, type EnvironmentStep, type MetricsSnapshot, type PromotionTarget } from '../src/domain/approval.js';
+import { approvalTargetLabel, gateBlocked, targetLabel, type Approval, type EnvironmentStep, type PromotionTarget } from '../src/domain/approval.js';
 import { approvalPolicy, environmentsOf, evaluateSoak, findEnvironment, resolveTarget, soakRefusal, type ApprovalPolicy } from '../src/domain/environments.js';
+import { withGates } from '../src/domain/gates.js';
+import { recheckGates } from '../src/gate-check.js';
 import { pickChannel } from '../src/domain/route.js';
 import { applyRunUpdate, hasOciResource, startedRunKey } from '../src/domain/run.js';
 import { fromOciLifecycleState } from '../src/domain/run-state.js';
@@ -47,18 +50,6 @@ export function defaultTarget(context: Context, model: string): PromotionTarget 
 export function modelChannel(context: Context, model: string): string {
   const configured = context.config.file.models[model]?.channel;
   return configured ?? pickChannel(context.config.file.routes, context.config.file.slack.defaultChannel, { kind: 'model', resourceName: model });
-}
-
-async function snapshot(mlflow: MlflowClient, runId: string | undefined, version: string | undefined): Promise<MetricsSnapshot> {
-  if (!runId) return { ...(version ? { version } : {}), metrics: {} };
-  try {
-    const run = await mlflow.getRun(runId);
-    return { ...(version ? { version } : {}), runId, metrics: run.metrics };
-  } catch (error) {
-    // A deleted run only costs the comparison, not the request.
-    if (error instanceof MlopsError && !error.retryable) return { ...(version ? { version } : {}), runId, metrics: {} };
-    throw error;
-  }
 }
 
 export async function approvalLinks(context: Context, approval: Approval): Promise<ApprovalLinks> {
@@ -146,7 +137,17 @@ export async function requestPromotion(context: Context, request: PromotionReque
   const currentVersion = target.kind === 'alias' ? registered.aliases[target.alias] : registered.stages[target.stage];
   const current = currentVersion ? await mlflow.getModelVersion(request.model, currentVersion) : undefined;
   const now = context.now();
-  const immediate = policy.required === 0;
+  const label = environment ? environment.name : targetLabel(target);
+  // Gates are evaluated against the holder this request names (the model's and the environment's); again
+  // just before the alias moves.
+  const gated = withGates(
+    context.config.file.models[request.model],
+    { candidate: await readSnapshot(mlflow, version.runId, version.version), current: await readSnapshot(mlflow, current?.runId, currentVersion) },
+    environment?.name,
+    label,
+  );
+  // No approval needed still waits for a gate override when a gate failed.
+  const immediate = policy.required === 0 && !gateBlocked(gated);
   const approval: Approval = {
     id: randomBytes(6).toString('hex'),
     model: request.model,
@@ -160,8 +161,7 @@ export async function requestPromotion(context: Context, request: PromotionReque
     approvers: [],
     state: immediate ? 'approved' : 'pending',
     ...(immediate ? { decidedBy: request.requestedBy } : {}),
-    candidate: await snapshot(mlflow, version.runId, version.version),
-    current: await snapshot(mlflow, current?.runId, currentVersion),
+    ...gated,
     ...(environment ? { environment } : {}),
   };
   const channel = modelChannel(context, request.model);
@@ -204,6 +204,14 @@ export function createPromoteProcessor(context: Context) {
     // An environment's own pipeline (none: no deployment there); a model without environments keeps its one.
     const deployPipelineId = approval.environment ? environment?.deployPipelineId : modelConfig?.deployPipelineId;
     try {
+      const gates = await recheckGates(context, mlflow, approval, approval.environment?.name);
+      if (!gates.ok) {
+        await context.approvals.update(approvalId, (current) => ({ ...current, state: 'failed', gates: gates.gates, outcome: gates.reason }));
+        await context.audit.record({ actor: 'system', action: 'job.promote', subject: `${approval.model} v${approval.version}`, outcome: 'stopped: quality gate failed', jobId: job.id ?? '', detail: gates.reason });
+        await refreshApprovalMessage(context, approvalId);
+        return;
+      }
+      if (gates.gates) await context.approvals.update(approvalId, (current) => ({ ...current, gates: gates.gates }));
       let previous: string | undefined;
       if (approval.target.kind === 'alias') {
         const before = (await mlflow.getVersionByAlias(approval.model, approval.target.alias))?.version;

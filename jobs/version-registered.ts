@@ -32,8 +32,11 @@ export async function announceVersion(context: Context, data: Extract<SlackStatu
   const first = context.config.file.models[model]?.environments?.[0];
   const target = defaultTarget(context, model);
   const label = first ? first.name : target.kind === 'alias' ? `@${target.alias}` : target.stage;
+  // Gate results came through JSON: a NaN or infinite candidate value arrives as null (its note says why it failed).
+  const gates = (data.gates ?? []).map((gate) => ({ ...gate, candidate: gate.candidate ?? undefined }));
   const message = renderVersionRegistered(model, version, context.mlflow?.modelVersionUrl(model, version), label, {
     ...(run ? { metrics: run.metrics } : {}),
+    gates,
   });
   if (!trained) {
     await context.slack.postMessage({ channel: modelChannel(context, model), ...message });

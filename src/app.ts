@@ -14,6 +14,7 @@ import { createPromoteProcessor } from '../jobs/promote.js';
 import { createRollbackProcessor } from '../jobs/rollback.js';
 import { createTrainProcessor } from '../jobs/train.js';
 import { createRetrainProcessor, syncRetrainSchedules } from '../jobs/retrain.js';
+import { createModelVersionProcessor } from '../jobs/model-version.js';
 import { retryRun } from './interactions/retry-run.js';
 import { retrainFromAlarm } from './interactions/retrain-run.js';
 import type { KubeClient } from './adapters/kube/kube-client.js';
@@ -38,12 +39,13 @@ import { sendJson } from './http/respond.js';
 import { createHttpServer, createMetricsServer, listen, type RouteTable } from './http/server.js';
 import { SlackHttpReceiver, SlackSocketReceiver } from './http/slack-receiver.js';
 import { registerApprovalButtons } from './interactions/approval-buttons.js';
+import { registerGateOverride } from './interactions/gate-override.js';
 import { registerRollbackButtons, rollbackFromRun } from './interactions/rollback-buttons.js';
 import { registerLogTailButtons } from './interactions/log-tail-buttons.js';
 import { registerRunButtons } from './interactions/run-buttons.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, measureQueues, type MeasuredQueue } from './metrics.js';
-import { closeQueues, createJobWorker, createQueues, QUEUE_NAMES } from './queues.js';
+import { closeQueues, createJobWorker, createQueues, jobId, QUEUE_NAMES } from './queues.js';
 
 export interface BotOptions {
   config: Config;
@@ -54,6 +56,8 @@ export interface BotOptions {
   logger?: Logger;
   now?: () => Date;
   slackGateway?: Partial<GatewayOptions>;
+  /** How often workers look for model versions whose MLflow webhook was missed (default 5 minutes). */
+  modelVersionSweepMs?: number;
 }
 
 export interface RunningBot {
@@ -69,6 +73,7 @@ export interface RunningBot {
 
 /** Waits between attempts at start-up work that needs Slack or Redis. */
 const SLACK_IDENTITY_RETRY_MS = [500, 1_000, 2_000, 5_000, 10_000];
+const MODEL_VERSION_SWEEP_MS = 5 * 60_000;
 
 /**
  * Starts one bot process in the role ROLE asks for: `web` serves HTTP (Slack, OCI, probes), `worker` runs
@@ -148,6 +153,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
         registerRollbackButtons(app, context, authorizer);
         registerApprovalButtons(app, context, authorizer);
         registerLogTailButtons(app, context);
+        registerGateOverride(app, context, authorizer);
         app.event('subteam_members_changed', async ({ event }) => {
           const subteam = (event as { subteam_id?: unknown }).subteam_id;
           if (typeof subteam === 'string') await authorizer.forget(subteam);
@@ -180,6 +186,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       [QUEUE_NAMES.rollback]: { run: createRollbackProcessor(context), concurrency: 4 },
       [QUEUE_NAMES.explain]: { run: createExplainProcessor(context), concurrency: 4 },
       [QUEUE_NAMES.retrain]: { run: createRetrainProcessor(context), concurrency: 4 },
+      [QUEUE_NAMES.modelVersions]: { run: createModelVersionProcessor(context), concurrency: 4 },
     };
     for (const [name, { run, concurrency }] of Object.entries(processors)) {
       const connection: Redis = createRedis(env.REDIS_URL, 'worker', `worker:${name}`);
@@ -213,6 +220,16 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
         }
       })()
     : Promise.resolve();
+  if (runWorkers && context.mlflow && Object.keys(config.file.models).length > 0) {
+    // Missed MLflow webhooks: one scheduler shared by every replica (upserting the same id is idempotent), and
+    // one sweep at start; two replicas starting together add it once.
+    const every = options.modelVersionSweepMs ?? MODEL_VERSION_SWEEP_MS;
+    const startSweep = jobId('model-version-sweep', String(Math.floor(Date.now() / every)));
+    await Promise.all([
+      queues.modelVersions.upsertJobScheduler('model-version-sweep', { every }, { name: 'sweep', data: { kind: 'sweep' }, opts: { removeOnComplete: true, removeOnFail: { age: 24 * 3600 }, attempts: 1 } }),
+      queues.modelVersions.add('sweep', { kind: 'sweep' }, { jobId: startSweep, removeOnComplete: { age: 3600 }, attempts: 1 }),
+    ]).catch((error: unknown) => logger.warn({ err: error }, 'model version sweep not scheduled'));
+  }
 
   const ready = async () => {
     const checks: Record<string, boolean> = {};

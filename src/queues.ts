@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Queue, Worker, type Job, type JobsOptions, type MinimalJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { GenericNotification, OciNotification } from './domain/oci-notification.js';
+import type { GateResult } from './domain/gates.js';
 import { isMlopsError } from './errors.js';
 import type { Block } from './slack/blocks.js';
 
@@ -15,6 +16,7 @@ export const QUEUE_NAMES = {
   rollback: 'rollback',
   explain: 'explain-failure',
   retrain: 'retrain',
+  modelVersions: 'model-versions',
 } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
@@ -34,7 +36,7 @@ export type SlackStatusJob =
   /** A reply in a run's thread, once its message is posted (waits for it until `until`), optionally linking another run's message. */
   | { kind: 'note'; runKey: string; id: string; text: string; blocks?: Block[]; linkRunKey?: string; until: string }
   /** MLflow registered a version: posted in the thread of the bot's run that trained it, else in the model's channel. */
-  | { kind: 'version'; model: string; version: string; runId?: string };
+  | { kind: 'version'; model: string; version: string; runId?: string; gates?: GateResult[] };
 
 /** Why a model is retrained: an alarm (its episode's run key), a Retrain click, or its schedule's tick. */
 export type RetrainJob =
@@ -58,6 +60,9 @@ export interface TrainJob {
   requestedBy: string;
   requestedAt: string;
 }
+
+/** A new model version to handle (webhook or sweep), or a sweep for versions whose webhook was missed. */
+export type ModelVersionJob = { kind: 'version'; model: string; version: string; via: 'webhook' | 'sweep' } | { kind: 'sweep' };
 
 export interface PromoteJob {
   approvalId: string;
@@ -86,6 +91,7 @@ export interface Queues {
   rollback: Queue<RollbackJobData>;
   explain: Queue<ExplainJob>;
   retrain: Queue<RetrainJob>;
+  modelVersions: Queue<ModelVersionJob>;
 }
 
 /**
@@ -188,8 +194,16 @@ export const TRAIN_JOB_OPTIONS: JobsOptions = {
  */
 export const EXPLAIN_JOB_OPTIONS: JobsOptions = {
   attempts: 8,
-  backoff: { type: RETRY_AFTER_BACKOFF, delay: 1_000 },
+  backoff: { type: JOB_BACKOFF_TYPE, delay: 1_000 },
   removeOnComplete: { age: 24 * 3600 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+/** Kept a week after completion, so a late webhook or sweep for the same version adds nothing. */
+export const MODEL_VERSION_JOB_OPTIONS: JobsOptions = {
+  attempts: 8,
+  backoff: { type: RETRY_AFTER_BACKOFF, delay: 2_000 },
+  removeOnComplete: { age: 7 * 24 * 3600 },
   removeOnFail: { age: 7 * 24 * 3600 },
 };
 
@@ -202,6 +216,7 @@ export function createQueues(connection: Redis): Queues {
     rollback: new Queue<RollbackJobData>(QUEUE_NAMES.rollback, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
     explain: new Queue<ExplainJob>(QUEUE_NAMES.explain, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: EXPLAIN_JOB_OPTIONS }),
     retrain: new Queue<RetrainJob>(QUEUE_NAMES.retrain, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
+    modelVersions: new Queue<ModelVersionJob>(QUEUE_NAMES.modelVersions, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: MODEL_VERSION_JOB_OPTIONS }),
   };
 }
 

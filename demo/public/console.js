@@ -36,7 +36,7 @@ function token(inner) {
 /** The shortcodes the bot uses, as Slack shows them. */
 const EMOJI = {
   alarm_clock: '\u23F0', arrows_counterclockwise: '\u{1F504}', ballot_box_with_check: '\u2611\uFE0F', construction: '\u{1F6A7}',
-  double_vertical_bar: '\u23F8\uFE0F', fast_forward: '\u23E9', gear: '\u2699\uFE0F', hourglass_flowing_sand: '\u23F3',
+  double_vertical_bar: '\u23F8\uFE0F', hourglass: '\u231B', unlock: '\u{1F513}', fast_forward: '\u23E9', gear: '\u2699\uFE0F', hourglass_flowing_sand: '\u23F3',
   inbox_tray: '\u{1F4E5}', information_source: '\u2139\uFE0F', large_green_circle: '\u{1F7E2}', lock: '\u{1F512}', memo: '\u{1F4DD}',
   no_entry: '\u26D4', no_entry_sign: '\u{1F6AB}', package: '\u{1F4E6}', repeat: '\u{1F501}', rewind: '\u23EA', rocket: '\u{1F680}',
   rotating_light: '\u{1F6A8}', satellite_antenna: '\u{1F4E1}', warning: '\u26A0\uFE0F', wastebasket: '\u{1F5D1}\uFE0F',
@@ -187,7 +187,51 @@ function render() {
   };
   $('models').innerHTML = data.models.map((model) => `<div class="model" data-model="${escapeHtml(model.name)}">${renderModel(model)}</div>`).join('');
   $('activity').innerHTML = data.activity.slice(-8).map((entry) => `<li>${escapeHtml(entry.text)}</li>`).join('');
+  renderModal(data.views.find((view) => view.user === state.user));
 }
+
+/**
+ * A modal the bot opened (views.open) for this visitor: its section text, and a text box per input block.
+ * Built once per view so typing survives the live updates; field errors from the bot show under their box.
+ */
+function renderModal(open) {
+  const dialog = $('modal');
+  if (!open) {
+    if (dialog.open) dialog.close();
+    dialog.dataset.view = '';
+    return;
+  }
+  if (dialog.dataset.view !== open.id) {
+    dialog.dataset.view = open.id;
+    const view = open.view;
+    $('modal-title').textContent = view.title?.text ?? '';
+    $('modal-submit').textContent = view.submit?.text ?? 'Submit';
+    $('modal-close').textContent = view.close?.text ?? 'Cancel';
+    $('modal-blocks').innerHTML = (view.blocks ?? [])
+      .map((block) => {
+        if (block.type !== 'input') return blocks([block], {});
+        const id = `modal-input-${escapeHtml(block.block_id)}`;
+        const optional = block.optional ? ' <small>(optional)</small>' : '';
+        return `<label for="${id}">${plain(block.label.text)}${optional}</label><textarea id="${id}" data-block="${escapeHtml(block.block_id)}" maxlength="${block.element.max_length ?? 3000}"></textarea><div class="field-error" data-error="${escapeHtml(block.block_id)}"></div>`;
+      })
+      .join('');
+    if (!dialog.open) dialog.showModal();
+  }
+  for (const slot of document.querySelectorAll('#modal-blocks [data-error]')) slot.textContent = open.errors[slot.dataset.error] ?? '';
+}
+
+$('modal-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const viewId = $('modal').dataset.view;
+  const values = {};
+  for (const box of document.querySelectorAll('#modal-blocks textarea')) values[box.dataset.block] = box.value;
+  post('/api/submit', { user: state.user, viewId, values }).catch(showError);
+});
+
+const closeModal = () => post('/api/close', { user: state.user, viewId: $('modal').dataset.view }).catch(showError);
+$('modal-close').addEventListener('click', closeModal);
+// Escape closes a <dialog> by itself; Slack closes the view too.
+$('modal').addEventListener('cancel', closeModal);
 
 async function post(path, payload) {
   const response = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) });

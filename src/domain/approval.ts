@@ -1,5 +1,11 @@
+import type { MetricDirection } from '../config/config-file.js';
+import type { GateResult } from './gates.js';
+
 /** A request to move a model alias (or stage) to a version, decided by approvers in Slack. */
 export type PromotionTarget = { kind: 'alias'; alias: string } | { kind: 'stage'; stage: string };
+
+/** The requester (and decider) of a promotion the bot makes by itself on MLflow's webhook. */
+export const AUTOMATIC_REQUESTER = 'mlflow-webhook';
 
 export const APPROVAL_STATES = ['pending', 'approved', 'rejected', 'expired', 'superseded', 'promoted', 'failed'] as const;
 export type ApprovalState = (typeof APPROVAL_STATES)[number];
@@ -8,6 +14,13 @@ export interface MetricsSnapshot {
   version?: string;
   runId?: string;
   metrics: Record<string, number>;
+}
+
+/** A gate overrider lifted the failed gates of a request: who, why and when. */
+export interface GateOverride {
+  by: string;
+  reason: string;
+  at: string;
 }
 
 /** The step of a model's promotion path that a request is for (models with `environments` only). */
@@ -44,6 +57,19 @@ export interface Approval {
   outcome?: string;
   /** Bound to one environment of the model's path; absent for a model without environments. */
   environment?: EnvironmentStep;
+  /** Which way each shown metric is better (models.<name>.metrics), for the comparison marks. */
+  directions?: Record<string, MetricDirection>;
+  /** How many more metrics the runs logged than the request shows. */
+  metricsOmitted?: number;
+  /** The quality gates as evaluated when the request was made (and again just before the alias moves). */
+  gates?: GateResult[];
+  /** Set when a gate overrider lifted the failed gates; approvals then proceed as usual. */
+  gateOverride?: GateOverride;
+}
+
+/** A failed gate nobody has overridden: the request cannot be approved. */
+export function gateBlocked(approval: Pick<Approval, 'gates' | 'gateOverride'>): boolean {
+  return !approval.gateOverride && (approval.gates ?? []).some((gate) => !gate.passed);
 }
 
 /** What a request promotes into: `qa (@qa)` for an environment, else the alias or stage. */

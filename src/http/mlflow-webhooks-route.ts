@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { enqueueNewVersion } from '../../jobs/model-version.js';
 import { botAliasKey, modelChannel } from '../../jobs/promote.js';
 import { KEY_PREFIX } from '../adapters/redis/keys.js';
 import type { Context } from '../context.js';
@@ -102,9 +103,9 @@ async function handle(context: Context, payload: z.output<typeof payloadSchema>,
   if (payload.entity === 'model_version' && payload.action === 'created') {
     const data = versionData.safeParse(payload.data);
     if (!data.success) return;
-    // Where it is announced depends on its run's tags, read by the worker (jobs/version-registered.ts).
-    const { version, run_id: runId } = data.data;
-    await context.queues.slackStatus.add('version', { kind: 'version', model, version, ...(runId ? { runId } : {}) }, { jobId: jobId('mlflow', deliveryId) });
+    // Gates, the automatic first step and the "version registered" offer run in the model-versions queue;
+    // where it is announced depends on its run's tags (jobs/version-registered.ts).
+    await enqueueNewVersion(context, model, data.data.version, 'webhook');
     return;
   }
   if (payload.entity === 'model_version_alias') {

@@ -9,6 +9,7 @@ import { toMlopsError } from '../errors.js';
 import { jobId } from '../queues.js';
 import { APPROVAL_ACTIONS } from '../slack/approval-message.js';
 import { code, escapeMrkdwn } from '../slack/mrkdwn.js';
+import { reasonModal } from '../slack/reason-modal.js';
 
 const click = z.object({
   user: z.object({ id: z.string().regex(/^[UW][A-Z0-9]+$/) }),
@@ -18,7 +19,7 @@ const click = z.object({
   actions: z.array(z.object({ value: z.string().max(2000).optional() })).min(1),
 });
 const approvalId = z.string().regex(/^[0-9a-f]{12}$/);
-const versionButton = z.object({ model: z.string().max(64), version: z.string().regex(/^\d{1,10}$/) });
+const versionButton = z.object({ model: z.string().max(64), version: z.string().regex(/^\d{1,10}$/), gated: z.boolean().optional() });
 const submission = z.object({
   user: z.object({ id: z.string().regex(/^[UW][A-Z0-9]+$/) }),
   view: z.object({
@@ -28,7 +29,7 @@ const submission = z.object({
 });
 
 /** The clicker, the channel and the approval id of an Approve or Reject click; undefined for a malformed one. */
-function readClick(body: unknown): { channel: string | undefined; user: string; id: string; triggerId: string } | undefined {
+export function readClick(body: unknown): { channel: string | undefined; user: string; id: string; triggerId: string } | undefined {
   const parsed = click.safeParse(body);
   if (!parsed.success) return undefined;
   const id = approvalId.safeParse(parsed.data.actions[0]?.value);
@@ -43,6 +44,7 @@ const ANSWERS: Record<Exclude<Decision, 'approved' | 'recorded' | 'rejected'>, s
   superseded: ':fast_forward: A newer request for this model and alias replaced this one.',
   closed: ':lock: This request is already decided.',
   missing: ':warning: This request is no longer known to the bot.',
+  gated: ':no_entry: A quality gate failed on this request: a gate overrider has to override it, giving a reason, before it can be approved.',
 };
 
 /**
@@ -114,18 +116,15 @@ export function registerApprovalButtons(app: App, context: Context, authorizer: 
       // The trigger expires 3 s after the click, so the modal opens before anything else.
       await client.views.open({
         trigger_id: triggerId,
-        view: {
-          type: 'modal',
-          callback_id: APPROVAL_ACTIONS.rejectModal,
-          private_metadata: JSON.stringify({ approval: id, channel: channel ?? '' }),
-          title: { type: 'plain_text', text: 'Reject promotion' },
-          submit: { type: 'plain_text', text: 'Reject' },
-          close: { type: 'plain_text', text: 'Cancel' },
-          blocks: [
-            { type: 'section', text: { type: 'mrkdwn', text: `Reject ${code(approval.model)} v${approval.version} → ${code(approvalTargetLabel(approval))}?` } },
-            { type: 'input', block_id: 'reason', optional: true, label: { type: 'plain_text', text: 'Reason' }, element: { type: 'plain_text_input', action_id: 'reason', multiline: true, max_length: 500 } },
-          ],
-        },
+        view: reasonModal({
+          callbackId: APPROVAL_ACTIONS.rejectModal,
+          metadata: { approval: id, channel: channel ?? '' },
+          title: 'Reject promotion',
+          submit: 'Reject',
+          prompt: `Reject ${code(approval.model)} v${approval.version} → ${code(approvalTargetLabel(approval))}?`,
+          label: 'Reason',
+          required: false,
+        }),
       });
     } catch (error) {
       context.logger.error({ err: error }, 'reject failed');
@@ -168,10 +167,19 @@ export function registerApprovalButtons(app: App, context: Context, authorizer: 
         await ephemeral(channel, user, ':warning: That model is not configured for promotion.');
         return;
       }
+      // A version that failed a gate when it was registered is offered to gate overriders only.
+      if (value.data.gated) {
+        const allowed = await authorizer.check('gateOverriders', user);
+        if (!allowed.allowed) {
+          await context.audit.record({ actor: user, action: 'button.request_promotion', subject: `${value.data.model} v${value.data.version}`, outcome: 'not a gate overrider' });
+          await ephemeral(channel, user, refusalText(allowed, 'Asking to promote a version that failed a quality gate'));
+          return;
+        }
+      }
       // Clicked in a thread (a retrain's "version registered" reply): the request joins that thread.
       const threadTs = parsed.data.container?.thread_ts;
       const thread = channel && threadTs ? { channel, ts: threadTs } : undefined;
-      const { approval, channel: posted } = await requestPromotion(context, { ...value.data, requestedBy: user, thread });
+      const { approval, channel: posted } = await requestPromotion(context, { model: value.data.model, version: value.data.version, requestedBy: user, thread });
       await context.audit.record({ actor: user, action: 'button.request_promotion', subject: `${approval.model} v${approval.version}`, outcome: 'requested', jobId: approval.id });
       await ephemeral(channel, user, approval.state === 'approved' ? `:rocket: Promoting to ${code(approvalTargetLabel(approval))}: no approval needed there. Follow it in <#${posted}>.` : `:memo: Approval request posted in <#${posted}>${thread ? ', in this thread' : ''}.`);
     } catch (error) {
@@ -180,7 +188,7 @@ export function registerApprovalButtons(app: App, context: Context, authorizer: 
   });
 }
 
-function safeJson(text: string | undefined): unknown {
+export function safeJson(text: string | undefined): unknown {
   if (text === undefined) return undefined;
   try {
     return JSON.parse(text);

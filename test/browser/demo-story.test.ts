@@ -229,6 +229,41 @@ describe('the demo console walks the main story in a browser', () => {
     await poll(() => alarm.locator('.thread').textContent()).toMatch(/registered version \d+ of fraud-model/);
   });
 
+  it('blocks a version that fails a quality gate until a gate overrider gives a reason, then approves it', async () => {
+    await as('U0DANA');
+    await openChannel('model-registry');
+    await type('/mlops promote fraud-model 3');
+    const request = message('Promote fraud-model v3');
+    await request.filter({ hasText: 'Blocked by a failed quality gate' }).waitFor();
+    expect(await request.textContent()).toMatch(/fail auc ≥ 0\.9: v3 has 0\.88, below the minimum/);
+    expect(await request.getByRole('button', { name: 'Approve' }).count()).toBe(0);
+
+    // An approver is no gate overrider.
+    await as('U0AVERY');
+    await request.getByRole('button', { name: 'Override gate' }).click();
+    await page.locator('.ephemeral', { hasText: 'Overriding a quality gate needs the gateOverriders role' }).waitFor();
+
+    // The overrider is asked for a reason in a modal; an empty one is refused next to the field.
+    await as('U0BLAKE');
+    await request.getByRole('button', { name: 'Override gate' }).click();
+    const modal = page.locator('#modal');
+    await poll(() => modal.isVisible()).toBe(true);
+    expect(await modal.textContent()).toContain('auc ≥ 0.9 (v3 has 0.88: below the minimum)');
+    await modal.getByRole('button', { name: 'Override' }).click();
+    await poll(() => modal.locator('.field-error').first().textContent()).toContain('Say why the gate may be lifted');
+    await page.getByLabel('Reason (shown on the request and in the audit log)').fill('Recall matters more this quarter; auc was measured on the old holdout');
+    await modal.getByRole('button', { name: 'Override' }).click();
+    await poll(() => modal.isVisible()).toBe(false);
+    await request.filter({ hasText: 'Gate overridden by @blake: Recall matters more this quarter' }).waitFor();
+    await shot('8-gate-override');
+
+    // Then approvals proceed as usual.
+    await as('U0AVERY');
+    await request.getByRole('button', { name: 'Approve' }).click();
+    await request.filter({ hasText: 'Promoted' }).waitFor();
+    await poll(() => page.locator('#models [data-model="fraud-model"]').textContent()).toContain('champion: v3');
+  });
+
   it('explains a failed training run and a firing alarm in their threads: log tail, More, chart', async () => {
     await as('U0CASEY');
     await openChannel('ml-training');

@@ -20,6 +20,14 @@ interface Version {
   creation_timestamp: number;
 }
 
+/** One logged value of a metric, as MLflow stores every log_metric call. */
+interface LoggedMetric {
+  key: string;
+  value: number;
+  timestamp: number;
+  step: number;
+}
+
 interface Model {
   name: string;
   aliases: Map<string, string>;
@@ -61,7 +69,7 @@ export class FakeMlflow {
   url = '';
   private readonly server: Server;
   private readonly models = new Map<string, Model>();
-  private readonly runs = new Map<string, { experimentId: string; name: string; metrics: Record<string, number>; tags: Record<string, string>; status?: string; steps?: Record<string, number>; startTime?: number }>();
+  private readonly runs = new Map<string, { experimentId: string; name: string; history: LoggedMetric[]; tags: Record<string, string>; status?: string; startTime?: number }>();
   private readonly log: RecordedMlflowRequest[] = [];
   private readonly failures: { matcher: MlflowMatcher; status: number; code: string; retryAfterSeconds: number | undefined }[] = [];
   private readonly held = new HeldAnswers<MlflowMatcher, { method: string; path: string; text: string }>();
@@ -107,18 +115,23 @@ export class FakeMlflow {
     this.held.delay(matcher, delayMs, count);
   }
 
-  /** A finished run with these metrics and tags (a training script's `mlflow.set_tag`); MLflow adds `mlflow.runName` itself. */
+  /** A finished run with these metrics logged once each (timestamp 0, step 0) and these tags (a training script's `mlflow.set_tag`); MLflow adds `mlflow.runName` itself. */
   addRun(metrics: Record<string, number>, name = 'run', tags: Record<string, string> = {}): string {
     const id = randomBytes(16).toString('hex');
-    this.runs.set(id, { experimentId: '3', name, metrics, tags: { 'mlflow.runName': name, ...tags } });
+    this.runs.set(id, { experimentId: '3', name, history: Object.entries(metrics).map(([key, value]) => ({ key, value, timestamp: 0, step: 0 })), tags: { 'mlflow.runName': name, ...tags } });
     return id;
   }
 
   /** A tracked run with tags (e.g. mlops.run_key), its status and the step each latest metric was logged at. */
   addTaggedRun(fields: { metrics: Record<string, number>; tags: Record<string, string>; name?: string; status?: string; steps?: Record<string, number>; experimentId?: string }): string {
     const id = randomBytes(16).toString('hex');
-    this.runs.set(id, { experimentId: fields.experimentId ?? '3', name: fields.name ?? 'run', metrics: fields.metrics, tags: fields.tags, status: fields.status ?? 'FAILED', steps: fields.steps ?? {}, startTime: Date.now() });
+    this.runs.set(id, { experimentId: fields.experimentId ?? '3', name: fields.name ?? 'run', history: Object.entries(fields.metrics).map(([key, value]) => ({ key, value, timestamp: Date.now(), step: fields.steps?.[key] ?? 0 })), tags: fields.tags, status: fields.status ?? 'FAILED', startTime: Date.now() });
     return id;
+  }
+
+  /** Logs one more value of a metric, as mlflow.log_metric does; runs/get reports the latest per key. */
+  logMetric(runId: string, key: string, value: number, timestamp: number, step = 0): void {
+    this.runs.get(runId)?.history.push({ key, value, timestamp, step });
   }
 
   /** The `data` of the model_version.created webhook MLflow sends for a version: the version's tags (a dict), not its run's. */
@@ -316,19 +329,48 @@ export class FakeMlflow {
           runs: found.map(([runId, run]) => ({
             info: { run_id: runId, run_uuid: runId, run_name: run.name, experiment_id: run.experimentId, status: run.status ?? 'FINISHED', lifecycle_stage: 'active' },
             data: {
-              metrics: Object.entries(run.metrics).map(([key, value]) => ({ key, value, timestamp: 0, step: run.steps?.[key] ?? 0 })),
+              metrics: [...new Map(run.history.map((logged) => [logged.key, logged])).values()].map(({ key, value, timestamp, step }) => ({ key, value, timestamp, step })),
               tags: Object.entries(run.tags ?? {}).map(([key, value]) => ({ key, value })),
             },
           })),
         },
       ];
     }
+    if (method === 'GET' && path === '/model-versions/search') {
+      // Only the filter the bot sends (name='x'), MLflow's ordering keys and its offset page tokens.
+      const filter = str('filter') ?? '';
+      const byName = /^\s*name\s*=\s*'([^']*)'\s*$/.exec(filter);
+      if (filter !== '' && !byName) return [400, { error_code: 'INVALID_PARAMETER_VALUE', message: `Invalid filter '${filter}'` }];
+      const maxResults = Number(str('max_results') ?? '200000');
+      if (!Number.isInteger(maxResults) || maxResults < 1 || maxResults > 200000) return [400, { error_code: 'INVALID_PARAMETER_VALUE', message: `Invalid value for max_results. It must be at most 200000, but got value ${str('max_results') ?? ''}` }];
+      const orderBy = str('order_by') ?? 'last_updated_timestamp DESC';
+      const order = /^(version_number|creation_timestamp|last_updated_timestamp)(?:\s+(ASC|DESC))?$/i.exec(orderBy.trim());
+      if (!order) return [400, { error_code: 'INVALID_PARAMETER_VALUE', message: `Invalid order_by clause '${orderBy}'.` }];
+      const sign = (order[2] ?? 'ASC').toUpperCase() === 'DESC' ? -1 : 1;
+      const rows = [...this.models.values()]
+        .filter((candidate) => !byName || candidate.name === byName[1])
+        .flatMap((candidate) => [...candidate.versions.values()].map((version) => ({ name: candidate.name, ...version, last_updated_timestamp: version.creation_timestamp })))
+        .sort((a, b) => sign * (order[1] === 'version_number' ? Number(a.version) - Number(b.version) : a.creation_timestamp - b.creation_timestamp || Number(a.version) - Number(b.version)));
+      const token = str('page_token');
+      const offset = token ? Number((JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { offset?: number }).offset ?? 0) : 0;
+      const page = rows.slice(offset, offset + maxResults);
+      const next = offset + maxResults < rows.length ? Buffer.from(JSON.stringify({ offset: offset + maxResults })).toString('base64') : undefined;
+      // Search never fills aliases (reference/mlflow.md §1.1); empty lists are omitted.
+      return [200, { ...(page.length > 0 ? { model_versions: page } : {}), ...(next ? { next_page_token: next } : {}) }];
+    }
     if (method === 'GET' && path === '/runs/get') {
       const runId = str('run_id');
       if (!runId) return missing('run_id');
       const run = this.runs.get(runId);
       if (!run) return [404, { error_code: 'RESOURCE_DOES_NOT_EXIST', message: `Run with id=${runId} not found` }];
-      const metrics = Object.entries(run.metrics).map(([key, value]) => ({ key, value: Number.isFinite(value) ? value : String(value), timestamp: 0, step: 0 }));
+      // "return only the value with the latest timestamp. If there are multiple values with the latest
+      // timestamp, return the maximum of these values" (service.proto, GetRun).
+      const latest = new Map<string, LoggedMetric>();
+      for (const logged of run.history) {
+        const seen = latest.get(logged.key);
+        if (!seen || logged.timestamp > seen.timestamp || (logged.timestamp === seen.timestamp && logged.value > seen.value)) latest.set(logged.key, logged);
+      }
+      const metrics = [...latest.values()].map(({ key, value, timestamp, step }) => ({ key, value: Number.isFinite(value) ? value : String(value), timestamp, step }));
       const tags = Object.entries(run.tags).map(([key, value]) => ({ key, value }));
       // Empty lists are omitted, as MLflow's protobuf JSON does.
       return [200, { run: { info: { run_id: runId, run_uuid: runId, run_name: run.name, experiment_id: run.experimentId, status: 'FINISHED', lifecycle_stage: 'active' }, data: { ...(metrics.length > 0 ? { metrics } : {}), ...(tags.length > 0 ? { tags } : {}) } } }];

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { FakeSocketMode } from './fake-socket-mode.js';
@@ -181,6 +182,8 @@ interface Answer {
 type Handler = (args: JsonObject) => JsonObject;
 
 const MINUTE = 60_000;
+/** "Triggers expire in three seconds" (reference/slack.md, trigger_id). */
+const TRIGGER_LIFETIME_MS = 3_000;
 const TIER_2: RateWindow = { limit: 20, windowMs: MINUTE };
 const TIER_3: RateWindow = { limit: 50, windowMs: MINUTE };
 const TIER_4: RateWindow = { limit: 100, windowMs: MINUTE };
@@ -463,6 +466,8 @@ export class FakeSlackApi {
   private uploads = new Map<string, FakeFile & { uploadToken: string }>();
   private openViews = new Map<string, FakeView>();
   private usedTriggers = new Set<string>();
+  /** Triggers this fake handed out (issueTrigger), with when: Slack's expire 3 s after the interaction. */
+  private issuedTriggers = new Map<string, number>();
   private windows = new Map<string, number[]>();
   private failures = new Map<string, Array<{ spec: FailureSpec; remaining: number }>>();
   private holds: Array<{ method: string; match: (args: JsonObject) => boolean; arrived: (call: FakeSlackCall) => void; released: Promise<void> }> = [];
@@ -610,6 +615,7 @@ export class FakeSlackApi {
     this.uploads = new Map();
     this.openViews = new Map();
     this.usedTriggers = new Set();
+    this.issuedTriggers = new Map();
     this.windows = new Map();
     this.failures = new Map();
     this.outages = [];
@@ -658,6 +664,21 @@ export class FakeSlackApi {
   /** Every file an upload was started for, oldest first, with its bytes once uploaded. */
   files(): FakeFile[] {
     return [...this.uploads.values()].map(({ uploadToken: _token, ...file }) => ({ ...file, bytes: file.bytes ? Buffer.from(file.bytes) : undefined }));
+  }
+
+  /**
+   * A trigger_id as Slack puts in an interaction payload, issued `ageMs` ago: views.open answers
+   * `expired_trigger_id` once it is more than 3 s old. Triggers the fake did not issue are taken as fresh.
+   */
+  issueTrigger(ageMs = 0): string {
+    const id = `${Date.now()}.${(this.viewCounter + this.issuedTriggers.size + 1) * 7919}.${randomBytes(16).toString('hex')}`;
+    this.issuedTriggers.set(id, Date.now() - ageMs);
+    return id;
+  }
+
+  /** Closes a modal, as Slack does when the app acknowledges its submission without a response_action. */
+  closeView(viewId: string): void {
+    if (this.openViews.delete(viewId)) this.changed();
   }
 
   views(): FakeView[] {
@@ -1113,6 +1134,8 @@ export class FakeSlackApi {
     const triggerId = asString(args.trigger_id);
     if (!triggerId) return fail('invalid_arguments', ['invalid `trigger_id`']);
     if (this.usedTriggers.has(triggerId)) return fail('exchanged_trigger_id');
+    const issued = this.issuedTriggers.get(triggerId);
+    if (issued !== undefined && Date.now() - issued > TRIGGER_LIFETIME_MS) return fail('expired_trigger_id');
     const view = args.view;
     if (!isObject(view)) return fail('invalid_arguments', ['invalid `view`']);
     const problems = viewProblems(view);

@@ -239,19 +239,21 @@ describe('Promotion with approval buttons against MLflow', () => {
 
   it('MLflow webhooks: a new version offers promotion, an outside alias change is noted, bad signatures and replays change nothing', async () => {
     const url = `${bot().url}/mlflow/webhooks`;
-    const forged = await FakeMlflow.deliver(url, 'wrong-secret', 'model_version', 'created', { name: 'fraud-model', version: '8', source: 'models:/m', run_id: null, tags: {}, description: null });
+    // MLflow sends model_version.created once the version is registered.
+    const v8 = mlflow.addVersion('fraud-model', { runId: mlflow.addRun({ auc: 0.9 }) });
+    const forged = await FakeMlflow.deliver(url, 'wrong-secret', 'model_version', 'created', { name: 'fraud-model', version: v8, source: 'models:/m', run_id: null, tags: {}, description: null });
     expect(forged.status).toBe(401);
-    const stale = await FakeMlflow.deliver(url, WEBHOOK_SECRET, 'model_version', 'created', { name: 'fraud-model', version: '8' }, { timestamp: Math.floor(Date.now() / 1000) - 3600 });
+    const stale = await FakeMlflow.deliver(url, WEBHOOK_SECRET, 'model_version', 'created', { name: 'fraud-model', version: v8 }, { timestamp: Math.floor(Date.now() / 1000) - 3600 });
     expect(stale.status).toBe(401);
     const deliveryId = 'delivery-1';
     for (let attempt = 0; attempt < 2; attempt++) {
-      const response = await FakeMlflow.deliver(url, WEBHOOK_SECRET, 'model_version', 'created', { name: 'fraud-model', version: '8', source: 'models:/m', run_id: null, tags: {}, description: null }, { deliveryId });
+      const response = await FakeMlflow.deliver(url, WEBHOOK_SECRET, 'model_version', 'created', { name: 'fraud-model', version: v8, source: 'models:/m', run_id: null, tags: {}, description: null }, { deliveryId });
       expect(response.status).toBe(200);
     }
-    const offer = await slack.waitFor(() => slack.messages('C0MODELS').find((message) => message.text.includes('Version `8` of `fraud-model` registered')), 10_000, 'registered message');
+    const offer = await slack.waitFor(() => slack.messages('C0MODELS').find((message) => message.text.includes(`Version \`${v8}\` of \`fraud-model\` registered`)), 10_000, 'registered message');
     expect(JSON.stringify(offer.blocks)).toContain('model.request_promotion');
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(slack.messages('C0MODELS').filter((message) => message.text.includes('Version `8`'))).toHaveLength(1);
+    expect(slack.messages('C0MODELS').filter((message) => message.text.includes(`Version \`${v8}\``))).toHaveLength(1);
 
     await FakeMlflow.deliver(url, WEBHOOK_SECRET, 'model_version_alias', 'created', { name: 'fraud-model', alias: 'champion', version: '1' });
     await slack.waitFor(() => slack.messages('C0MODELS').find((message) => message.text.includes('outside the bot')), 10_000, 'outside change noted');

@@ -214,7 +214,7 @@ describe('The retraining loop: alarm → Retrain → run → registered version 
     expect(await bot(0).context.runs.getMessage(fraudRunKey)).toMatchObject({ channel: 'C0TRAIN', ts: runMessage.ts });
     const reply = slack.thread('C0TRAIN', runMessage.ts).find((message) => message.text.includes(`Version \`${version}\``));
     const blocks = JSON.stringify(reply?.blocks);
-    expect(blocks).toContain('`auc` 0.9530');
+    expect(blocks).toContain('`auc` 0.953');
     expect(blocks).toContain('model.request_promotion');
     expect(mlflow.requests().some((request) => request.path.endsWith('/runs/get') && request.query.run_id === runId)).toBe(true);
     await slack.waitFor(() => slack.thread('C0ALARMS', alarmRoot.ts).find((message) => message.text.includes(`registered version \`${version}\``) && message.text.includes(`/archives/C0TRAIN/p${runMessage.ts.replace('.', '')}`)), 10_000, 'lineage note in the alarm thread');

@@ -19,7 +19,7 @@ function contextWith(overrides: { create: () => Promise<string | undefined>; pos
     },
     config: {
       file: {
-        models: { 'fraud-model': { alias: 'champion' } },
+        models: { 'fraud-model': { alias: 'champion', metrics: {}, gates: [] } },
         routes: [],
         slack: { defaultChannel: 'C0MODELS' },
         approvals: { required: 1, allowSelfApproval: false, ttl: 3_600_000 },

@@ -109,7 +109,7 @@ describe('the version-registered message', () => {
   it('shows the run’s metrics and further lines, then Request promotion', () => {
     const message = renderVersionRegistered('fraud-model', '7', 'https://mlflow.example.com/#/models/fraud-model/versions/7', '@champion', { metrics: { loss: 0.21, auc: 0.953 }, lines: ['*Gates* all passed'] });
     const texts = message.blocks.map((block) => JSON.stringify(block));
-    expect(texts[1]).toContain('*Metrics* `auc` 0.9530 · `loss` 0.2100');
+    expect(texts[1]).toContain('*Metrics* `auc` 0.953 · `loss` 0.21');
     expect(texts[2]).toContain('*Gates* all passed');
     expect(texts[3]).toContain('Request promotion to @champion');
     expect(metricsLine({})).toBeUndefined();

@@ -139,6 +139,17 @@ export class MlflowClient {
     }
   }
 
+  /**
+   * The model's newest versions by number, newest first (model-versions/search; one page is enough: the
+   * missed-webhook sweep only looks at the latest few). Search leaves out aliases, which are not needed here.
+   */
+  async newestVersions(name: string, count: number): Promise<ModelVersion[]> {
+    const body = await this.request('model-versions/search', () =>
+      this.http.get('/model-versions/search', { params: { filter: `name='${name.replace(/'/g, "\\'")}'`, order_by: 'version_number DESC', max_results: count } }),
+    );
+    return (z.object({ model_versions: z.array(modelVersionSchema).optional() }).parse(body).model_versions ?? []).map(toVersion);
+  }
+
   async getRun(runId: string): Promise<RunSummary> {
     const body = await this.request('runs/get', () => this.http.get('/runs/get', { params: { run_id: runId } }));
     const run = z.object({ run: runSchema }).parse(body).run;

@@ -3,9 +3,23 @@ import { z } from 'zod';
 import { APPROVAL_STATES, targetSlot, type Approval } from '../../domain/approval.js';
 import { KEY_PREFIX } from './keys.js';
 
-const metrics = z.object({ version: z.string().optional(), runId: z.string().optional(), metrics: z.record(z.string(), z.number()) });
+/** NaN and infinities are stored as MLflow sends them ("NaN", "Infinity"): JSON has no such numbers. */
+const metricValue = z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity']).transform(Number)]);
+const storedNumber = (_key: string, value: unknown): unknown => (typeof value === 'number' && !Number.isFinite(value) ? String(value) : value);
+const metrics = z.object({ version: z.string().optional(), runId: z.string().optional(), metrics: z.record(z.string(), metricValue) });
 // Lua's cjson encodes an empty array as {}; read either as [].
-const list = z.preprocess((value): unknown[] => (Array.isArray(value) ? (value as unknown[]) : []), z.array(z.string()));
+const listOf = <T extends z.ZodType>(item: T) => z.preprocess((value): unknown[] => (Array.isArray(value) ? (value as unknown[]) : []), z.array(item));
+const list = listOf(z.string());
+const gateResult = z.object({
+  metric: z.string(),
+  kind: z.enum(['min', 'max', 'maxRegression']),
+  threshold: z.number(),
+  scope: z.string(),
+  candidate: metricValue.optional(),
+  holder: z.object({ version: z.string(), value: metricValue.optional() }).optional(),
+  passed: z.boolean(),
+  note: z.string(),
+});
 const approvalSchema = z.object({
   id: z.string(),
   model: z.string(),
@@ -25,6 +39,10 @@ const approvalSchema = z.object({
   candidate: metrics,
   current: metrics,
   outcome: z.string().optional(),
+  directions: z.record(z.string(), z.enum(['higher', 'lower'])).optional(),
+  metricsOmitted: z.number().int().optional(),
+  gates: listOf(gateResult).optional(),
+  gateOverride: z.object({ by: z.string(), reason: z.string(), at: z.string() }).optional(),
   environment: z
     .object({
       name: z.string(),
@@ -98,6 +116,11 @@ if action == 'reject' then
   redis.call('ZREM', KEYS[3], a.id)
   return {'rejected', out}
 end
+if type(a.gates) == 'table' and a.gateOverride == nil then
+  for _, gate in ipairs(a.gates) do
+    if gate.passed == false then return {'gated', raw} end
+  end
+end
 if user == a.requestedBy and not a.allowSelfApproval then return {'self', raw} end
 local approvers = a.approvers
 if type(approvers) ~= 'table' then approvers = {} end
@@ -118,7 +141,48 @@ redis.call('SET', KEYS[1], out, 'KEEPTTL')
 return {result, out}
 `;
 
-export type Decision = 'approved' | 'recorded' | 'rejected' | 'self' | 'already' | 'expired' | 'superseded' | 'closed' | 'missing';
+/**
+ * A gate overrider lifts the failed gates of a pending request, atomically with its expiry and supersession
+ * checks, once: a second override (another replica, a double submit) finds it done.
+ */
+const OVERRIDE = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'missing', ''} end
+local a = cjson.decode(raw)
+if a.state == 'superseded' or a.state == 'expired' then return {a.state, raw} end
+if a.state ~= 'pending' then return {'closed', raw} end
+if ARGV[2] > a.expiresAt then
+  a.state = 'expired'
+  local out = cjson.encode(a)
+  redis.call('SET', KEYS[1], out, 'KEEPTTL')
+  redis.call('ZREM', KEYS[3], a.id)
+  return {'expired', out}
+end
+if redis.call('GET', KEYS[2]) ~= a.id then return {'superseded', raw} end
+if a.gateOverride ~= nil then return {'already', raw} end
+local failed = false
+if type(a.gates) == 'table' then
+  for _, gate in ipairs(a.gates) do
+    if gate.passed == false then failed = true end
+  end
+end
+if not failed then return {'nothing', raw} end
+a.gateOverride = { by = ARGV[1], reason = ARGV[3], at = ARGV[2] }
+local result = 'overridden'
+-- An environment that needs no approval was only waiting for the override.
+if tonumber(a.required) == 0 then
+  a.state = 'approved'
+  a.decidedBy = ARGV[1]
+  redis.call('ZREM', KEYS[3], a.id)
+  result = 'approved'
+end
+local out = cjson.encode(a)
+redis.call('SET', KEYS[1], out, 'KEEPTTL')
+return {result, out}
+`;
+
+export type Decision = 'approved' | 'recorded' | 'rejected' | 'self' | 'already' | 'expired' | 'superseded' | 'closed' | 'missing' | 'gated';
+export type OverrideDecision = 'overridden' | 'approved' | 'already' | 'nothing' | 'expired' | 'superseded' | 'closed' | 'missing';
 
 export class ApprovalStore {
   constructor(private readonly redis: Redis) {}
@@ -130,7 +194,7 @@ export class ApprovalStore {
   async create(approval: Approval): Promise<string | undefined> {
     const slot = slotKey(targetSlot(approval.model, approval.target));
     const superseded = String(
-      await this.redis.eval(CREATE, 3, key(approval.id), slot, PENDING, approval.id, JSON.stringify(approval), Date.parse(approval.expiresAt), TTL_SECONDS, approval.requestedBy, approval.state),
+      await this.redis.eval(CREATE, 3, key(approval.id), slot, PENDING, approval.id, JSON.stringify(approval, storedNumber), Date.parse(approval.expiresAt), TTL_SECONDS, approval.requestedBy, approval.state),
     );
     return superseded === '' ? undefined : superseded;
   }
@@ -146,12 +210,20 @@ export class ApprovalStore {
     return { decision, approval: parse(raw) };
   }
 
+  /** Lifts the failed gates of a pending request with the overrider's reason. */
+  async overrideGates(id: string, user: string, reason: string, now: Date): Promise<{ decision: OverrideDecision; approval: Approval | undefined }> {
+    const current = await this.get(id);
+    const slot = current ? slotKey(targetSlot(current.model, current.target)) : slotKey('none');
+    const [decision, raw] = (await this.redis.eval(OVERRIDE, 3, key(id), slot, PENDING, user, now.toISOString(), reason.slice(0, 500))) as [OverrideDecision, string];
+    return { decision, approval: parse(raw) };
+  }
+
   /** Records what happened after approval (promoted, failed) without touching the decision. */
   async update(id: string, change: (approval: Approval) => Approval): Promise<Approval | undefined> {
     const current = await this.get(id);
     if (!current) return undefined;
     const next = change(current);
-    await this.redis.set(key(id), JSON.stringify(next), 'KEEPTTL');
+    await this.redis.set(key(id), JSON.stringify(next, storedNumber), 'KEEPTTL');
     return next;
   }
 
