@@ -153,6 +153,7 @@ export class ConsoleServer {
       text: m.text,
       blocks: m.blocks,
       edited: m.edits > 0,
+      files: m.files.filter((file) => file.bytes !== undefined).map((file) => ({ id: file.id, title: file.title ?? file.name, alt: file.altText ?? '', url: `/files/${file.id}` })),
       replies: m.replies.map(message),
     });
     const ephemerals: Ephemeral[] = [
@@ -223,6 +224,13 @@ export class ConsoleServer {
       return;
     }
     if (route === 'GET /api/state') return this.json(res, 200, this.state());
+    if (req.method === 'GET' && url.pathname.startsWith('/files/')) {
+      // A file the bot shared in the fake workspace (alarm charts), served as Slack's file viewer would.
+      const file = this.options.slack.files().find((candidate) => candidate.id === url.pathname.slice('/files/'.length) && candidate.channel !== undefined);
+      if (!file?.bytes) return this.json(res, 404, { error: 'no such file' });
+      res.writeHead(200, { 'content-type': file.name.endsWith('.png') ? 'image/png' : 'application/octet-stream', 'cache-control': 'no-store' }).end(file.bytes);
+      return;
+    }
     if (route === 'GET /api/stream') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
       res.write(`data: ${JSON.stringify(this.state())}\n\n`);

@@ -117,6 +117,8 @@ async function main(): Promise<void> {
         OCI_REGION: 'us-ashburn-1',
         OCI_DATASCIENCE_ENDPOINT: oci.url,
         OCI_DEVOPS_ENDPOINT: oci.url,
+        OCI_LOGGING_ENDPOINT: oci.url,
+        OCI_MONITORING_ENDPOINT: oci.url,
         MLFLOW_TRACKING_URI: mlflow.url,
         MLFLOW_TRACKING_TOKEN: MLFLOW_TOKEN,
         MLFLOW_WEBHOOK_SECRET: webhookSecret,

@@ -95,6 +95,22 @@ function accuracyAlarm(): Record<string, unknown> {
 
 const STEP_MS = 1_500;
 
+/** A training job's output up to an out-of-memory kill, one line per log entry. */
+function trainingLog(started: number): string[] {
+  const epochs = Array.from({ length: 36 }, (_, i) => `epoch ${i + 1}/50 - loss: ${(0.62 - i * 0.008).toFixed(4)} - auc: ${(0.81 + i * 0.003).toFixed(4)} - ${40 + (i % 7)}s`);
+  return [
+    `started at ${new Date(started).toISOString()} on VM.GPU.A10.1`,
+    'Downloading fraud dataset from oci://training-data@demo/fraud/2026-12-01/',
+    'export MLFLOW_TRACKING_TOKEN=demo-mlflow-token-Ab12Cd34Ef56Gh78',
+    ...epochs,
+    'Traceback (most recent call last):',
+    '  File "/home/datascience/train.py", line 142, in <module>',
+    '    model.fit(features, labels, batch_size=args.batch_size)',
+    'numpy.core._exceptions._ArrayMemoryError: Unable to allocate 7.45 GiB for an array with shape (1000000, 1000)',
+    'Killed (exit code 137)',
+  ];
+}
+
 export class DemoCloud {
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
@@ -147,7 +163,11 @@ export class DemoCloud {
         return;
       }
       case 'training-failed': {
-        const run = this.oci.seedJobRun({ lifecycleState: 'FAILED', displayName: `fraud-model-nightly-${n}`, jobId: FRAUD.jobId, projectId: FRAUD.projectId, compartmentId: COMPARTMENT_ID, lifecycleDetails: 'Job run failed: exit code 137 (out of memory)' });
+        const started = Date.now() - 5 * 60_000;
+        const log = { compartmentId: COMPARTMENT_ID, logGroupId: 'ocid1.loggroup.oc1.iad.demotraining', logId: 'ocid1.log.oc1.iad.demojobruns' };
+        const run = this.oci.seedJobRun({ lifecycleState: 'FAILED', displayName: `fraud-model-nightly-${n}`, jobId: FRAUD.jobId, projectId: FRAUD.projectId, compartmentId: COMPARTMENT_ID, lifecycleDetails: 'Job run failed: exit code 137 (out of memory)', timeStarted: new Date(started).toISOString(), timeFinished: new Date(Date.now() - 30_000).toISOString(), logDetails: { logGroupId: log.logGroupId, logId: log.logId } });
+        // What the job printed before it was killed, with a credential in it that the bot must redact.
+        this.oci.telemetry.addLogEntries(log, trainingLog(started).map((message, i) => ({ time: new Date(started + i * 5_000).toISOString(), message, source: run.id })));
         await this.deliver(eventFor('datascience-failedjobrun.json', run));
         return;
       }
@@ -165,8 +185,10 @@ export class DemoCloud {
         const alarm = fixture('alarm-ok-to-firing.json');
         const recorded = Array.isArray(alarm.alarmMetaData) && typeof alarm.alarmMetaData[0] === 'object' ? (alarm.alarmMetaData[0] as Record<string, unknown>) : {};
         const query = 'RequestLatencyP95[5m].mean() > 800';
+        const alarmId = `ocid1.alarm.oc1.iad.demolatency${n}`;
         const metadata = {
           ...recorded,
+          id: alarmId,
           namespace: 'oci_datascience_modeldeploy',
           query,
           totalMetricsFiring: 1,
@@ -175,7 +197,19 @@ export class DemoCloud {
           metricValues: [{ 'RequestLatencyP95[5m].mean()': '1240' }],
         };
         const now = Date.now();
-        await this.deliver({ ...alarm, dedupeKey: randomUUID(), title: 'fraud-model latency', body: 'p95 latency of fraud-model above 800 ms', timestampEpochMillis: now, timestamp: new Date(now).toISOString(), alarmMetaData: [metadata] });
+        this.oci.telemetry.seedAlarm({ id: alarmId, displayName: 'fraud-model latency', metricCompartmentId: COMPARTMENT_ID, namespace: 'oci_datascience_modeldeploy', query, resolution: '1m' });
+        const resourceId = metadata.dimensions[0]?.resourceId ?? '';
+        // An hour of p95 latency around 300 ms that climbs past 800 ms in the last ten minutes.
+        this.oci.telemetry.seedMetric({
+          compartmentId: COMPARTMENT_ID,
+          namespace: 'oci_datascience_modeldeploy',
+          name: 'RequestLatencyP95',
+          dimensions: { resourceId, resourceDisplayName: FRAUD.model },
+          points: Array.from({ length: 61 }, (_, i) => ({ at: now - (60 - i) * 60_000, value: i < 50 ? 280 + ((i * 37) % 60) : 900 + ((i * 53) % 400) })),
+        });
+        // It fired when the latency had stayed above the threshold for its trigger delay.
+        const firedAt = now - 8 * 60_000;
+        await this.deliver({ ...alarm, dedupeKey: randomUUID(), title: 'fraud-model latency', body: 'p95 latency of fraud-model above 800 ms', timestampEpochMillis: firedAt, timestamp: new Date(firedAt).toISOString(), alarmMetaData: [metadata] });
         return;
       }
       case 'accuracy-alarm':

@@ -146,6 +146,9 @@ async function foldAlarm(context: Context, alarm: AlarmNotification, retry: { re
   if (alarm.alarmUrl) details.consoleUrl = alarm.alarmUrl;
   if (alarm.totalMetricsFiring !== undefined) details.metrics = String(alarm.totalMetricsFiring);
   if (alarm.query) details.query = alarm.query;
+  // The firing streams, so the alarm's chart draws those series rather than every stream of the metric.
+  const resourceIds = alarm.streams.map((stream) => stream.dimensions.resourceId).filter((id): id is string => Boolean(id));
+  if (resourceIds.length > 0) details.resourceIds = resourceIds.join(',');
   const model = Object.keys(context.config.file.models).find((name) => name === alarm.resourceName);
   if (model) details.model = model;
   // One Retrain button per model whose retrain.onAlarms names this alarm (Slack allows 25 buttons a block).

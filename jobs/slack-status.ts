@@ -17,6 +17,7 @@ import { isMlopsError } from '../src/errors.js';
 import { mrkdwnText } from '../src/slack/blocks.js';
 import { renderApprovalMessage } from '../src/slack/approval-message.js';
 import { renderNotice } from '../src/slack/notice-message.js';
+import { explainLater } from './explain-failure.js';
 import { approvalLinks, refreshApprovalMessage } from './promote.js';
 import { renderFailureAlert, renderRunMessage, renderTransitions, type RunLinks } from '../src/slack/run-message.js';
 import { link } from '../src/slack/mrkdwn.js';
@@ -363,6 +364,8 @@ async function syncRun(context: Context, waiting: WaitingRoots, runKey: string):
     message = { ...message, alerted: true };
     await context.runs.setMessage(runKey, message);
   }
+  // The log tail, MLflow run and alarm chart come in their own job, after the alert.
+  await explainLater(context, shown, message);
 
   if (shown.history.length > message.narrated) {
     if ((await waitingInChannel()) > 0) {

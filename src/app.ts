@@ -9,6 +9,7 @@ import { createRollbackCommand } from '../commands/rollback.js';
 import { createStatusCommand } from '../commands/status.js';
 import { createTrainCommand } from '../commands/train.js';
 import { createNotificationProcessor } from '../jobs/oci-notification.js';
+import { createExplainProcessor } from '../jobs/explain-failure.js';
 import { createSlackStatusProcessor } from '../jobs/slack-status.js';
 import { createPromoteProcessor } from '../jobs/promote.js';
 import { createRollbackProcessor } from '../jobs/rollback.js';
@@ -33,7 +34,8 @@ import { Authorizer } from './authorizer.js';
 import { contextKey } from './domain/environments.js';
 import { kubeContextProblems } from './adapters/kube/kubeconfig-contexts.js';
 import type { Config } from './config/load-config.js';
-import type { Context, DeploymentPollTimings, OciDeploymentActions, OciReader, OciStarter } from './context.js';
+import type { Context, DeploymentPollTimings, OciDeploymentActions, OciLogSearch, OciMonitoring, OciReader, OciStarter } from './context.js';
+import { lazyLogSearch, lazyMonitoring } from './adapters/oci/lazy-oci-gateway.js';
 import { createMlflowWebhooksHandler } from './http/mlflow-webhooks-route.js';
 import { createOciNotificationsHandler } from './http/oci-notifications-route.js';
 import { sendJson } from './http/respond.js';
@@ -45,6 +47,7 @@ import { registerGateOverride } from './interactions/gate-override.js';
 import { registerDeploymentButtons } from './interactions/deployment-buttons.js';
 import { registerModals } from './interactions/modals.js';
 import { registerRollbackButtons, rollbackFromRun } from './interactions/rollback-buttons.js';
+import { registerLogTailButtons } from './interactions/log-tail-buttons.js';
 import { registerRunButtons } from './interactions/run-buttons.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, measureQueues, type MeasuredQueue } from './metrics.js';
@@ -53,6 +56,9 @@ import { closeQueues, createJobWorker, createQueues, jobId, QUEUE_NAMES } from '
 export interface BotOptions {
   config: Config;
   oci: OciReader & OciStarter & OciDeploymentActions;
+  /** OCI Logging Search and Monitoring; built from the environment (on first use) when not given. */
+  logSearch?: OciLogSearch;
+  monitoring?: OciMonitoring;
   logger?: Logger;
   /** How often running deployments are read (tests shorten it). */
   deploymentPoll?: DeploymentPollTimings;
@@ -118,7 +124,10 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
     return client;
   };
   const audit = new AuditLog(redis, logger.child({ component: 'audit' }));
-  const context: Context = { config, logger, metrics, redis, runs: new RunStore(redis), limiter, slack, oci: options.oci, queues, audit, approvals: new ApprovalStore(redis), aliasMoves: new AliasMoveStore(redis), mlflow: env.MLFLOW_TRACKING_URI ? new MlflowClient(env) : undefined, kube: (name?: string) => kubeClient(name), now, deploymentPoll: options.deploymentPoll ?? DEFAULT_DEPLOYMENT_POLL };
+  // Loaded on first use only, so building them costs nothing when the caller brings its own.
+  const ownLogSearch = lazyLogSearch(env, logger.child({ component: 'oci-logging' }));
+  const ownMonitoring = lazyMonitoring(env, logger.child({ component: 'oci-monitoring' }));
+  const context: Context = { config, logger, metrics, redis, runs: new RunStore(redis), limiter, slack, oci: options.oci, logSearch: options.logSearch ?? ownLogSearch, monitoring: options.monitoring ?? ownMonitoring, queues, audit, approvals: new ApprovalStore(redis), aliasMoves: new AliasMoveStore(redis), mlflow: env.MLFLOW_TRACKING_URI ? new MlflowClient(env) : undefined, kube: (name?: string) => kubeClient(name), now, deploymentPoll: options.deploymentPoll ?? DEFAULT_DEPLOYMENT_POLL };
   const authorizer = new Authorizer(config.file.roles, slack, redis, logger.child({ component: 'authorizer' }));
 
   // Bolt would call auth.test itself and cache even a failure; we learn the bot's identity with retries
@@ -154,6 +163,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
         registerRunButtons(app, context, authorizer, { retry: (click) => retryRun(context, click), retrain: (click) => retrainFromAlarm(context, click), rollback: (click) => rollbackFromRun(context, click) });
         registerRollbackButtons(app, context, authorizer);
         registerApprovalButtons(app, context, authorizer);
+        registerLogTailButtons(app, context);
         registerGateOverride(app, context, authorizer);
         registerDeploymentButtons(app, context, authorizer);
         await registerModals(app, context, authorizer);
@@ -188,6 +198,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       [QUEUE_NAMES.train]: { run: createTrainProcessor(context), concurrency: 8 },
       [QUEUE_NAMES.promote]: { run: createPromoteProcessor(context), concurrency: 4 },
       [QUEUE_NAMES.rollback]: { run: createRollbackProcessor(context), concurrency: 4 },
+      [QUEUE_NAMES.explain]: { run: createExplainProcessor(context), concurrency: 4 },
       [QUEUE_NAMES.retrain]: { run: createRetrainProcessor(context), concurrency: 4 },
       [QUEUE_NAMES.modelVersions]: { run: createModelVersionProcessor(context), concurrency: 4 },
       [QUEUE_NAMES.deploymentPoll]: { run: createDeploymentPollProcessor(context), concurrency: 8 },
@@ -312,6 +323,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       await Promise.all(workerConnections.map((connection) => connection.quit().catch(() => connection.disconnect())));
       await closeQueues(queues).catch(() => undefined);
       await redis.quit().catch(() => redis.disconnect());
+      await Promise.all([ownLogSearch.close(), ownMonitoring.close()]).catch(() => undefined);
       logger.info('stopped');
     })();
     return stopped;

@@ -29,6 +29,8 @@ export interface OciRunInfo {
   arguments?: Record<string, string> | undefined;
   /** A deployment's stage progress (unordered). */
   stages?: DeployStage[] | undefined;
+  /** Job and pipeline runs: the OCI Logging log their output goes to, when logging is configured. */
+  log?: { logGroupId: string; logId: string } | undefined;
 }
 
 /** The OCI reads the notification worker needs; the OCI adapter implements them. */
@@ -113,6 +115,69 @@ export interface DeploymentPollTimings {
   slowMs: number;
 }
 
+/** Where a run's log lives: a Data Science log (job run logDetails), or a DevOps project's log found by run id. */
+export interface LogSearchRequest {
+  compartmentId: string;
+  logGroupId?: string | undefined;
+  logId?: string | undefined;
+  /** A field the entries of this run carry, e.g. `source` = the job run OCID, `data.buildRunId`. */
+  filter?: { field: string; value: string } | undefined;
+  timeStart: string;
+  timeEnd: string;
+}
+
+export interface LogLine {
+  /** ISO 8601. */
+  at: string;
+  message: string;
+}
+
+/** Newest first, as searched; `nextPage` fetches older lines. */
+export interface LogPage {
+  lines: LogLine[];
+  nextPage?: string | undefined;
+}
+
+/** OCI Logging Search. */
+export interface OciLogSearch {
+  searchLogs(request: LogSearchRequest, options: { limit: number; page?: string | undefined }): Promise<LogPage>;
+}
+
+/** The alarm as Monitoring defines it: where its metric lives and the query it evaluates. */
+export interface AlarmDefinition {
+  id: string;
+  displayName: string;
+  metricCompartmentId: string;
+  metricCompartmentIdInSubtree: boolean;
+  namespace: string;
+  query: string;
+  resolution?: string | undefined;
+  resourceGroup?: string | undefined;
+}
+
+export interface MetricStream {
+  name: string;
+  dimensions: Record<string, string>;
+  points: { at: number; value: number }[];
+}
+
+export interface MetricsRequest {
+  compartmentId: string;
+  compartmentIdInSubtree: boolean;
+  namespace: string;
+  query: string;
+  resolution?: string | undefined;
+  resourceGroup?: string | undefined;
+  startTime: string;
+  endTime: string;
+}
+
+/** OCI Monitoring reads. */
+export interface OciMonitoring {
+  getAlarm(alarmId: string): Promise<AlarmDefinition>;
+  summarizeMetricsData(request: MetricsRequest): Promise<MetricStream[]>;
+}
+
 /** Everything handlers and job processors use, built once per process by the app. */
 export interface Context {
   config: Config;
@@ -123,6 +188,8 @@ export interface Context {
   limiter: RateLimiter;
   slack: SlackGateway;
   oci: OciReader & OciStarter & OciDeploymentActions;
+  logSearch: OciLogSearch;
+  monitoring: OciMonitoring;
   audit: AuditLog;
   approvals: ApprovalStore;
   /** When each MLflow alias moved to its version (soak, status). */

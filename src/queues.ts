@@ -14,6 +14,7 @@ export const QUEUE_NAMES = {
   train: 'train',
   promote: 'promote',
   rollback: 'rollback',
+  explain: 'explain-failure',
   retrain: 'retrain',
   modelVersions: 'model-versions',
   deploymentPoll: 'deployment-poll',
@@ -51,6 +52,16 @@ export type SlackStatusJob =
 export type RetrainJob =
   | { trigger: 'alarm'; model: string; alarmRunKey: string; alarmTitle: string; triggerId: string }
   | { trigger: 'schedule'; model: string };
+
+/**
+ * Explaining a failure in its alert's thread (log tail, MLflow run, alarm chart), off the status path: a
+ * `failure` job once the on-call alert is posted, a `recovery` job when an alarm that fired returns to
+ * OK, a `more-log` job for a More click on a log tail.
+ */
+export type ExplainJob =
+  | { kind: 'failure'; runKey: string; state: string }
+  | { kind: 'recovery'; runKey: string }
+  | { kind: 'more-log'; pageId: string; channel: string; user: string };
 
 export interface TrainJob {
   runKey: string;
@@ -128,6 +139,7 @@ export interface Queues {
   train: Queue<TrainJob>;
   promote: Queue<PromoteJob>;
   rollback: Queue<RollbackJobData>;
+  explain: Queue<ExplainJob>;
   retrain: Queue<RetrainJob>;
   modelVersions: Queue<ModelVersionJob>;
   deploymentPoll: Queue<DeploymentPollJob>;
@@ -228,6 +240,17 @@ export const TRAIN_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 7 * 24 * 3600 },
 };
 
+/**
+ * Kept a day after completion so the deterministic id (run + state) turns a second enqueue into a no-op;
+ * OCI and Monitoring failures are reported in the thread rather than retried, Slack failures retried.
+ */
+export const EXPLAIN_JOB_OPTIONS: JobsOptions = {
+  attempts: 8,
+  backoff: { type: JOB_BACKOFF_TYPE, delay: 1_000 },
+  removeOnComplete: { age: 24 * 3600 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
 /** Kept a week after completion, so a late webhook or sweep for the same version adds nothing. */
 export const MODEL_VERSION_JOB_OPTIONS: JobsOptions = {
   attempts: 8,
@@ -259,6 +282,7 @@ export function createQueues(connection: Redis): Queues {
     train: new Queue<TrainJob>(QUEUE_NAMES.train, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
     promote: new Queue<PromoteJob>(QUEUE_NAMES.promote, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
     rollback: new Queue<RollbackJobData>(QUEUE_NAMES.rollback, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
+    explain: new Queue<ExplainJob>(QUEUE_NAMES.explain, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: EXPLAIN_JOB_OPTIONS }),
     retrain: new Queue<RetrainJob>(QUEUE_NAMES.retrain, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
     modelVersions: new Queue<ModelVersionJob>(QUEUE_NAMES.modelVersions, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: MODEL_VERSION_JOB_OPTIONS }),
     deploymentPoll: new Queue<DeploymentPollJob>(QUEUE_NAMES.deploymentPoll, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: DEPLOYMENT_POLL_JOB_OPTIONS }),

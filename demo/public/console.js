@@ -158,7 +158,9 @@ function renderMessage(message, channel) {
   const time = new Date(Number(message.ts) * 1000).toLocaleTimeString();
   const edited = message.edited ? '<span class="edited">(edited)</span>' : '';
   const replies = message.replies.length > 0 ? `<div class="thread">${message.replies.map((reply) => renderMessage(reply, channel)).join('')}</div>` : '';
-  return `<div class="message" data-ts="${message.ts}"><div class="meta"><b>${escapeHtml(author)}</b>${time}${edited}</div>${body(message, { channel, ts: message.ts })}${replies}</div>`;
+  // Files shared with the message (files.completeUploadExternal): images inline, as Slack shows them.
+  const files = (message.files ?? []).map((file) => `<figure class="file"><img src="${escapeHtml(file.url)}" alt="${escapeHtml(file.alt)}"><figcaption>${escapeHtml(file.title)}</figcaption></figure>`).join('');
+  return `<div class="message" data-ts="${message.ts}"><div class="meta"><b>${escapeHtml(author)}</b>${time}${edited}</div>${body(message, { channel, ts: message.ts })}${files}${replies}</div>`;
 }
 
 function renderEphemeral(ephemeral) {

@@ -52,6 +52,9 @@ export const envSchema = z
     OCI_REGION: optionalText.pipe(z.string().regex(/^[a-z]+-[a-z]+-\d+$/, 'must be a region identifier such as us-ashburn-1').optional()),
     OCI_DATASCIENCE_ENDPOINT: optionalHttpUrl,
     OCI_DEVOPS_ENDPOINT: optionalHttpUrl,
+    /** Logging Search (log tails on failure alerts) and Monitoring (alarm charts) endpoint overrides. */
+    OCI_LOGGING_ENDPOINT: optionalHttpUrl,
+    OCI_MONITORING_ENDPOINT: optionalHttpUrl,
     MLFLOW_TRACKING_URI: optionalHttpUrl,
     MLFLOW_TRACKING_TOKEN: optionalText,
     MLFLOW_TRACKING_USERNAME: optionalText,

@@ -315,6 +315,36 @@ describe('the demo console walks the main story in a browser', () => {
     await message('Training job run: fraud-model-').filter({ hasText: 'epochs=7' }).waitFor();
   });
 
+  it('explains a failed training run and a firing alarm in their threads: log tail, More, chart', async () => {
+    await as('U0CASEY');
+    await openChannel('ml-training');
+    await page.getByRole('button', { name: 'Training failed' }).click();
+    const failed = message(/Training job run: fraud-model-nightly-\d+/).filter({ hasText: 'Job run failed: exit code 137' });
+    await failed.waitFor();
+    const tail = failed.locator('.thread .message', { hasText: 'log lines of' });
+    await tail.waitFor();
+    const code = (await tail.locator('pre').textContent()) ?? '';
+    expect(code.trim().split('\n')).toHaveLength(30);
+    expect(code).toContain('Killed (exit code 137)');
+    expect(code).not.toContain('demo-mlflow-token-Ab12');
+    await tail.getByRole('button', { name: 'More' }).click();
+    const older = page.locator('.ephemeral', { hasText: 'earlier log line' });
+    await older.waitFor();
+    expect(await older.locator('pre').textContent()).toContain('[REDACTED]');
+    await tail.scrollIntoViewIfNeeded();
+    await shot('9-oncall-log-tail');
+
+    await openChannel('deployments');
+    await page.getByRole('button', { name: 'Alarm firing' }).click();
+    const alarm = message('Alarm fraud-model latency').last();
+    const chart = alarm.locator('.thread figure.file img');
+    await chart.waitFor();
+    // The browser decoded the PNG the bot uploaded (naturalWidth is 0 for a broken image).
+    await poll(() => chart.evaluate((image: { complete: boolean; naturalWidth: number }) => (image.complete ? image.naturalWidth : 0))).toBe(900);
+    await chart.scrollIntoViewIfNeeded();
+    await shot('10-oncall-alarm-chart');
+  });
+
   it('answers bad requests to the console with 400 and a reason, and keeps serving', async () => {
     const post = async (path: string, body: string) => {
       const response = await fetch(`${consoleUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });

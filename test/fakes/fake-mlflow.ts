@@ -69,7 +69,7 @@ export class FakeMlflow {
   url = '';
   private readonly server: Server;
   private readonly models = new Map<string, Model>();
-  private readonly runs = new Map<string, { experimentId: string; name: string; history: LoggedMetric[]; tags: Record<string, string> }>();
+  private readonly runs = new Map<string, { experimentId: string; name: string; history: LoggedMetric[]; tags: Record<string, string>; status?: string; startTime?: number }>();
   private readonly log: RecordedMlflowRequest[] = [];
   private readonly failures: { matcher: MlflowMatcher; status: number; code: string; retryAfterSeconds: number | undefined }[] = [];
   private readonly held = new HeldAnswers<MlflowMatcher, { method: string; path: string; text: string }>();
@@ -119,6 +119,13 @@ export class FakeMlflow {
   addRun(metrics: Record<string, number>, name = 'run', tags: Record<string, string> = {}): string {
     const id = randomBytes(16).toString('hex');
     this.runs.set(id, { experimentId: '3', name, history: Object.entries(metrics).map(([key, value]) => ({ key, value, timestamp: 0, step: 0 })), tags: { 'mlflow.runName': name, ...tags } });
+    return id;
+  }
+
+  /** A tracked run with tags (e.g. mlops.run_key), its status and the step each latest metric was logged at. */
+  addTaggedRun(fields: { metrics: Record<string, number>; tags: Record<string, string>; name?: string; status?: string; steps?: Record<string, number>; experimentId?: string }): string {
+    const id = randomBytes(16).toString('hex');
+    this.runs.set(id, { experimentId: fields.experimentId ?? '3', name: fields.name ?? 'run', history: Object.entries(fields.metrics).map(([key, value]) => ({ key, value, timestamp: Date.now(), step: fields.steps?.[key] ?? 0 })), tags: fields.tags, status: fields.status ?? 'FAILED', startTime: Date.now() });
     return id;
   }
 
@@ -299,6 +306,35 @@ export class FakeMlflow {
       if (archive) for (const other of model.versions.values()) if (other !== found && other.current_stage === stage) other.current_stage = 'Archived';
       found.current_stage = stage;
       return [200, { model_version: versionJson(found) }];
+    }
+    if (path === '/experiments/search' && (method === 'POST' || method === 'GET')) {
+      const ids = [...new Set(['0', ...[...this.runs.values()].map((run) => run.experimentId)])];
+      return [200, { experiments: ids.map((id) => ({ experiment_id: id, name: id === '0' ? 'Default' : `experiment-${id}`, lifecycle_stage: 'active' })) }];
+    }
+    if (method === 'POST' && path === '/runs/search') {
+      const ids = Array.isArray(input.experiment_ids) ? input.experiment_ids.filter((id): id is string => typeof id === 'string') : [];
+      if (ids.length === 0) return [400, { error_code: 'INVALID_PARAMETER_VALUE', message: 'experiment_ids must be a non-empty list' }];
+      const filter = typeof input.filter === 'string' ? input.filter : '';
+      // Only the filter the bot writes: tags.`<key>` = '<value>' (MLflow's backticked key, single-quoted value).
+      const tagFilter = /^tags\.`([^`]+)`\s*=\s*'([^']*)'$/.exec(filter.trim());
+      if (filter && !tagFilter) return [400, { error_code: 'INVALID_PARAMETER_VALUE', message: `Invalid filter '${filter}'` }];
+      const found = [...this.runs.entries()]
+        .filter(([, run]) => ids.includes(run.experimentId) && (!tagFilter || run.tags?.[tagFilter[1] ?? ''] === tagFilter[2]))
+        .sort(([, a], [, b]) => (b.startTime ?? 0) - (a.startTime ?? 0))
+        .slice(0, typeof input.max_results === 'number' ? input.max_results : 1000);
+      if (found.length === 0) return [200, {}];
+      return [
+        200,
+        {
+          runs: found.map(([runId, run]) => ({
+            info: { run_id: runId, run_uuid: runId, run_name: run.name, experiment_id: run.experimentId, status: run.status ?? 'FINISHED', lifecycle_stage: 'active' },
+            data: {
+              metrics: [...new Map(run.history.map((logged) => [logged.key, logged])).values()].map(({ key, value, timestamp, step }) => ({ key, value, timestamp, step })),
+              tags: Object.entries(run.tags ?? {}).map(([key, value]) => ({ key, value })),
+            },
+          })),
+        },
+      ];
     }
     if (method === 'GET' && path === '/model-versions/search') {
       // Only the filter the bot sends (name='x'), MLflow's ordering keys and its offset page tokens.

@@ -1,10 +1,12 @@
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { FakeOciTelemetry } from './fake-oci-telemetry.js';
 import { HeldAnswers, matchesRequest, type HeldAnswer, type RequestMatcher } from './request-faults.js';
 
 /**
- * A local OCI API for Data Science (jobs, job runs, pipeline runs) and DevOps (build runs, deployments)
+ * A local OCI API for Data Science (jobs, job runs, pipeline runs), DevOps (build runs, deployments),
+ * Logging Search and Monitoring (fake-oci-telemetry.ts)
  * that checks every request's signature the way OCI does (draft-cavage HTTP signatures, "Signature
  * Version 1", reference/oci.md §4f): the keyId, the signed headers (x-date, (request-target), host, and
  * for bodies content-type, content-length and x-content-sha256, which must match the body), RSA-SHA256
@@ -131,7 +133,7 @@ const MAX_SKEW_MS = 5 * 60_000;
 const ARGUMENT_NAME = /^[a-zA-Z][a-zA-Z_0-9]*$/;
 const NOT_FOUND = { code: 'NotAuthorizedOrNotFound', message: 'Authorization failed or requested resource not found.' };
 
-type Answer = [status: number, body: unknown];
+type Answer = [status: number, body: unknown, headers?: Record<string, string>];
 
 function ocid(ocidType: string): string {
   return `ocid1.${ocidType}.oc1.iad.${randomBytes(12).toString('hex')}`;
@@ -196,6 +198,8 @@ export class FakeOciApi {
   private readonly createdListeners = new Set<(resource: FakeResource) => void>();
   private readonly stageDefinitions = new Map<string, FakeStageDefinition & { pipelineId: string }>();
   private readonly pipelineStages = new Map<string, FakeStageDefinition[]>();
+  /** Logging Search and Monitoring: seed log entries, alarms and metric streams here. */
+  readonly telemetry = new FakeOciTelemetry();
 
   private constructor(options: FakeOciApiOptions) {
     this.publicKey = createPublicKey(options.publicKeyPem);
@@ -580,10 +584,11 @@ export class FakeOciApi {
       return this.send(req, res, seen, [injected.status, { code: injected.code, message: injected.message ?? injected.code }], headers);
     }
     const retryToken = req.headers['opc-retry-token'];
-    const answer = this.route(method, path, body, typeof retryToken === 'string' ? retryToken : undefined);
+    const query = new URL(req.url ?? '/', 'http://fake.oci').searchParams;
+    const answer = this.telemetry.route(method, path, query, body) ?? this.route(method, path, body, typeof retryToken === 'string' ? retryToken : undefined);
     await this.held.before({ ...request, path: req.url ?? path, headers: {}, body, status: answer[0], at: seen.at, signatureVerified: true });
     // A caller that gave up (timeout) or was killed meanwhile still had its request performed and logged.
-    this.send(req, res, seen, answer, {});
+    this.send(req, res, seen, answer, answer[2] ?? {});
   }
 
   private route(method: string, path: string, body: unknown, retryToken: string | undefined): Answer {

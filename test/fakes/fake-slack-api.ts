@@ -102,6 +102,8 @@ export interface FakeMessage {
   user: string;
   botId: string | undefined;
   replyBroadcast: boolean;
+  /** Files shared by this message (files.completeUploadExternal), with their bytes. */
+  files: FakeFile[];
   /** How many times chat.update changed it. */
   edits: number;
   /** Earlier versions, oldest first. */
@@ -110,6 +112,23 @@ export interface FakeMessage {
   replies: FakeMessage[];
   postedAt: number;
   updatedAt: number | undefined;
+}
+
+/** A file uploaded with files.getUploadURLExternal + the upload URL + files.completeUploadExternal. */
+export interface FakeFile {
+  id: string;
+  name: string;
+  title: string | undefined;
+  altText: string | undefined;
+  /** Declared with getUploadURLExternal. */
+  length: number;
+  /** What was sent to the upload URL; undefined until then. */
+  bytes: Buffer | undefined;
+  /** Where completeUploadExternal shared it (undefined while private). */
+  channel: string | undefined;
+  threadTs: string | undefined;
+  /** The ts of the message that shares it. */
+  ts: string | undefined;
 }
 
 export interface FakeEphemeral {
@@ -147,6 +166,7 @@ interface StoredMessage {
   user: string;
   botId: string | undefined;
   replyBroadcast: boolean;
+  files?: string[];
   history: FakeMessageEdit[];
   replies: string[];
   postedAt: number;
@@ -192,13 +212,15 @@ export const DEFAULT_FAKE_SLACK_LIMITS = {
     'conversations.info': TIER_3,
     'conversations.history': TIER_3,
     'conversations.replies': TIER_3,
+    'files.getUploadURLExternal': TIER_4,
+    'files.completeUploadExternal': TIER_4,
   },
 } as const satisfies ResolvedLimits;
 
 const DEFAULT_TOKEN = 'xoxb-test';
 const DEFAULT_APP_TOKEN = 'xapp-1-A0MLOPS-test';
 /** Fields Slack expects as JSON strings inside a form body. */
-const JSON_FIELDS = new Set(['blocks', 'attachments', 'metadata', 'view']);
+const JSON_FIELDS = new Set(['blocks', 'attachments', 'metadata', 'view', 'files']);
 const MAX_TEXT = 40_000;
 const MAX_UPDATE_TEXT = 4_000;
 const MAX_MESSAGE_BLOCKS = 50;
@@ -480,6 +502,7 @@ export class FakeSlackApi {
   private stored = new Map<string, StoredMessage>();
   private order: string[] = [];
   private ephemeralMessages: FakeEphemeral[] = [];
+  private uploads = new Map<string, FakeFile & { uploadToken: string }>();
   private openViews = new Map<string, FakeView>();
   private usedTriggers = new Set<string>();
   /** trigger_id → when it was issued (fake clock) and for whom; Slack honours one for 3 seconds, once. */
@@ -524,6 +547,8 @@ export class FakeSlackApi {
       ['views.update', (args) => this.viewsUpdate(args)],
       ['views.publish', (args) => this.viewsPublish(args)],
       ['conversations.open', (args) => this.conversationOpen(args)],
+      ['files.getUploadURLExternal', (args) => this.getUploadUrl(args)],
+      ['files.completeUploadExternal', (args) => this.completeUpload(args)],
       ['apps.connections.open', () => this.socketMode.open()],
     ]);
     this.server = createServer((req, res) => {
@@ -636,6 +661,7 @@ export class FakeSlackApi {
     this.stored = new Map();
     this.order = [];
     this.ephemeralMessages = [];
+    this.uploads = new Map();
     this.openViews = new Map();
     this.usedTriggers = new Set();
     this.issuedTriggers = new Map();
@@ -684,6 +710,11 @@ export class FakeSlackApi {
 
   ephemerals(channel?: string): FakeEphemeral[] {
     return this.ephemeralMessages.filter((m) => channel === undefined || m.channel === channel).map((m) => structuredClone(m));
+  }
+
+  /** Every file an upload was started for, oldest first, with its bytes once uploaded. */
+  files(): FakeFile[] {
+    return [...this.uploads.values()].map(({ uploadToken: _token, ...file }) => ({ ...file, bytes: file.bytes ? Buffer.from(file.bytes) : undefined }));
   }
 
   /**
@@ -844,6 +875,10 @@ export class FakeSlackApi {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake.slack');
+    if (url.pathname.startsWith('/upload/v1/')) {
+      await this.receiveUpload(req, res, url.pathname.slice('/upload/v1/'.length));
+      return;
+    }
     if (!url.pathname.startsWith('/api/') || url.pathname.length <= '/api/'.length) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
       return;
@@ -1151,6 +1186,73 @@ export class FakeSlackApi {
     };
   }
 
+  /** files.getUploadURLExternal: a file id and a one-off URL on this server that takes the bytes. */
+  private getUploadUrl(args: JsonObject): JsonObject {
+    const name = asString(args.filename);
+    if (!name) return fail('invalid_arguments', ['missing required field: filename']);
+    const length = Number(asString(args.length));
+    if (!Number.isInteger(length) || length <= 0) return fail('invalid_arguments', ['missing required field: length']);
+    const id = `F${String(this.uploads.size + 1).padStart(10, '0')}`;
+    const uploadToken = Math.random().toString(36).slice(2, 12);
+    this.uploads.set(id, { id, name, title: undefined, altText: asString(args.alt_text), length, bytes: undefined, channel: undefined, threadTs: undefined, ts: undefined, uploadToken });
+    return { ok: true, upload_url: `http://127.0.0.1:${this.port}/upload/v1/${id}/${uploadToken}`, file_id: id };
+  }
+
+  /** The upload URL: a POST of the raw bytes (or a multipart form with one file) answered `OK - <bytes>`. */
+  private async receiveUpload(req: IncomingMessage, res: ServerResponse, rest: string): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
+    const [id, token] = rest.split('/');
+    const upload = id ? this.uploads.get(id) : undefined;
+    if (req.method !== 'POST' || !upload || upload.uploadToken !== token || upload.channel !== undefined) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+      return;
+    }
+    let bytes = Buffer.concat(chunks);
+    const boundary = /boundary=(?:"([^"]+)"|([^;]+))/.exec(req.headers['content-type'] ?? '');
+    if (boundary) {
+      const marker = `--${boundary[1] ?? boundary[2] ?? ''}`;
+      const start = bytes.indexOf('\r\n\r\n', bytes.indexOf(marker)) + 4;
+      const end = bytes.indexOf(`\r\n${marker}`, start);
+      bytes = bytes.subarray(start, end < 0 ? undefined : end);
+    }
+    upload.bytes = Buffer.from(bytes);
+    this.changed();
+    res.writeHead(200, { 'content-type': 'text/plain' }).end(`OK - ${bytes.length}`);
+  }
+
+  /** files.completeUploadExternal: shares uploaded files in the channel, or as a reply in the thread. */
+  private completeUpload(args: JsonObject): JsonObject {
+    const listed = Array.isArray(args.files) ? args.files.filter(isObject) : undefined;
+    if (!listed || listed.length === 0) return fail('invalid_arguments', ['missing required field: files']);
+    const files = listed.map((entry) => ({ upload: this.uploads.get(asString(entry.id) ?? ''), title: asString(entry.title) }));
+    if (files.some(({ upload }) => !upload || upload.bytes === undefined || upload.channel !== undefined)) return fail('file_not_found');
+    const channel = asString(args.channel_id);
+    const requestedThread = asString(args.thread_ts);
+    if (requestedThread && !channel) return fail('invalid_arguments', ['thread_ts requires channel_id']);
+    if (channel && !this.knowsChannel(channel)) return fail('channel_not_found');
+    let threadTs: string | undefined;
+    if (channel && requestedThread) {
+      const parent = this.stored.get(FakeSlackApi.key(channel, requestedThread));
+      if (!parent) return fail('thread_not_found');
+      threadTs = parent.threadTs ?? parent.ts;
+    }
+    let ts: string | undefined;
+    if (channel) {
+      const stored = this.store({ channel, threadTs, text: asString(args.initial_comment) ?? '', blocks: undefined, metadata: undefined, user: this.bot.userId, botId: this.bot.botId, replyBroadcast: false });
+      stored.files = files.map(({ upload }) => upload?.id ?? '');
+      ts = stored.ts;
+    }
+    for (const { upload, title } of files) {
+      if (!upload) continue;
+      upload.title = title ?? upload.name;
+      upload.channel = channel;
+      upload.threadTs = threadTs;
+      upload.ts = ts;
+    }
+    return { ok: true, files: files.map(({ upload }) => ({ id: upload?.id, name: upload?.name, title: upload?.title, mimetype: upload?.name.endsWith('.png') ? 'image/png' : 'application/octet-stream', size: upload?.length })) };
+  }
+
   private viewsOpen(args: JsonObject): JsonObject {
     const triggerId = asString(args.trigger_id);
     const issued = triggerId ? this.issuedTriggers.get(triggerId) : undefined;
@@ -1297,6 +1399,7 @@ export class FakeSlackApi {
       user: stored.user,
       botId: stored.botId,
       replyBroadcast: stored.replyBroadcast,
+      files: (stored.files ?? []).map((id) => this.uploads.get(id)).filter((file): file is FakeFile & { uploadToken: string } => file !== undefined).map(({ uploadToken: _token, ...file }) => ({ ...file, bytes: file.bytes ? Buffer.from(file.bytes) : undefined })),
       edits: stored.history.length,
       history: structuredClone(stored.history),
       replies: stored.replies.map((ts) => this.stored.get(FakeSlackApi.key(stored.channel, ts))).filter((m): m is StoredMessage => m !== undefined).map((m) => this.snapshot(m)),
@@ -1315,6 +1418,7 @@ export class FakeSlackApi {
       ts: stored.ts,
       team: this.team.id,
       ...(stored.blocks ? { blocks: stored.blocks } : {}),
+      ...(stored.files?.length ? { files: stored.files.map((id) => ({ id, name: this.uploads.get(id)?.name, title: this.uploads.get(id)?.title })) } : {}),
       ...(stored.threadTs ? { thread_ts: stored.threadTs, parent_user_id: this.stored.get(FakeSlackApi.key(stored.channel, stored.threadTs))?.user } : {}),
       ...(stored.metadata ? { metadata: stored.metadata } : {}),
       ...(stored.updatedAt !== undefined ? { edited: { user: stored.user, ts: stored.ts } } : {}),

@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
 import { startBot, type RunningBot } from '../../src/app.js';
-import type { DeploymentPollTimings, OciDeploymentActions, OciReader, OciStarter } from '../../src/context.js';
+import type { DeploymentPollTimings, OciDeploymentActions, OciLogSearch, OciMonitoring, OciReader, OciStarter } from '../../src/context.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { createLogger, type Logger } from '../../src/log.js';
 
@@ -36,6 +36,8 @@ export interface HarnessOptions {
   oci: OciReader & OciStarter & OciDeploymentActions;
   /** How often running deployments are read. */
   deploymentPoll?: DeploymentPollTimings;
+  logSearch?: OciLogSearch;
+  monitoring?: OciMonitoring;
   env?: Record<string, string>;
   file?: Record<string, unknown>;
   logger?: Logger;
@@ -63,7 +65,7 @@ export async function startTestBot(options: HarnessOptions): Promise<RunningBot>
     () => yaml,
   );
   const logger = options.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  return startBot({ config, oci: options.oci, logger, ...(options.now ? { now: options.now } : {}), ...(options.deploymentPoll ? { deploymentPoll: options.deploymentPoll } : {}) });
+  return startBot({ config, oci: options.oci, logger, ...(options.logSearch ? { logSearch: options.logSearch } : {}), ...(options.monitoring ? { monitoring: options.monitoring } : {}), ...(options.now ? { now: options.now } : {}), ...(options.deploymentPoll ? { deploymentPoll: options.deploymentPoll } : {}) });
 }
 
 /** Polls until the bot reports ready (Redis, Slack identity, workers). */

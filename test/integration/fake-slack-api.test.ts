@@ -148,6 +148,27 @@ describe('FakeSlackApi through the real WebClient', () => {
     expect(orphan).toMatchObject({ data: { error: 'thread_not_found' } });
   });
 
+  it('takes a file through the external upload flow and shares it as a reply in the thread', async () => {
+    const root = await client.chat.postMessage({ channel: 'C0TRAIN', text: 'alert' });
+    const bytes = Buffer.from('\x89PNG fake chart bytes');
+    const target = await client.files.getUploadURLExternal({ filename: 'chart.png', length: bytes.length, alt_text: 'a chart' });
+    expect(target.upload_url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/upload\/v1\//);
+    // Completing before the bytes arrived shares nothing.
+    await expect(client.files.completeUploadExternal({ files: [{ id: target.file_id ?? '' }], channel_id: 'C0TRAIN', thread_ts: root.ts ?? '' })).rejects.toMatchObject({ data: { error: 'file_not_found' } });
+    const upload = await fetch(target.upload_url ?? '', { method: 'POST', body: bytes });
+    expect(upload.status).toBe(200);
+    expect(await upload.text()).toBe(`OK - ${bytes.length}`);
+    await expect(client.files.completeUploadExternal({ files: [{ id: target.file_id ?? '' }], channel_id: 'C0TRAIN', thread_ts: '1.000001' })).rejects.toMatchObject({ data: { error: 'thread_not_found' } });
+    const done = await client.files.completeUploadExternal({ files: [{ id: target.file_id ?? '', title: 'CPU' }], channel_id: 'C0TRAIN', thread_ts: root.ts ?? '', initial_comment: 'the chart' });
+    expect(done.files?.[0]).toMatchObject({ id: target.file_id, title: 'CPU' });
+    const [reply] = fake.thread('C0TRAIN', root.ts ?? '');
+    expect(reply?.text).toBe('the chart');
+    expect(reply?.files[0]?.bytes?.equals(bytes)).toBe(true);
+    expect(fake.files()[0]).toMatchObject({ name: 'chart.png', altText: 'a chart', channel: 'C0TRAIN', threadTs: root.ts, length: bytes.length });
+    // The URL takes the bytes once: after the share it is gone.
+    expect((await fetch(target.upload_url ?? '', { method: 'POST', body: bytes })).status).toBe(404);
+  });
+
   it('refuses invalid Block Kit with invalid_blocks and posts nothing', async () => {
     const longHeader = [{ type: 'header', text: { type: 'plain_text', text: 'x'.repeat(151) } }];
     const error = await rejection(client.chat.postMessage({ channel: 'C0TRAIN', text: 'x', blocks: longHeader }));

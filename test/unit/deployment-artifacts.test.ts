@@ -399,6 +399,9 @@ const METHOD_SCOPES: Record<string, readonly string[]> = {
   'views.push': [],
   'views.update': [],
   'views.publish': [],
+  // Alarm charts: the current external upload flow (files.upload is retired).
+  'files.getUploadURLExternal': ['files:write'],
+  'files.completeUploadExternal': ['files:write'],
 };
 /** Bot scopes each subscribed event needs. */
 const EVENT_SCOPES: Record<string, readonly string[]> = {

@@ -27,6 +27,13 @@ const runSchema = z.object({
   info: z.object({ run_id: z.string(), run_name: z.string().optional(), experiment_id: z.string().optional(), status: z.string().optional() }),
   data: z.object({ metrics: z.array(z.object({ key: z.string(), value: metricValue })).optional(), tags: z.array(tag).optional() }).optional(),
 });
+const searchedRunSchema = z.object({
+  info: z.object({ run_id: z.string(), run_name: z.string().optional(), experiment_id: z.string().optional(), status: z.string().optional() }),
+  data: z.object({ metrics: z.array(z.object({ key: z.string(), value: metricValue, step: z.union([z.number(), z.string().regex(/^-?\d+$/).transform(Number)]).optional() })).optional() }).optional(),
+});
+/** Experiments searched for a tagged run: runs/search needs experiment ids, and a bot's runs sit in a few. */
+const MAX_EXPERIMENTS = 200;
+
 /** How long one MLflow call may take before it fails as retryable (UPSTREAM_UNAVAILABLE). */
 export const MLFLOW_TIMEOUT_MS = 10_000;
 
@@ -47,6 +54,15 @@ export interface RegisteredModel {
   /** Latest version per stage (MLflow's `latest_versions`). */
   stages: Record<string, string>;
   latestVersions: ModelVersion[];
+}
+
+/** A run found by tag, with the latest value of each metric and the step it was logged at. */
+export interface TaggedRun {
+  runId: string;
+  runName: string | undefined;
+  experimentId: string | undefined;
+  status: string | undefined;
+  metrics: { key: string; value: number; step: number }[];
 }
 
 export interface RunSummary {
@@ -148,6 +164,31 @@ export class MlflowClient {
     for (const metric of run.data?.metrics ?? []) metrics[metric.key] = metric.value;
     const tags = Object.fromEntries((run.data?.tags ?? []).map((entry) => [entry.key, entry.value ?? '']));
     return { runId: run.info.run_id, runName: run.info.run_name, experimentId: run.info.experiment_id, metrics, tags };
+  }
+
+  /**
+   * The newest run tagged `tag` = `value` (e.g. mlops.run_key), across the active experiments. Tag values
+   * are quoted in the filter; the value is refused unless it is a plain key, so it cannot change the filter.
+   */
+  async findRunByTag(tag: string, value: string): Promise<TaggedRun | undefined> {
+    if (!/^[A-Za-z0-9._-]{1,250}$/.test(tag) || !/^[A-Za-z0-9._:#-]{1,250}$/.test(value)) throw new MlopsError('BAD_REQUEST', `not a searchable tag: ${tag}=${value}`);
+    const experiments = z
+      .object({ experiments: z.array(z.object({ experiment_id: z.string() })).optional() })
+      .parse(await this.request('experiments/search', () => this.http.post('/experiments/search', { max_results: MAX_EXPERIMENTS })));
+    const experimentIds = (experiments.experiments ?? []).map((experiment) => experiment.experiment_id);
+    if (experimentIds.length === 0) return undefined;
+    const body = await this.request('runs/search', () =>
+      this.http.post('/runs/search', { experiment_ids: experimentIds, filter: `tags.\`${tag}\` = '${value}'`, max_results: 1, order_by: ['attributes.start_time DESC'] }),
+    );
+    const run = z.object({ runs: z.array(searchedRunSchema).optional() }).parse(body).runs?.[0];
+    if (!run) return undefined;
+    return {
+      runId: run.info.run_id,
+      runName: run.info.run_name,
+      experimentId: run.info.experiment_id,
+      status: run.info.status,
+      metrics: (run.data?.metrics ?? []).map((metric) => ({ key: metric.key, value: metric.value, step: metric.step ?? 0 })),
+    };
   }
 
   async setAlias(name: string, alias: string, version: string): Promise<void> {

@@ -93,3 +93,8 @@ export function consoleUrlFor(subject: LinkedSubject, resourceId: string, detail
       return alarmLink(resourceId, region);
   }
 }
+
+/** `https://cloud.oracle.com/logging/log-groups/<logGroupOcid>/logs/<logOcid>?region=<region>` (path UNCONFIRMED by Oracle docs). */
+export function logLink(ids: { logGroupId: string; logId: string }, region?: string): string | undefined {
+  return link(['logging', 'log-groups', ids.logGroupId, 'logs', ids.logId], [ids.logGroupId, ids.logId], region);
+}

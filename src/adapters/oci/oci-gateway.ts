@@ -5,12 +5,12 @@ import type { z } from 'zod';
 import type { Env } from '../../config/env.js';
 import type { ApproveDeploymentRequest, CancelDeploymentRequest, CreateBuildRunRequest, CreateDeploymentRequest, CreateJobRunRequest, CreatePipelineRunRequest, OciDeploymentActions, OciReader, OciStarter } from '../../context.js';
 import { RUN_TAG } from '../../domain/oci-notification.js';
-import { MlopsError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { createAuthProvider, type OciAuthProvider } from './auth-provider.js';
 import { runInCallScope } from './call-scope.js';
 import { toOciError, toUnexpectedResponse } from './oci-errors.js';
 import { buildRunSchema, deploymentSchema, deployStageSchema, jobRunSchema, pipelineRunSchema, type OciDeployStageDefinition, type OciRun } from './oci-runs.js';
+import { addressClient, CLIENT_CONFIGURATION, clientsNotBuilt } from './oci-service.js';
 import { RetryAfterHttpClient } from './retry-after-http-client.js';
 
 export type CreateJobRunInput = CreateJobRunRequest;
@@ -30,23 +30,6 @@ interface Clients {
   dataScience: DataScienceClient;
   devops: DevopsClient;
 }
-
-/** The setters both generated clients share; `region`/`regionId` overwrite `endpoint`. */
-interface Addressable {
-  region: common.Region;
-  regionId: string;
-  endpoint: string;
-}
-
-/**
- * Exactly one retry layer: the BullMQ job that makes a call retries retryable errors with backoff, so
- * the SDK's retries (8 attempts by default) and its opossum circuit breaker (which would turn one
- * outage into failures of later, unrelated calls) are off for these clients.
- */
-const CLIENT_CONFIGURATION: common.ClientConfiguration = {
-  retryConfiguration: common.NoRetryConfigurationDetails,
-  circuitBreaker: new common.CircuitBreaker({ disableClientCircuitBreaker: true }),
-};
 
 function toArgumentItems(values: Record<string, string>): { name: string; value: string }[] {
   return Object.entries(values).map(([name, value]) => ({ name, value }));
@@ -231,34 +214,15 @@ export class OciGateway implements OciReader, OciStarter, OciDeploymentActions {
     try {
       const dataScience = new DataScienceClient({ httpClient: new RetryAfterHttpClient(provider, this.options.callTimeoutMs) }, CLIENT_CONFIGURATION);
       const devops = new DevopsClient({ httpClient: new RetryAfterHttpClient(provider, this.options.callTimeoutMs) }, CLIENT_CONFIGURATION);
-      this.address('Data Science', dataScience, provider, this.env.OCI_DATASCIENCE_ENDPOINT);
-      this.address('DevOps', devops, provider, this.env.OCI_DEVOPS_ENDPOINT);
+      addressClient(this.env, 'Data Science', dataScience, provider, this.env.OCI_DATASCIENCE_ENDPOINT);
+      addressClient(this.env, 'DevOps', devops, provider, this.env.OCI_DEVOPS_ENDPOINT);
       this.logger.info(
         { auth: this.options.provider ? 'injected' : this.env.OCI_AUTH, region: this.env.OCI_REGION, dataScience: dataScience.endpoint, devops: devops.endpoint },
         'oci clients ready',
       );
       return { provider, dataScience, devops };
     } catch (error) {
-      if (error instanceof MlopsError) throw error;
-      // The SDK throws plain strings too (e.g. a service disabled by developer tool configuration).
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new MlopsError('CONFIG_INVALID', `OCI clients cannot be built: ${reason}`, {
-        userMessage: `The bot cannot set up its OCI clients: ${reason}`,
-        cause: error,
-      });
-    }
-  }
-
-  /** Region first (OCI_REGION, else the provider's), then the endpoint override: the region setters overwrite it. */
-  private address(service: string, client: Addressable, provider: OciAuthProvider, endpointOverride: string | undefined): void {
-    if (this.env.OCI_REGION) client.regionId = this.env.OCI_REGION;
-    else if (common.isRegionProvider(provider) && provider.getRegion()) client.region = provider.getRegion();
-    // The setter appends the API version (/20190101, /20210630); a trailing slash would double it.
-    if (endpointOverride) client.endpoint = endpointOverride.replace(/\/+$/, '');
-    if (!client.endpoint) {
-      throw new MlopsError('CONFIG_INVALID', `No OCI region for the ${service} client: OCI_AUTH=${this.env.OCI_AUTH} does not provide one, so set OCI_REGION`, {
-        userMessage: `The bot has no OCI region for ${service}; set OCI_REGION.`,
-      });
+      throw clientsNotBuilt(error);
     }
   }
 }

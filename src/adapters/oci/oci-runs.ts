@@ -22,6 +22,8 @@ export interface OciRun {
   arguments?: Record<string, string> | undefined;
   /** A deployment's stages, in OCI's (unordered) map order; see domain/deploy-stages.ts. */
   stages?: DeployStage[] | undefined;
+  /** Job and pipeline runs: their logDetails, when logging is configured. */
+  log?: { logGroupId: string; logId: string } | undefined;
 }
 
 /** Absent and null both become undefined: OCI omits unset fields, but a null must not fail a read. */
@@ -47,6 +49,8 @@ const argumentCollection = optional(
     .object({ items: optional(z.array(z.object({ name: z.string(), value: z.string() }))) })
     .transform(({ items }) => Object.fromEntries((items ?? []).map((item) => [item.name, item.value]))),
 );
+
+const logDetails = optional(z.object({ logGroupId: z.string().min(1), logId: z.string().min(1) }));
 
 const progress = optional(z.object({ timeStarted: timestamp, timeFinished: timestamp }));
 
@@ -79,6 +83,7 @@ export const jobRunSchema = z
     timeStarted: timestamp,
     timeFinished: timestamp,
     jobConfigurationOverrideDetails: optional(z.object({ environmentVariables: optional(z.record(z.string(), z.string())) })),
+    logDetails,
   })
   .transform(
     (run): OciRun => ({
@@ -88,6 +93,7 @@ export const jobRunSchema = z
       timeStarted: run.timeStarted,
       timeFinished: run.timeFinished,
       arguments: run.jobConfigurationOverrideDetails?.environmentVariables,
+      log: run.logDetails,
     }),
   );
 
@@ -100,6 +106,7 @@ export const pipelineRunSchema = z
     timeFinished: timestamp,
     timeUpdated: timestamp,
     parametersOverride: optional(z.record(z.string(), z.string())),
+    logDetails,
     configurationOverrideDetails: optional(z.object({ environmentVariables: optional(z.record(z.string(), z.string())) })),
   })
   .transform(
@@ -111,6 +118,7 @@ export const pipelineRunSchema = z
       timeFinished: run.timeFinished,
       timeUpdated: run.timeUpdated,
       arguments: run.configurationOverrideDetails?.environmentVariables ?? run.parametersOverride,
+      log: run.logDetails,
     }),
   );
 

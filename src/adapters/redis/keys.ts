@@ -31,4 +31,8 @@ export const keys = {
   homeViewers: () => `${KEY_PREFIX}:home:viewers`,
   /** The answer to a user's last click on their Home tab, shown at its top for a while. */
   homeNotice: (userId: string) => `${KEY_PREFIX}:home:notice:${userId}`,
+  /** A log tail's next (older) page, for its More button. */
+  logPage: (pageId: string) => `${KEY_PREFIX}:log-page:${pageId}`,
+  /** Set once a file share (alarm chart) went through, so a retried job does not share it twice. */
+  fileShared: (shareKey: string) => `${KEY_PREFIX}:file-shared:${shareKey}`,
 } as const;

@@ -52,6 +52,20 @@ export interface GatewayOptions {
   limits: { postMessagePerChannel: RateLimit; update: RateLimit; history?: RateLimit; views?: RateLimit; conversationsOpen?: RateLimit };
 }
 
+export interface UploadedFile {
+  filename: string;
+  title: string;
+  /** For screen readers. */
+  altText: string;
+  bytes: Buffer;
+  /** The message text that introduces the file in the thread. */
+  initialComment?: string;
+}
+
+/** Sending the bytes of one chart is quick; a stalled upload URL must not hold the job. */
+const UPLOAD_TIMEOUT_MS = 20_000;
+
+const uploadTarget = z.object({ upload_url: z.url(), file_id: z.string().min(1) });
 const postResult = z.object({ ts: z.string(), channel: z.string() });
 const membersResult = z.object({ users: z.array(z.string()) });
 const viewResult = z.object({ view: z.object({ id: z.string(), hash: z.string().optional() }).loose() });
@@ -163,9 +177,9 @@ export class SlackGateway {
     await this.call('chat.update', bucket, () => this.client.chat.update({ channel, ts, text: message.text, blocks: message.blocks }));
   }
 
-  async postEphemeral(channel: string, user: string, message: { text: string; blocks?: Block[] }): Promise<void> {
+  async postEphemeral(channel: string, user: string, message: { text: string; blocks?: Block[]; threadTs?: string | undefined }): Promise<void> {
     await this.call('chat.postEphemeral', 'chat.postEphemeral', () =>
-      this.client.chat.postEphemeral({ channel, user, text: message.text, ...(message.blocks ? { blocks: message.blocks } : {}) }),
+      this.client.chat.postEphemeral({ channel, user, text: message.text, ...(message.blocks ? { blocks: message.blocks } : {}), ...(message.threadTs ? { thread_ts: message.threadTs } : {}) }),
     );
   }
 
@@ -196,6 +210,43 @@ export class SlackGateway {
     await this.take('conversations.open', this.options.limits.conversationsOpen ?? SLACK_LIMITS.conversationsOpen);
     const result = await this.call('conversations.open', 'conversations.open', () => this.client.conversations.open({ users: userId }));
     return openResult.parse(result).channel.id;
+  }
+
+  /**
+   * Shares a file as a reply in a thread with Slack's current upload flow (files.upload is retired):
+   * files.getUploadURLExternal, the bytes POSTed to the URL it returns, then files.completeUploadExternal
+   * into the thread. The share is a message in the channel, so it takes the channel's posting slot like
+   * any other message. Needs the files:write scope.
+   */
+  async uploadToThread(channel: string, threadTs: string, file: UploadedFile, maxWaitMs = this.options.maxWaitMs): Promise<{ fileId: string }> {
+    const bucket = `chat.postMessage:${channel}`;
+    await this.take(bucket, this.options.limits.postMessagePerChannel, maxWaitMs);
+    const target = uploadTarget.parse(
+      await this.call('files.getUploadURLExternal', 'files.getUploadURLExternal', () =>
+        this.client.files.getUploadURLExternal({ filename: file.filename, length: file.bytes.length, alt_text: file.altText }),
+      ),
+    );
+    let answer: Response;
+    try {
+      // The URL is pre-signed by Slack: no token goes with the bytes.
+      answer = await fetch(target.upload_url, { method: 'POST', body: new Uint8Array(file.bytes), headers: { 'content-type': 'application/octet-stream' }, signal: AbortSignal.timeout(UPLOAD_TIMEOUT_MS) });
+      await answer.arrayBuffer();
+    } catch (error) {
+      throw new MlopsError('UPSTREAM_UNAVAILABLE', `Slack file upload unreachable: ${error instanceof Error ? error.message : String(error)}`, { details: { method: 'upload' }, cause: error });
+    }
+    if (answer.status !== 200) {
+      throw new MlopsError(answer.status >= 500 ? 'UPSTREAM_UNAVAILABLE' : 'UPSTREAM_REJECTED', `Slack file upload answered HTTP ${answer.status}`, { details: { method: 'upload', status: answer.status } });
+    }
+    this.metrics.slackCalls.inc({ method: 'upload', outcome: 'ok' });
+    await this.call('files.completeUploadExternal', 'files.completeUploadExternal', () =>
+      this.client.files.completeUploadExternal({
+        files: [{ id: target.file_id, title: file.title }],
+        channel_id: channel,
+        thread_ts: threadTs,
+        ...(file.initialComment ? { initial_comment: file.initialComment } : {}),
+      }),
+    );
+    return { fileId: target.file_id };
   }
 
   async usergroupMembers(groupId: string): Promise<string[]> {
