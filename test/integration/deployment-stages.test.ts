@@ -66,7 +66,7 @@ describe('Deployments from Slack: live stages, approvals, cancel', () => {
       what,
     );
   const click = (message: FakeMessage, actionId: string, userId: string, target = bot()) =>
-    postSigned(`${target.url}/slack/events`, SIGNING_SECRET, blockActionsBody({ actionId, userId, channelId: message.channel, message }));
+    postSigned(`${target.url}/slack/events`, SIGNING_SECRET, blockActionsBody({ actionId, userId, channelId: message.channel, message, triggerId: slack.issueTrigger() }));
   const ephemeralFor = (user: string, text: string) => slack.waitFor(() => slack.ephemerals().find((message) => message.user === user && message.text.includes(text)), 10_000, `ephemeral "${text}" for ${user}`);
   const modalFor = (callbackId: string, count: number) => slack.waitFor(() => (slack.views().filter((view) => view.view.callback_id === callbackId).length >= count ? slack.views().filter((view) => view.view.callback_id === callbackId).at(-1) : undefined), 10_000, `modal ${callbackId}`);
   const submit = (callbackId: string, privateMetadata: string, userId: string, values: Record<string, Record<string, unknown>>) =>

@@ -37,7 +37,7 @@ describe('Rollback, whole: the workload and the model version go back together; 
   };
   const press = async (actionId: string, value: string, userId = 'U0SRE1') => {
     const responseUrl = hooks.url();
-    const response = await postSigned(`${bot.url}/slack/events`, SIGNING_SECRET, blockActionsBody({ actionId, value, userId, channelId: 'C0DEPLOY', messageTs: '1.000001', responseUrl }));
+    const response = await postSigned(`${bot.url}/slack/events`, SIGNING_SECRET, blockActionsBody({ actionId, value, userId, channelId: 'C0DEPLOY', messageTs: '1.000001', responseUrl, triggerId: slack.issueTrigger() }));
     expect(response.status).toBe(200);
     return hooks.waitFor(responseUrl);
   };
@@ -140,7 +140,7 @@ describe('Rollback, whole: the workload and the model version go back together; 
     expect(String(reply.text)).toContain('prod asks you to type its name to confirm');
     const value = elements(reply).find((element) => element.action_id === 'rollback.confirm')?.value ?? '';
     const before = kube.requests().filter((request) => request.method === 'PATCH').length;
-    await postSigned(`${bot.url}/slack/events`, SIGNING_SECRET, blockActionsBody({ actionId: 'rollback.confirm', value, userId: 'U0SRE1', channelId: 'C0DEPLOY', messageTs: '1.000001', responseUrl: hooks.url() }));
+    await postSigned(`${bot.url}/slack/events`, SIGNING_SECRET, blockActionsBody({ actionId: 'rollback.confirm', value, userId: 'U0SRE1', channelId: 'C0DEPLOY', messageTs: '1.000001', responseUrl: hooks.url(), triggerId: slack.issueTrigger() }));
     const modal = await slack.waitFor(() => slack.views().find((view) => view.view.callback_id === 'rollback.confirm_modal'), 10_000, 'the typed confirmation modal');
     expect(JSON.stringify(modal.view.blocks)).toContain('Type prod to confirm');
     const submit = (typed: string) =>
