@@ -5,6 +5,8 @@ import type { Context, OciRunInfo } from '../src/context.js';
 import { awaitsApproval, CANARY_TRAFFIC_SHIFT, orderStages, type DeployStage } from '../src/domain/deploy-stages.js';
 import { fromOciLifecycleState, isTerminal } from '../src/domain/run-state.js';
 import type { RunUpdate } from '../src/domain/run.js';
+import { describeGate, evaluateGates, explainFailure, formatNumber, gatesFor } from '../src/domain/gates.js';
+import { readSnapshot } from '../src/adapters/mlflow/run-metrics.js';
 import { toMlopsError } from '../src/errors.js';
 import { jobId, type DeploymentPollJob } from '../src/queues.js';
 import { foldAndShow } from './fold-run.js';
@@ -61,18 +63,31 @@ export async function stagesOf(context: Context, info: OciRunInfo): Promise<Depl
 
 /**
  * The gate results to show again beside a canary approval, one line each, stored on the run as
- * `details.canaryGates` (src/slack/deployment-stages.ts renders them under the canary's traffic).
- *
- * Hook for the quality gates (#15, branch `gates`), whose src/domain/gates.ts is not on main yet: once it
- * is, evaluate `gatesFor(models[model], environment)` with `evaluateGates` on the MLflow run metrics of
- * the deployment's MODEL_VERSION against the version the environment's alias held before, and return one
- * `describeGate` line per result (passed or `explainFailure`). The run's model, environment and version are
- * `details.model` / MODEL_NAME, `details.environment` / ENVIRONMENT and MODEL_VERSION. Until then: none.
+ * `details.canaryGates` (src/slack/deployment-stages.ts renders them under the canary's traffic): the
+ * model's and the environment's gates on the MLflow run of the version being deployed, against the version
+ * it replaces. Read once per deployment; MLflow not answering costs the lines, never the poll.
  */
-async function canaryGateLines(context: Context, runKey: string): Promise<string[] | undefined> {
+async function canaryGateLines(context: Context, runKey: string, info: OciRunInfo): Promise<string[] | undefined> {
   const run = await context.runs.get(runKey);
-  if (!run || run.details.canaryGates !== undefined) return undefined;
-  return undefined;
+  const mlflow = context.mlflow;
+  if (!run || run.details.canaryGates !== undefined || !mlflow) return undefined;
+  const model = run.details.model ?? info.arguments?.MODEL_NAME;
+  const version = run.details.modelVersion ?? info.arguments?.MODEL_VERSION;
+  const environment = run.details.environment ?? info.arguments?.ENVIRONMENT;
+  if (!model || !version || !Object.hasOwn(context.config.file.models, model)) return undefined;
+  const config = context.config.file.models[model];
+  const gates = gatesFor(config, environment);
+  if (gates.length === 0) return undefined;
+  try {
+    const candidate = await readSnapshot(mlflow, (await mlflow.getModelVersion(model, version)).runId, version);
+    const previous = run.details.previousVersion;
+    const held = previous ? await readSnapshot(mlflow, (await mlflow.getModelVersion(model, previous)).runId, previous) : undefined;
+    const results = evaluateGates(gates, config?.metrics ?? {}, { candidate: candidate.metrics, holder: held?.version ? { version: held.version, metrics: held.metrics } : undefined, targetLabel: environment ?? model });
+    return results.map((result) => (result.passed ? `:white_check_mark: ${describeGate(result)}: v${version} has ${formatNumber(result.candidate)}` : `:x: ${explainFailure(result, version)}`));
+  } catch (error) {
+    context.logger.warn({ err: error, runKey, model, version }, 'canary gates not read');
+    return undefined;
+  }
 }
 
 /** A getDeployment answer as a fold of the deployment's run. */
@@ -141,7 +156,7 @@ export function createDeploymentPollProcessor(context: Context) {
     }
 
     const update = await deploymentUpdate(context, runKey, info);
-    const gates = update.stages?.some((stage) => stage.type === 'OKE_CANARY_APPROVAL' && awaitsApproval(stage)) ? await canaryGateLines(context, runKey) : undefined;
+    const gates = update.stages?.some((stage) => stage.type === 'OKE_CANARY_APPROVAL' && awaitsApproval(stage)) ? await canaryGateLines(context, runKey, info) : undefined;
     if (gates && gates.length > 0) update.details = { ...update.details, canaryGates: gates.join('\n') };
     const changed = await foldAndShow(context, update, { retry: false });
     const state = fromOciLifecycleState(info.lifecycleState);

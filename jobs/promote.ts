@@ -237,6 +237,9 @@ export function createPromoteProcessor(context: Context) {
         const name = `${approval.model}-v${approval.version}${approval.environment ? `-${approval.environment.name}` : ''}`;
         const details: Record<string, string> = { channel: approval.channel, threadTs: approval.ts, model: approval.model, requestedBy: approval.requestedBy };
         if (approval.environment) details.environment = approval.environment.name;
+        // For the gates shown again beside a canary approval: the version deployed, and the one it replaces.
+        details.modelVersion = approval.version;
+        if (previous && previous !== approval.version) details.previousVersion = previous;
         const base = { key: runKey, subject: 'deployment', kind: 'deploy', startedBy: approval.decidedBy ?? approval.requestedBy } as const;
         // Stored before the call but not shown: an event of the new deployment that OCI delivers before
         // createDeployment returns finds this run through the deployment's tag instead of starting another.

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningBot } from '../../src/app.js';
 import { deploymentActionId } from '../../jobs/deployment-action.js';
+import { FakeMlflow } from '../fakes/fake-mlflow.js';
 import { FakeSlackApi, type FakeMessage } from '../fakes/fake-slack-api.js';
 import type { FakeResource } from '../fakes/fake-oci-api.js';
 import { baseConfigFile, SIGNING_SECRET, startTestBot, waitReady } from '../helpers/bot-harness.js';
@@ -18,6 +19,7 @@ describe('Deployments from Slack: live stages, approvals, cancel', () => {
   let redis: TestRedis;
   let slack: FakeSlackApi;
   let oci: TestOci;
+  let mlflow: FakeMlflow;
   const bots: RunningBot[] = [];
   const bot = () => bots[0] as RunningBot;
 
@@ -27,16 +29,18 @@ describe('Deployments from Slack: live stages, approvals, cancel', () => {
     approvals: { required: 1, allowSelfApproval: false, ttl: '1h' },
     models: {
       'fraud-model': {
+        metrics: { auc: 'higher' },
+        gates: [{ metric: 'auc', min: 0.9 }],
         environments: [
           { name: 'staging', alias: 'staging', approvals: { required: 1, approvers: ['S0QA'] }, deployPipelineId: BLUE_GREEN_PIPELINE },
-          { name: 'prod', alias: 'champion', approvals: { required: 2, approvers: ['U0LEAD1', 'S0LEADS'] }, confirm: 'typed', deployPipelineId: CANARY_PIPELINE },
+          { name: 'prod', alias: 'champion', approvals: { required: 2, approvers: ['U0LEAD1', 'S0LEADS'] }, confirm: 'typed', gates: [{ metric: 'auc', min: 0.97 }], deployPipelineId: CANARY_PIPELINE },
         ],
       },
     },
   });
 
   const startBot = async () => {
-    const started = await startTestBot({ redisUrl: redis.url, slackApiUrl: slack.url, oci: oci.gateway, env: { ...oci.env, MLFLOW_TRACKING_URI: 'http://127.0.0.1:9' }, file, deploymentPoll: POLL });
+    const started = await startTestBot({ redisUrl: redis.url, slackApiUrl: slack.url, oci: oci.gateway, env: { ...oci.env, MLFLOW_TRACKING_URI: mlflow.url }, file, deploymentPoll: POLL });
     await waitReady(started);
     bots.push(started);
     return started;
@@ -77,6 +81,9 @@ describe('Deployments from Slack: live stages, approvals, cancel', () => {
     redis = await startRedis();
     slack = await FakeSlackApi.start({ usergroups: { S0LEADS: ['U0LEAD3'], S0QA: ['U0QA1'], S0SRE: ['U0SRE1'], S0DS: ['U0DS1'], S0ONCALL: ['U0ONCALL'] } });
     oci = await startTestOci();
+    // fraud-model v7 (the version the deployments below roll out) measured auc 0.95: the model's gate passes, prod's fails.
+    mlflow = await FakeMlflow.start();
+    for (let version = 1; version <= 7; version++) mlflow.addVersion('fraud-model', { runId: mlflow.addRun({ auc: version === 7 ? 0.95 : 0.9 }) });
     oci.fake.defineDeployPipeline(CANARY_PIPELINE, [
       { id: stage('canary'), name: 'Deploy canary', type: 'OKE_CANARY_DEPLOYMENT', namespace: 'fraud-canary' },
       { id: stage('shift'), name: 'Shift traffic', type: 'OKE_CANARY_TRAFFIC_SHIFT', after: [stage('canary')], rampLimitPercent: 10 },
@@ -95,6 +102,7 @@ describe('Deployments from Slack: live stages, approvals, cancel', () => {
   afterAll(async () => {
     for (const running of bots) await running.stop();
     await oci.stop();
+    await mlflow.stop();
     await slack.stop();
     await redis.stop();
   });
@@ -117,6 +125,9 @@ describe('Deployments from Slack: live stages, approvals, cancel', () => {
     expect(blocks).toContain('waiting for approval');
     expect(blocks).toContain('(0/2)');
     expect(blocks).toContain('The canary takes *10%* of the traffic');
+    // The quality gates again, on the version being deployed: the model's passes, prod's own fails.
+    expect(blocks).toContain(':white_check_mark: auc ≥ 0.9: v7 has 0.95');
+    expect(blocks).toMatch(/:x: [^"]*auc[^"]*0\.97/);
     expect(blocks).toContain('deploy.reject');
     expect(blocks).toContain('deploy.cancel');
 
