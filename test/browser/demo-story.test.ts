@@ -331,7 +331,7 @@ describe('the demo console walks the main story in a browser', () => {
     const older = page.locator('.ephemeral', { hasText: 'earlier log line' });
     await older.waitFor();
     expect(await older.locator('pre').textContent()).toContain('[REDACTED]');
-    await tail.scrollIntoViewIfNeeded();
+    await poll(() => tail.scrollIntoViewIfNeeded({ timeout: 1_000 }).then(() => true, () => false)).toBe(true);
     await shot('9-oncall-log-tail');
 
     await openChannel('deployments');
@@ -341,7 +341,8 @@ describe('the demo console walks the main story in a browser', () => {
     await chart.waitFor();
     // The browser decoded the PNG the bot uploaded (naturalWidth is 0 for a broken image).
     await poll(() => chart.evaluate((image: { complete: boolean; naturalWidth: number }) => (image.complete ? image.naturalWidth : 0))).toBe(900);
-    await chart.scrollIntoViewIfNeeded();
+    // The console re-renders its messages live: scroll again if the element was replaced meanwhile.
+    await poll(() => chart.scrollIntoViewIfNeeded({ timeout: 1_000 }).then(() => true, () => false)).toBe(true);
     await shot('10-oncall-alarm-chart');
   });
 
