@@ -11,6 +11,7 @@ import { jobId } from '../queues.js';
 import { APPROVAL_ACTIONS } from '../slack/approval-message.js';
 import { code, escapeMrkdwn } from '../slack/mrkdwn.js';
 import { reasonModal } from '../slack/reason-modal.js';
+import { safeJson } from './payloads.js';
 
 const click = z.object({
   user: z.object({ id: z.string().regex(/^[UW][A-Z0-9]+$/) }),
@@ -191,11 +192,3 @@ export function registerApprovalButtons(app: App, context: Context, authorizer: 
   });
 }
 
-export function safeJson(text: string | undefined): unknown {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}

@@ -11,7 +11,8 @@ import { jobId } from '../queues.js';
 import { APPROVAL_ACTIONS } from '../slack/approval-message.js';
 import { code, escapeMrkdwn } from '../slack/mrkdwn.js';
 import { reasonModal } from '../slack/reason-modal.js';
-import { readClick, safeJson } from './approval-buttons.js';
+import { readClick } from './approval-buttons.js';
+import { safeJson } from './payloads.js';
 
 const submission = z.object({
   user: z.object({ id: z.string().regex(/^[UW][A-Z0-9]+$/) }),

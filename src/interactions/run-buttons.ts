@@ -7,6 +7,7 @@ import type { RoleName } from '../config/config-file.js';
 import type { Run } from '../domain/run.js';
 import { escapeMrkdwn } from '../slack/mrkdwn.js';
 import { RETRAIN_ACTION, RUN_ACTIONS } from '../slack/run-message.js';
+import { safeJson } from './payloads.js';
 
 const clickSchema = z.object({
   user: z.object({ id: z.string().regex(/^[UW][A-Z0-9]+$/) }),
@@ -93,11 +94,3 @@ export function registerRunButtons(app: App, context: Context, authorizer: Autho
   );
 }
 
-function safeJson(text: string | undefined): unknown {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}

@@ -7,10 +7,8 @@ import type { ApproveDeploymentRequest, CancelDeploymentRequest, CreateBuildRunR
 import { RUN_TAG } from '../../domain/oci-notification.js';
 import type { Logger } from '../../log.js';
 import { createAuthProvider, type OciAuthProvider } from './auth-provider.js';
-import { runInCallScope } from './call-scope.js';
-import { toOciError, toUnexpectedResponse } from './oci-errors.js';
 import { buildRunSchema, deploymentSchema, deployStageSchema, jobRunSchema, pipelineRunSchema, type OciDeployStageDefinition, type OciRun } from './oci-runs.js';
-import { addressClient, CLIENT_CONFIGURATION, clientsNotBuilt } from './oci-service.js';
+import { addressClient, callOci, CLIENT_CONFIGURATION, clientsNotBuilt } from './oci-service.js';
 import { RetryAfterHttpClient } from './retry-after-http-client.js';
 
 export type CreateJobRunInput = CreateJobRunRequest;
@@ -182,22 +180,7 @@ export class OciGateway implements OciReader, OciStarter, OciDeploymentActions {
   }
 
   private call<T extends { id: string }>(operationName: string, schema: z.ZodType<T>, send: (clients: Clients) => Promise<unknown>): Promise<T> {
-    return runInCallScope(this.logger, async (scope) => {
-      const clients = await this.connect();
-      const started = performance.now();
-      let answer: unknown;
-      try {
-        answer = await send(clients);
-      } catch (error) {
-        const mapped = toOciError(operationName, error, scope.retryAfterMs);
-        this.logger.debug({ ...mapped.details, code: mapped.code, ms: Math.round(performance.now() - started) }, 'oci call failed');
-        throw mapped;
-      }
-      const parsed = schema.safeParse(answer);
-      if (!parsed.success) throw toUnexpectedResponse(operationName, parsed.error.issues);
-      this.logger.debug({ operationName, id: parsed.data.id, ms: Math.round(performance.now() - started) }, 'oci call succeeded');
-      return parsed.data;
-    });
+    return callOci(this.logger, operationName, schema, () => this.connect(), send);
   }
 
   private connect(): Promise<Clients> {

@@ -55,6 +55,30 @@ export function clientsNotBuilt(error: unknown): MlopsError {
   });
 }
 
+/**
+ * One OCI call: a call scope (Retry-After, the SDK's console output), the failure mapped into the error
+ * catalogue, the answer parsed with its schema, and the outcome logged with how long it took.
+ */
+export function callOci<C, T>(logger: Logger, operationName: string, schema: z.ZodType<T>, connect: () => Promise<C>, send: (client: C) => Promise<unknown>): Promise<T> {
+  return runInCallScope(logger, async (scope) => {
+    const client = await connect();
+    const started = performance.now();
+    let answer: unknown;
+    try {
+      answer = await send(client);
+    } catch (error) {
+      const mapped = toOciError(operationName, error, scope.retryAfterMs);
+      logger.debug({ ...mapped.details, code: mapped.code, ms: Math.round(performance.now() - started) }, 'oci call failed');
+      throw mapped;
+    }
+    const parsed = schema.safeParse(answer);
+    if (!parsed.success) throw toUnexpectedResponse(operationName, parsed.error.issues);
+    const id = typeof parsed.data === 'object' && parsed.data !== null && 'id' in parsed.data ? parsed.data.id : undefined;
+    logger.debug({ operationName, ...(typeof id === 'string' ? { id } : {}), ms: Math.round(performance.now() - started) }, 'oci call succeeded');
+    return parsed.data;
+  });
+}
+
 export interface ServiceSpec<C> {
   /** For messages: "Logging Search", "Monitoring". */
   name: string;
@@ -78,22 +102,7 @@ export class OciService<C extends Addressable & { close(): void }> {
   ) {}
 
   call<T>(operationName: string, schema: z.ZodType<T>, send: (client: C) => Promise<unknown>): Promise<T> {
-    return runInCallScope(this.logger, async (scope) => {
-      const { client } = await this.connect();
-      const started = performance.now();
-      let answer: unknown;
-      try {
-        answer = await send(client);
-      } catch (error) {
-        const mapped = toOciError(operationName, error, scope.retryAfterMs);
-        this.logger.debug({ ...mapped.details, code: mapped.code, ms: Math.round(performance.now() - started) }, 'oci call failed');
-        throw mapped;
-      }
-      const parsed = schema.safeParse(answer);
-      if (!parsed.success) throw toUnexpectedResponse(operationName, parsed.error.issues);
-      this.logger.debug({ operationName, ms: Math.round(performance.now() - started) }, 'oci call succeeded');
-      return parsed.data;
-    });
+    return callOci(this.logger, operationName, schema, async () => (await this.connect()).client, send);
   }
 
   async close(): Promise<void> {
