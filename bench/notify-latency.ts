@@ -48,6 +48,8 @@ export interface LatencyResult {
   rootP99: number;
   calls: Record<string, number>;
   rateLimited: number;
+  /** One line per delivery, in delivery order: run, state, ms until visible anywhere / on the root. */
+  detail: string[];
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -129,6 +131,7 @@ export async function measureNotifyLatency(slack: FakeSlackApi, target: string, 
     }
     const anywhere: number[] = [];
     const root: number[] = [];
+    const detail: string[] = [];
     let unseen = 0;
     for (const delivery of deliveries) {
       if (delivery.status !== 200) continue;
@@ -140,8 +143,10 @@ export async function measureNotifyLatency(slack: FakeSlackApi, target: string, 
       if (seen === undefined) unseen++;
       else anywhere.push(Math.max(0, seen - delivery.answeredAt));
       if (seenOnRoot !== undefined) root.push(Math.max(0, seenOnRoot - delivery.answeredAt));
+      const ms = (at: number | undefined) => (at === undefined ? 'never' : `${Math.max(0, at - delivery.answeredAt)} ms`);
+      detail.push(`${delivery.run.name} ${STATES[delivery.step] ?? ''}: anywhere ${ms(seen)}, root ${ms(seenOnRoot)}`);
     }
-    return { calls, anywhere, root, unseen };
+    return { calls, anywhere, root, unseen, detail };
   };
   // Until every change is visible anywhere and every root shows its run's final state (or the cap), then
   // until Slack is quiet for `quietMs`.
@@ -161,7 +166,7 @@ export async function measureNotifyLatency(slack: FakeSlackApi, target: string, 
       lastChange = Date.now();
     }
   }
-  const { calls, anywhere, root, unseen } = analyse();
+  const { calls, anywhere, root, unseen, detail } = analyse();
   const sortedAnywhere = Float64Array.from(anywhere).sort();
   const sortedRoot = Float64Array.from(root).sort();
   const byMethod: Record<string, number> = {};
@@ -179,5 +184,6 @@ export async function measureNotifyLatency(slack: FakeSlackApi, target: string, 
     rootP99: percentile(sortedRoot, 0.99),
     calls: byMethod,
     rateLimited: calls.filter((call) => call.status === 429).length,
+    detail,
   };
 }

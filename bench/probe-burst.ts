@@ -92,6 +92,7 @@ try {
   }
   if (!args.includes('--burst-only')) {
     const latency = await measureNotifyLatency(slack, webs[0] ?? '', { tag: 'p', runs: 20, everyMs: 200, quietMs: 3_000, capMs: 60_000 });
+    if (args.includes('--diag')) for (const line of latency.detail) console.log(line);
     console.log(
       `latency: ${latency.deliveries} deliveries (${latency.errors} errors), visible p50 ${latency.p50.toFixed(0)} / p99 ${latency.p99.toFixed(0)} / max ${latency.max.toFixed(0)} ms (${latency.unseen} unseen); ` +
         `root p50 ${latency.rootP50.toFixed(0)} / p99 ${latency.rootP99.toFixed(0)} ms; calls ${JSON.stringify(latency.calls)}; 429s ${latency.rateLimited}`,

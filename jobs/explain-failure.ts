@@ -11,13 +11,15 @@ import { isFailure } from '../src/domain/run-state.js';
 import { RUN_KEY_MLFLOW_TAG, STARTED_RUN_KEY, type Run } from '../src/domain/run.js';
 import { isMlopsError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
-import { jobId, type ExplainJob } from '../src/queues.js';
+import { comeBackLater, jobId, type ExplainJob } from '../src/queues.js';
 import type { SlackMessage } from '../src/slack/blocks.js';
 import { chartCaption, LOG_TAIL_LINES, renderChartSkipped, renderLogTail, renderLogUnavailable, renderMlflowRun, renderNoLog } from '../src/slack/insight-message.js';
 import { renderMetricChart } from '../src/slack/metric-chart.js';
 
 /** The chart's window: the last hour, as the alarm's reader thinks of it. */
 const CHART_WINDOW_MS = 3600_000;
+/** How long an explanation waits in-process for a quiet moment in its channel before its job comes back later. */
+const EXPLAIN_POST_WAIT_MS = 10_000;
 /** Log pages are offered for a week after the failure. */
 const LOG_PAGE_SECONDS = 7 * 24 * 3600;
 
@@ -55,7 +57,7 @@ export async function explainLater(context: Context, run: Run, message: RunMessa
 
 export function createExplainProcessor(context: Context) {
   const redactor = createRedactor(context.config.file.alerts.redact);
-  return async (job: Job<ExplainJob>): Promise<void> => {
+  return async (job: Job<ExplainJob>, token?: string): Promise<void> => {
     const logger = context.logger.child({ job: job.id, queue: job.queueName, kind: job.data.kind });
     try {
       if (job.data.kind === 'more-log') {
@@ -78,6 +80,8 @@ export function createExplainProcessor(context: Context) {
       if (alerts.logTail) await logTail(context, redactor, run, thread, logger);
       if (run.kind === 'training') await mlflowRun(context, run, thread, logger);
     } catch (error) {
+      // A busy channel is not a failure: the job comes back when its slot should be free.
+      if (isMlopsError(error) && error.code === 'RATE_LIMITED' && token) await comeBackLater(job, token, error.retryAfterMs ?? 1_000, context.metrics);
       if (isMlopsError(error) && !error.retryable) throw new UnrecoverableError(`${error.code}: ${error.message}`);
       throw error;
     }
@@ -89,8 +93,14 @@ interface Thread {
   threadTs: string;
 }
 
+/**
+ * Explanations yield to the channel's run messages and alerts (postYielding): on-call sees the alert of
+ * the next failure first, the log tail of this one a moment later.
+ */
 function post(context: Context, thread: Thread, key: string, message: SlackMessage): Promise<unknown> {
-  return postOnce(context, { key, channel: thread.channel, threadTs: thread.threadTs }, (metadata) => context.slack.postMessage({ channel: thread.channel, threadTs: thread.threadTs, ...message, metadata: metadata() }));
+  return postOnce(context, { key, channel: thread.channel, threadTs: thread.threadTs }, (metadata) =>
+    context.slack.postYielding({ channel: thread.channel, threadTs: thread.threadTs, ...message, metadata: metadata() }, EXPLAIN_POST_WAIT_MS),
+  );
 }
 
 /** OCI reads that fail are reported in the thread at once: a retry minutes later no longer helps on-call. */
@@ -247,7 +257,7 @@ async function alarmChart(context: Context, run: Run, thread: Thread, state: 'FI
     altText: `Line chart of ${query} over the last hour${state === 'FIRING' ? ', above its threshold' : ', back under its threshold'}`,
     bytes: png,
     initialComment: chartCaption({ name: run.name, query, state }),
-  });
+  }, EXPLAIN_POST_WAIT_MS);
   await context.redis.set(keys.fileShared(shareKey), '1', 'EX', 7 * 24 * 3600);
   logger.info({ runKey: run.key, state, bytes: png.length }, 'alarm chart shared');
 }

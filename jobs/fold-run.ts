@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Context } from '../src/context.js';
 import { applyRunUpdate, type RunUpdate } from '../src/domain/run.js';
+import { isFailure, isTerminal } from '../src/domain/run-state.js';
 import { enqueueRunStatus } from '../src/queues.js';
 
 /**
@@ -20,11 +21,14 @@ export async function foldAndShow(context: Context, update: RunUpdate, options: 
     const result = applyRunUpdate(run, update);
     return result.changed ? result.run : run;
   });
-  if (after && (after !== before || options.retry)) await showRun(context, after.key, after.version);
+  // A final or failed state is shown as soon as Slack allows (see enqueueRunStatus); other changes keep the
+  // pending job's delay, so a burst's intermediate states do not spend the chat.update budget.
+  const now = after !== undefined && before?.state !== after.state && (isTerminal(after.state) || isFailure(after.state));
+  if (after && (after !== before || options.retry)) await showRun(context, after.key, after.version, { now });
   return after !== before;
 }
 
-/** Asks the Slack side to show the run as it is (one pending job per run: the latest version). */
-export async function showRun(context: Context, runKey: string, version: number): Promise<void> {
-  await enqueueRunStatus(context.queues, runKey, version);
+/** Asks the Slack side to show the run as it is (one pending job per run: the latest version); `now` for a new state. */
+export async function showRun(context: Context, runKey: string, version: number, options: { now?: boolean } = {}): Promise<void> {
+  await enqueueRunStatus(context.queues, runKey, version, options);
 }

@@ -1,4 +1,4 @@
-import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import { keys } from '../src/adapters/redis/keys.js';
 import { Lease } from '../src/adapters/redis/run-lock.js';
 import type { RunMessage } from '../src/adapters/redis/run-store.js';
@@ -22,7 +22,7 @@ import { approvalLinks, refreshApprovalMessage } from './promote.js';
 import { renderFailureAlert, renderRunMessage, renderTransitions, type RunLinks } from '../src/slack/run-message.js';
 import { link } from '../src/slack/mrkdwn.js';
 import { announceVersion } from './version-registered.js';
-import { enqueueRunStatus, enqueueWaitingRoots, type SlackStatusJob } from '../src/queues.js';
+import { comeBackLater, enqueueRunStatus, enqueueWaitingRoots, type SlackStatusJob } from '../src/queues.js';
 import { deploymentViewFor } from '../src/slack/deployment-stages.js';
 
 const LEASE_MS = 30_000;
@@ -65,11 +65,7 @@ export function createSlackStatusProcessor(context: Context) {
       await process(context, waiting, job.data);
     } catch (error) {
       const delayMs = error instanceof ComeBack ? error.retryInMs : isMlopsError(error) && error.code === 'RATE_LIMITED' ? (error.retryAfterMs ?? 1_000) : undefined;
-      if (delayMs !== undefined && token) {
-        await job.moveToDelayed(Date.now() + delayMs, token);
-        context.metrics.jobOutcomes.inc({ queue: job.queueName, outcome: 'delayed' });
-        throw new DelayedError();
-      }
+      if (delayMs !== undefined && token) await comeBackLater(job, token, delayMs, context.metrics);
       if (isMlopsError(error) && !error.retryable) throw new UnrecoverableError(`${error.code}: ${error.message}`);
       throw error;
     }
@@ -358,10 +354,14 @@ async function syncRun(context: Context, waiting: WaitingRoots, runKey: string):
   }
 
   if (isFailure(shown.state) && !message.alerted) {
-    const alert = renderFailureAlert(shown, context.config.file.slack.oncall, context.now());
-    const threadTs = shown.details.threadTs ?? message.ts;
-    await postOnce(context, { key: `alert:${runKey}`, channel, threadTs }, (metadata) => context.slack.postMessage({ channel, threadTs, broadcast: true, ...alert, metadata: metadata() }));
-    message = { ...message, alerted: true };
+    // The alert narrates the failure (and the states before it the thread has not told): one post, not two.
+    const failed = shown;
+    const narrated = failed.history.at(-1)?.state === failed.state ? failed.history.length : message.narrated;
+    const alert = renderFailureAlert(failed, context.config.file.slack.oncall, context.now(), failed.history.slice(message.narrated, narrated - 1));
+    const threadTs = failed.details.threadTs ?? message.ts;
+    const posted = await postOnce(context, { key: `alert:${runKey}`, channel, threadTs }, (metadata) => context.slack.postMessage({ channel, threadTs, broadcast: true, ...alert, metadata: metadata({ narrated }) }));
+    const told = typeof posted.payload.narrated === 'number' ? posted.payload.narrated : message.narrated;
+    message = { ...message, alerted: true, narrated: Math.max(message.narrated, told) };
     await context.runs.setMessage(runKey, message);
   }
   // The log tail, MLflow run and alarm chart come in their own job, after the alert.

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { Queue, Worker, type Job, type JobsOptions, type MinimalJob } from 'bullmq';
+import { DelayedError, Queue, Worker, type Job, type JobsOptions, type MinimalJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { GenericNotification, OciNotification } from './domain/oci-notification.js';
 import type { GateResult } from './domain/gates.js';
 import { isMlopsError } from './errors.js';
+import type { Metrics } from './metrics.js';
 import type { Block } from './slack/blocks.js';
 
 export const QUEUE_PREFIX = 'mlops:bull';
@@ -162,8 +163,11 @@ export function jobId(...parts: string[]): string {
  * BullMQ's own counter, because an ask kept while its twin is active would otherwise be queued under the
  * finishing job's id and removed with it.
  */
-export async function enqueueRunStatus(queues: Pick<Queues, 'slackStatus'>, runKey: string, version: number): Promise<void> {
-  await queues.slackStatus.add('run', { kind: 'run', runKey, version }, { deduplication: { id: jobId('show-run', runKey), keepLastIfActive: true } });
+export async function enqueueRunStatus(queues: Pick<Queues, 'slackStatus'>, runKey: string, version: number, options: { now?: boolean } = {}): Promise<void> {
+  // `now` (a new final or failed state): a pending job delayed for a later edit, a rate-limit slot or a
+  // channel's waiting roots is made due again in the same script, so the state reaches Slack at once instead
+  // of when that delay ends.
+  await queues.slackStatus.add('run', { kind: 'run', runKey, version }, { deduplication: { id: jobId('show-run', runKey), keepLastIfActive: true, ...(options.now ? { reschedule: true } : {}) } });
 }
 
 /** Asks for the job that posts the roots waiting for a channel's slot (jobs/slack-status.ts): one per channel, deduplicated like enqueueRunStatus. */
@@ -215,6 +219,17 @@ export function createJobWorker(name: string, run: (job: Job, token?: string) =>
     }
   };
   return new Worker(name, processor, { connection: options.connection, prefix: QUEUE_PREFIX, concurrency: options.concurrency, autorun: true, settings: { backoffStrategy: jobBackoff } });
+}
+
+/**
+ * Moves the job being processed back to delayed, due in `delayMs`, without spending one of its attempts (a
+ * Slack rate-limit slot or a lease it waits for is not a failure), and ends its run: BullMQ expects the
+ * DelayedError this throws.
+ */
+export async function comeBackLater(job: Job, token: string, delayMs: number, metrics: Pick<Metrics, 'jobOutcomes'>): Promise<never> {
+  await job.moveToDelayed(Date.now() + delayMs, token);
+  metrics.jobOutcomes.inc({ queue: job.queueName, outcome: 'delayed' });
+  throw new DelayedError();
 }
 
 /** Notification jobs stay 3 hours after completion: OCI retries a delivery for 2, so a redelivery is a no-op. */

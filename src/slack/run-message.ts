@@ -180,13 +180,18 @@ export function renderTransitions(run: Run, transitions: readonly RunTransition[
   return plain(lines.join('\n'), 3900);
 }
 
-/** The on-call alert posted in the thread (and broadcast to the channel) when a run fails. */
-export function renderFailureAlert(run: Run, oncall: string | undefined, now: Date = new Date()): SlackMessage {
+/**
+ * The on-call alert posted in the thread (and broadcast to the channel) when a run fails. It also narrates
+ * the failure in the thread, and `earlier` states the thread has not told yet, so the failure costs the
+ * channel one post, not an alert and a narration reply.
+ */
+export function renderFailureAlert(run: Run, oncall: string | undefined, now: Date = new Date(), earlier: readonly RunTransition[] = []): SlackMessage {
   const who = mention(oncall);
   const what = escapeMrkdwn(summary(run, now));
   const detail = run.details.lifecycleDetails ? `\n>${escapeMrkdwn(plain(run.details.lifecycleDetails, 1500))}` : '';
   const text = `${who ? `${who} ` : ''}${STATE_LABEL[run.state].emoji} ${what}${detail}`;
   const blocks: Block[] = [{ type: 'section', text: mrkdwnText(text) }];
+  if (earlier.length > 0) blocks.push({ type: 'context', elements: [mrkdwnText(plain(`Before: ${renderTransitions(run, earlier).replaceAll('\n', ' → ')}`, 1900))] });
   const actions = buttons(run);
   if (actions.length > 0) blocks.push({ type: 'actions', block_id: `alert-actions-${run.version}`, elements: actions });
   return { text, blocks };

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keys } from '../../src/adapters/redis/keys.js';
 import type { RunningBot } from '../../src/app.js';
 import { FakeSlackApi } from '../fakes/fake-slack-api.js';
 import { baseConfigFile, startTestBot, waitReady } from '../helpers/bot-harness.js';
@@ -40,6 +41,28 @@ describe('Slack rate limits: bursts coalesce, two replicas share one limiter, 42
     await oci.stop();
     await slack.stop();
     await redis.stop();
+  });
+
+  it('lets a call that yields take a slot only once it has been free a while, and never book one ahead', async () => {
+    const { limiter, redis: client } = bots[0]?.context ?? expect.unreachable();
+    const bucket = `yield-test-${Date.now()}`;
+    const limit = { intervalMs: 1_000, burst: 1 };
+    expect(await limiter.reserve(bucket, limit, 0)).toEqual({ granted: true, waitMs: 0 });
+    // The slot is taken for the next second: the yielding call hears when to come back, and books nothing.
+    const refused = await limiter.reserve(bucket, limit, 5_000, 400);
+    expect(refused.granted).toBe(false);
+    expect(refused.granted ? 0 : refused.retryAfterMs).toBeGreaterThan(1_000);
+    expect(refused.granted ? 0 : refused.retryAfterMs).toBeLessThanOrEqual(1_400);
+    // A call that does not yield books the next slot as if the yielding one had not asked.
+    const next = await limiter.reserve(bucket, limit, 5_000);
+    expect(next.granted && next.waitMs).toBeLessThanOrEqual(1_000);
+    // Free for a moment only: still refused. Free for longer than 400 ms: granted at once.
+    const [seconds, micros] = await client.time();
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    await client.set(keys.rateLimit(bucket), String(now - 100));
+    expect((await limiter.reserve(bucket, limit, 5_000, 400)).granted).toBe(false);
+    await client.set(keys.rateLimit(bucket), String(now - 1_000));
+    expect(await limiter.reserve(bucket, limit, 5_000, 400)).toEqual({ granted: true, waitMs: 0 });
   });
 
   it('shows every run of a burst in its final state, one message each, without a single 429', async () => {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../src/adapters/redis/keys.js';
 import { createRedis } from '../../src/adapters/redis/redis-connection.js';
 import type { RunningBot } from '../../src/app.js';
-import { enqueueRunStatus, QUEUE_PREFIX, type SlackStatusJob } from '../../src/queues.js';
+import { enqueueRunStatus, jobId, QUEUE_PREFIX, type SlackStatusJob } from '../../src/queues.js';
 import { FakeSlackApi } from '../fakes/fake-slack-api.js';
 import { eventually, startTestBot, waitReady } from '../helpers/bot-harness.js';
 import { startTestOci, type TestOci } from '../helpers/oci.js';
@@ -80,6 +80,35 @@ describe('Slack status jobs: one pending job per run, roots waiting for their sl
     }
   });
 
+  it('makes a run job delayed for later due again when a final state is asked for, and only then', async () => {
+    const connection = createRedis(redis.url, 'command', 'test-queue');
+    const name = `slack-status-reschedule-${Date.now()}`;
+    const queue = new Queue<SlackStatusJob>(name, { connection, prefix: QUEUE_PREFIX });
+    const queues = { slackStatus: queue };
+    const dueIn = async () => {
+      const [job] = await queue.getDelayed();
+      if (!job) return undefined;
+      return Number(await connection.zscore(`${QUEUE_PREFIX}:${name}:delayed`, job.id ?? '')) / 0x1000 - Date.now();
+    };
+    try {
+      // The run's one pending job, delayed a minute (as a come-back for an edit slot leaves it).
+      await queue.add('run', { kind: 'run', runKey: 'run-r', version: 1 }, { deduplication: { id: jobId('show-run', 'run-r'), keepLastIfActive: true }, delay: 60_000 });
+      expect(await dueIn()).toBeGreaterThan(50_000);
+      // An intermediate state keeps the delay: the job shows it with the rest when it runs.
+      await enqueueRunStatus(queues, 'run-r', 2);
+      expect(await queue.getDelayedCount()).toBe(1);
+      expect(await dueIn()).toBeGreaterThan(50_000);
+      // A final one makes the same job due now; still one job.
+      await enqueueRunStatus(queues, 'run-r', 3, { now: true });
+      expect(await queue.getJobCountByTypes('delayed', 'waiting')).toBe(1);
+      expect(await dueIn()).toBeLessThan(1_000);
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+      connection.disconnect();
+    }
+  });
+
   describe('with the bot', () => {
     let slack: FakeSlackApi;
     let oci: TestOci;
@@ -124,6 +153,32 @@ describe('Slack status jobs: one pending job per run, roots waiting for their sl
       expect(slack.messages(channel).filter((message) => message.text.includes(name))).toHaveLength(1);
       // Posted with its final state: no edit was needed.
       expect(slack.effective('chat.update').filter((call) => call.args.ts === root.ts)).toHaveLength(0);
+    });
+
+    it('shows a failure at once while the run job waits a minute for an edit slot: the alert narrates it, one reply', async () => {
+      const channel = 'C0TRAIN';
+      const run = { id: 'ocid1.datasciencejobrun.oc1.iad.editwait1', name: 'edit-wait-1' };
+      expect((await post(jobRunEvent('createjobrun.begin', run.id, run.name))).status).toBe(200);
+      const root = await slack.waitFor(() => slack.messages(channel).find((message) => message.text.includes(run.name)), 10_000, 'the root');
+      // chat.update's budget is spent for a minute (as after a 429 with Retry-After).
+      await bot.context.limiter.pause('chat.update', 60_000);
+      expect((await post({ ...jobRunEvent('updatejobrun', run.id, run.name), data: { compartmentId: 'ocid1.compartment.oc1..ml', resourceName: run.name, resourceId: run.id, additionalDetails: { lifecycleState: 'IN_PROGRESS' } } })).status).toBe(200);
+      await eventually(async () => (await bot.context.runs.get(run.id))?.state === 'IN_PROGRESS', 10_000, 'in progress folded');
+      await slack.waitFor(() => slack.thread(channel, root.ts).find((reply) => reply.text.includes('In progress') || reply.text.includes(':arrows_counterclockwise:')), 10_000, 'the narration of in progress');
+      // The run's job now waits for the edit slot, far ahead (after first waiting out the 3 s between edits).
+      await eventually(async () => (await bot.context.queues.slackStatus.getDelayed()).some((job) => job.data.kind === 'run' && job.data.runKey === run.id && job.delay > 30_000), 15_000, 'the run job delayed for the edit slot');
+
+      expect((await post(jobRunEvent('failedjobrun', run.id, run.name))).status).toBe(200);
+      const alert = await slack.waitFor(() => slack.thread(channel, root.ts).find((reply) => reply.replyBroadcast), 10_000, 'the alert, long before the edit slot');
+      expect(alert.text).toContain(':x:');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The alert is the failure's narration: no second reply saying it failed.
+      const replies = slack.thread(channel, root.ts).filter((reply) => !reply.files.length && !reply.text.toLowerCase().includes('log'));
+      expect(replies.filter((reply) => reply.text.includes(':x:'))).toHaveLength(1);
+      const message = await bot.context.runs.getMessage(run.id);
+      const stored = await bot.context.runs.get(run.id);
+      expect(message?.narrated).toBe(stored?.history.length);
+      await bot.context.redis.del(keys.rateLimit('chat.update'));
     });
 
     it('gives the next slot to a failed run before runs that have waited longer but are still going', async () => {

@@ -319,6 +319,23 @@ describe('renderFailureAlert', () => {
     expect(blocksOf(alert, 'actions')[0]?.block_id).toBe(`alert-actions-${run.version}`);
   });
 
+  it('tells the states before the failure that the thread has not told yet, on one line under the alert', () => {
+    const run = makeRun({ state: 'FAILED', details: {} });
+    const earlier = [
+      { state: 'ACCEPTED' as const, at: '2025-03-04T09:01:00.000Z' },
+      { state: 'IN_PROGRESS' as const, at: '2025-03-04T09:02:00.000Z', note: 'epoch 1 of 3' },
+    ];
+    const context = blocksOf(renderFailureAlert(run, 'S0ONCALL', NOW, earlier), 'context');
+    expect(context).toHaveLength(1);
+    const line = JSON.stringify(context[0]);
+    expect(line).toContain('Before: ');
+    expect(line).toContain(' → ');
+    expect(line).toContain('epoch 1 of 3');
+    expect(blocksOf(renderFailureAlert(run, 'S0ONCALL', NOW), 'context')).toHaveLength(0);
+    const long = { state: 'IN_PROGRESS' as const, at: '2025-03-04T09:02:00.000Z', note: 'x'.repeat(300) };
+    expectWithinSlackLimits(renderFailureAlert(run, 'S0ONCALL', NOW, Array.from({ length: 40 }, () => long)));
+  });
+
   it('mentions nobody when on-call is unset or not a Slack ID', () => {
     const run = makeRun({ state: 'TIMED_OUT', details: {} });
     expect(renderFailureAlert(run, undefined, NOW).text.startsWith(':alarm_clock: ')).toBe(true);

@@ -46,6 +46,12 @@ export interface OutgoingMessage {
   metadata?: MessageMetadata;
 }
 
+/**
+ * A message that yields (postYielding) takes its channel's slot only once the slot has been free this long:
+ * a root or an on-call alert arriving within that moment goes first.
+ */
+export const YIELD_MS = 400;
+
 export interface GatewayOptions {
   /** Waits up to this long in-process for a rate-limit slot; longer waits throw RATE_LIMITED so the job is rescheduled. */
   maxWaitMs: number;
@@ -116,6 +122,16 @@ export class SlackGateway {
    */
   postMessage(message: OutgoingMessage, maxWaitMs = this.options.maxWaitMs): Promise<{ ts: string; channel: string }> {
     return this.postLatest(message.channel, () => Promise.resolve(message), maxWaitMs);
+  }
+
+  /**
+   * Posts a message that matters less than the run messages and on-call alerts around it (log tails, links):
+   * it takes its channel's slot only once the slot has been free for YIELD_MS and never books one ahead, so
+   * what arrives meanwhile goes first. Waits in-process up to `maxWaitMs` for such a moment, else RATE_LIMITED.
+   */
+  async postYielding(message: OutgoingMessage, maxWaitMs = this.options.maxWaitMs): Promise<{ ts: string; channel: string }> {
+    await this.takeWhenIdle(postBucket(message.channel), this.options.limits.postMessagePerChannel, maxWaitMs);
+    return this.postReserved(message.channel, () => Promise.resolve(message));
   }
 
   /**
@@ -218,9 +234,10 @@ export class SlackGateway {
    * into the thread. The share is a message in the channel, so it takes the channel's posting slot like
    * any other message. Needs the files:write scope.
    */
+  /** Shares the file in a thread; it yields to the channel's other messages like postYielding. */
   async uploadToThread(channel: string, threadTs: string, file: UploadedFile, maxWaitMs = this.options.maxWaitMs): Promise<{ fileId: string }> {
-    const bucket = `chat.postMessage:${channel}`;
-    await this.take(bucket, this.options.limits.postMessagePerChannel, maxWaitMs);
+    const bucket = postBucket(channel);
+    await this.takeWhenIdle(bucket, this.options.limits.postMessagePerChannel, maxWaitMs);
     const target = uploadTarget.parse(
       await this.call('files.getUploadURLExternal', 'files.getUploadURLExternal', () =>
         this.client.files.getUploadURLExternal({ filename: file.filename, length: file.bytes.length, alt_text: file.altText }),
@@ -283,15 +300,21 @@ export class SlackGateway {
 
   private async take(bucket: string, limit: RateLimit, maxWaitMs = this.options.maxWaitMs): Promise<void> {
     const reservation = await this.limiter.reserve(bucket, limit, maxWaitMs);
-    if (!reservation.granted) {
-      const seconds = Math.max(1, Math.ceil(reservation.retryAfterMs / 1000));
-      throw new MlopsError('RATE_LIMITED', `Slack bucket ${bucket} is busy`, {
-        userMessage: `Slack is busy with other messages here (its rate limit); try again in ${seconds} s.`,
-        retryAfterMs: reservation.retryAfterMs,
-        details: { bucket },
-      });
-    }
+    if (!reservation.granted) throw rateLimited(bucket, reservation.retryAfterMs);
     if (reservation.waitMs > 0) await sleep(reservation.waitMs);
+  }
+
+  /** Like take, for a call that yields: polls for a slot free for YIELD_MS, up to `maxWaitMs` in all. */
+  private async takeWhenIdle(bucket: string, limit: RateLimit, maxWaitMs: number): Promise<void> {
+    const deadline = Date.now() + maxWaitMs;
+    for (;;) {
+      const reservation = await this.limiter.reserve(bucket, limit, 0, YIELD_MS);
+      if (reservation.granted) return;
+      // A little later than the moment named, so yielding callers in other workers do not all come at once.
+      const retryInMs = reservation.retryAfterMs + Math.floor(Math.random() * 100);
+      if (Date.now() + retryInMs > deadline) throw rateLimited(bucket, retryInMs);
+      await sleep(retryInMs);
+    }
   }
 
   private async call<T>(method: string, bucket: string, send: () => Promise<T>): Promise<T> {
@@ -336,4 +359,13 @@ export class SlackGateway {
     }
     return new MlopsError('UPSTREAM_UNAVAILABLE', `Slack ${method} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
+}
+
+function rateLimited(bucket: string, retryAfterMs: number): MlopsError {
+  const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  return new MlopsError('RATE_LIMITED', `Slack bucket ${bucket} is busy`, {
+    userMessage: `Slack is busy with other messages here (its rate limit); try again in ${seconds} s.`,
+    retryAfterMs,
+    details: { bucket },
+  });
 }
