@@ -15,9 +15,12 @@ import { spawnChild, type Child } from './processes.js';
 /**
  * A tuning aid, not part of `npm run bench`: item 3's burst and the ordinary-load latency row alone, against
  * one ROLE=all process or (`--scale`) 2 web + 2 worker processes, printing the figures the targets count.
- * `node dist/bench/probe-burst.js [--scale] [--burst-only | --latency-only]`.
+ * `node dist/bench/probe-burst.js [--scale] [--burst-only | --latency-only | --idle] [-- <node options for the bot>]`.
+ * `--idle` prints only each process's RSS 2 s after /readyz answered 200, as the bench's "RSS idle" row reads it.
  */
-const args = process.argv.slice(2);
+const dash = process.argv.indexOf('--');
+const args = dash === -1 ? process.argv.slice(2) : process.argv.slice(2, dash);
+const nodeArgs = dash === -1 ? [] : process.argv.slice(dash + 1);
 const scale = args.includes('--scale');
 process.chdir(fileURLToPath(new URL('../../', import.meta.url)));
 
@@ -52,10 +55,14 @@ try {
     ...oci.env,
   });
   const roles = scale ? ['web', 'web', 'worker', 'worker'] : ['all'];
-  children.push(...(await Promise.all(roles.map((role, index) => spawnChild({ name: `${role}-${index}`, script: 'dist/src/main.js', env: env(role), readyPath: '/readyz' })))));
+  children.push(...(await Promise.all(roles.map((role, index) => spawnChild({ name: `${role}-${index}`, script: 'dist/src/main.js', env: env(role), readyPath: '/readyz', nodeArgs })))));
   const webs = children.filter((child) => !child.name.startsWith('worker')).map((child) => child.url);
+  if (args.includes('--idle')) {
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    for (const child of children) console.log(`${child.name}: ready in ${child.readyMs.toFixed(0)} ms, RSS ${child.memory().rssMb.toFixed(1)} MB 2 s later`);
+  }
 
-  if (!args.includes('--latency-only')) {
+  if (!args.includes('--latency-only') && !args.includes('--idle')) {
     const plan = burstPlan('p', 50, 40);
     const { floorMs, postsPerChannel } = burstFloorMs(plan, 1_000);
     const burst = await settleBurst(await deliverBurst(slack, plan, webs, 2_000), 120_000);
@@ -90,7 +97,7 @@ try {
         `429s ${burst.traffic.rateLimited}; lost ${burst.lostFinal}; duplicated ${burst.duplicated}; quiet after ${(burst.quietAfterMs / 1000).toFixed(1)} s; deliveries p99 ${burst.deliveries.p99.toFixed(0)} ms`,
     );
   }
-  if (!args.includes('--burst-only')) {
+  if (!args.includes('--burst-only') && !args.includes('--idle')) {
     const latency = await measureNotifyLatency(slack, webs[0] ?? '', { tag: 'p', runs: 20, everyMs: 200, quietMs: 3_000, capMs: 60_000 });
     if (args.includes('--diag')) for (const line of latency.detail) console.log(line);
     console.log(

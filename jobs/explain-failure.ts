@@ -235,7 +235,7 @@ async function alarmChart(context: Context, run: Run, thread: Thread, state: 'FI
     });
     const firing = (run.details.resourceIds ?? '').split(',').filter(Boolean).map((resourceId) => ({ dimensions: { resourceId } }));
     const shown = streams.filter((stream) => matchesStream(stream.dimensions, firing));
-    png = renderMetricChart({
+    png = await renderMetricChart({
       title: `${run.name} (${state === 'FIRING' ? 'FIRING' : 'OK'})`,
       subtitle: rule.metricQuery,
       series: (shown.length > 0 ? shown : streams).map((stream) => ({ label: stream.dimensions.resourceDisplayName ?? stream.dimensions.resourceId ?? stream.name, points: stream.points })),

@@ -1,5 +1,5 @@
-import { createCanvas, GlobalFonts, type SKRSContext2D } from '@napi-rs/canvas';
-import { CategoryScale, Chart, Filler, Legend, LinearScale, LineController, LineElement, PointElement, Title, type Plugin } from 'chart.js';
+import type { createCanvas, SKRSContext2D } from '@napi-rs/canvas';
+import type { Chart, Plugin } from 'chart.js';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -8,6 +8,10 @@ import { fileURLToPath } from 'node:url';
  * I/O after the font is registered): the same series always give the same picture, which the
  * golden-image test relies on. Chart.js draws on a Skia canvas (@napi-rs/canvas): no browser, no native
  * build. The font ships with the bot (the container image has none).
+ *
+ * Both are loaded at the first chart, not with this module: together they cost the bot ~16 MB resident
+ * (Skia's native library, the system fonts it maps as it loads, Chart.js), and most processes never
+ * draw a chart.
  */
 
 export interface MetricPoint {
@@ -45,14 +49,28 @@ const FIRING_FILL = 'rgba(207, 34, 46, 0.12)';
 const RECOVERED_FILL = 'rgba(26, 127, 55, 0.12)';
 const THRESHOLD_COLOR = '#cf222e';
 
-let registered = false;
-function setUp(): void {
-  if (registered) return;
-  registered = true;
-  GlobalFonts.registerFromPath(fileURLToPath(import.meta.resolve('@fontsource/dejavu-sans/files/dejavu-sans-latin-400-normal.woff2')), FONT_FAMILY);
-  Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, Title, Legend, Filler);
-  Chart.defaults.font.family = FONT_FAMILY;
-  Chart.defaults.color = '#24292f';
+interface Drawing {
+  createCanvas: typeof createCanvas;
+  Chart: typeof Chart;
+}
+
+/** The drawing libraries, loaded and set up once; a failed load is tried again at the next chart. */
+let drawing: Promise<Drawing> | undefined;
+function loadDrawing(): Promise<Drawing> {
+  drawing ??= Promise.all([import('@napi-rs/canvas'), import('chart.js')])
+    .then(([canvas, chartJs]) => {
+      canvas.GlobalFonts.registerFromPath(fileURLToPath(import.meta.resolve('@fontsource/dejavu-sans/files/dejavu-sans-latin-400-normal.woff2')), FONT_FAMILY);
+      const { Chart: ChartJs } = chartJs;
+      ChartJs.register(chartJs.LineController, chartJs.LineElement, chartJs.PointElement, chartJs.LinearScale, chartJs.CategoryScale, chartJs.Title, chartJs.Legend, chartJs.Filler);
+      ChartJs.defaults.font.family = FONT_FAMILY;
+      ChartJs.defaults.color = '#24292f';
+      return { createCanvas: canvas.createCanvas, Chart: ChartJs };
+    })
+    .catch((error: unknown) => {
+      drawing = undefined;
+      throw error;
+    });
+  return drawing;
 }
 
 /** HH:MM in UTC: the chart is the same for every reader, and the thread says which zone. */
@@ -120,8 +138,8 @@ function yRange(input: MetricChartInput): { min: number; max: number } {
 }
 
 /** Renders the chart to PNG bytes. */
-export function renderMetricChart(input: MetricChartInput): Buffer {
-  setUp();
+export async function renderMetricChart(input: MetricChartInput): Promise<Buffer> {
+  const { createCanvas, Chart } = await loadDrawing();
   const width = input.width ?? 900;
   const height = input.height ?? 420;
   const canvas = createCanvas(width, height);
