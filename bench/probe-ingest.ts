@@ -25,16 +25,18 @@ function ociEnv(dir: string): Record<string, string> {
 
 /**
  * A profiling aid, not part of `npm run bench`: one bot process taking OCI deliveries (ROLE=web) or signed
- * `/mlops train` commands (`--train`, ROLE=all) at a fixed rate, printing CPU milliseconds per request for
- * the bot and for Redis (steadier than p99 on a shared machine).
- * `node dist/bench/probe-ingest.js [rate] [seconds] [--train] [--cpu-prof]`; with --cpu-prof the bot writes
- * a .cpuprofile into bench-profiles/ on exit.
+ * `/mlops train` commands (`--train`: ROLE=all, or with `--split` ROLE=web with a ROLE=worker beside it) at
+ * a fixed rate, printing CPU milliseconds per request for the bot (and worker) and for Redis (steadier than
+ * p99 on a shared machine).
+ * `node dist/bench/probe-ingest.js [rate] [seconds] [--train [--split]] [--cpu-prof]`; with --cpu-prof the
+ * bot writes a .cpuprofile into bench-profiles/ on exit.
  */
 const args = process.argv.slice(2);
 const train = args.includes('--train');
 const rate = Number(args.find((arg) => /^\d+$/.test(arg)) ?? 1_000);
 const seconds = Number(args.filter((arg) => /^\d+$/.test(arg))[1] ?? 4);
 const profile = args.includes('--cpu-prof');
+const split = train && args.includes('--split');
 process.chdir(fileURLToPath(new URL('../../', import.meta.url)));
 
 const redis = await startRedis();
@@ -45,37 +47,40 @@ const dir = mkdtempSync(join(tmpdir(), 'mlops-probe-'));
 try {
   const configPath = join(dir, 'mlops.yaml');
   writeFileSync(configPath, stringify(baseConfigFile()));
+  const env = (role: string) => ({
+    SLACK_BOT_TOKEN: BOT_TOKEN,
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_API_URL: slack.url,
+    REDIS_URL: redis.url,
+    HOST: '127.0.0.1',
+    ROLE: role,
+    MLOPS_CONFIG: configPath,
+    LOG_LEVEL: 'warn',
+    OCI_NOTIFICATIONS_USER: NOTIFICATION_USER,
+    OCI_NOTIFICATIONS_PASSWORD: NOTIFICATION_PASSWORD,
+    ...(train ? ociEnv(dir) : {}),
+  });
+  const worker = split ? await spawnChild({ name: 'worker', script: 'dist/src/main.js', env: env('worker'), readyPath: '/readyz' }) : undefined;
   const bot = await spawnChild({
     name: 'web',
     script: 'dist/src/main.js',
     ...(profile ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir=bench-profiles'] } : {}),
-    env: {
-      SLACK_BOT_TOKEN: BOT_TOKEN,
-      SLACK_SIGNING_SECRET: SIGNING_SECRET,
-      SLACK_API_URL: slack.url,
-      REDIS_URL: redis.url,
-      HOST: '127.0.0.1',
-      ROLE: train ? 'all' : 'web',
-      MLOPS_CONFIG: configPath,
-      LOG_LEVEL: 'warn',
-      OCI_NOTIFICATIONS_USER: NOTIFICATION_USER,
-      OCI_NOTIFICATIONS_PASSWORD: NOTIFICATION_PASSWORD,
-      ...(train ? ociEnv(dir) : {}),
-    },
+    env: env(train && !split ? 'all' : 'web'),
     readyPath: '/readyz',
   });
   const shots = (count: number) => (train ? slashShots(SLASH_COMMANDS.train, count, responseUrls) : ingestShots(count));
   await runLoad({ targets: [bot.url], rate: 200, shots: shots(400), timeoutMs: 5_000 });
-  const meter = new CpuMeter({ bot: bot.pid, redis: findPid('redis-server', `:${redis.port}`) });
+  const meter = new CpuMeter({ bot: bot.pid, redis: findPid('redis-server', `:${redis.port}`), ...(worker ? { worker: worker.pid } : {}) });
   meter.start();
   const result = await runLoad({ targets: [bot.url], rate, shots: shots(rate * seconds), timeoutMs: 5_000 });
   const cpu = meter.stop();
   const perDelivery = (percent: number | undefined) => (((percent ?? Number.NaN) / 100) * 1000) / rate;
   console.log(
     `${rate}/s for ${seconds} s: ok ${result.ok}, errors ${result.errors}, p50 ${result.p50.toFixed(1)} / p99 ${result.p99.toFixed(1)} / max ${result.max.toFixed(1)} ms; ` +
-      `CPU per request: bot ${perDelivery(cpu.bot).toFixed(3)} ms, redis ${perDelivery(cpu.redis).toFixed(3)} ms; others ${Math.round(cpu.others ?? 0)}%`,
+      `CPU per request: bot ${perDelivery(cpu.bot).toFixed(3)} ms,${worker ? ` worker ${perDelivery(cpu.worker).toFixed(3)} ms,` : ''} redis ${perDelivery(cpu.redis).toFixed(3)} ms; others ${Math.round(cpu.others ?? 0)}%`,
   );
   await bot.stop();
+  await worker?.stop();
 } finally {
   await oci.stop();
   await responseUrls.stop();

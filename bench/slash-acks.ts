@@ -24,12 +24,16 @@ export interface AckFigure {
   result: LoadResult;
   /** CPU the server process spent per request during the measured part, in ms. */
   cpuMsPerRequest: number;
+  /** The same for each companion process (a worker that runs what the server queued), by name. */
+  companionsCpuMsPerRequest: Record<string, number>;
 }
 
 export interface AckServer {
   name: string;
   url: string;
   pid: number;
+  /** Processes that work for this server (its worker): their CPU is measured during its turns too. */
+  companions?: ReadonlyArray<{ name: string; pid: number }>;
 }
 
 /**
@@ -44,18 +48,28 @@ export async function measureAcks(servers: readonly AckServer[], command: SlashC
   for (const server of servers) await runLoad({ targets: [server.url], rate: run.rate, shots: slashShots(text, Math.round(run.rate / 2), responseUrls), timeoutMs: 3_000 });
   const count = Math.round((run.rate * run.durationMs) / 1000 / rounds);
   const results = new Map<string, LoadResult[]>(servers.map((server) => [server.name, []]));
-  const cpu = new Map<string, number>(servers.map((server) => [server.name, 0]));
+  const cpu = new Map<string, number>();
+  const add = (key: string, seconds: number) => cpu.set(key, (cpu.get(key) ?? 0) + seconds);
   for (let round = 0; round < rounds; round++) {
     for (const server of servers) {
       const shots = slashShots(text, count, responseUrls);
-      const before = cpuSeconds(server.pid);
+      const watched = [{ key: server.name, pid: server.pid }, ...(server.companions ?? []).map((companion) => ({ key: `${server.name}/${companion.name}`, pid: companion.pid }))];
+      const before = watched.map((process) => cpuSeconds(process.pid));
       results.get(server.name)?.push(await runLoad({ targets: [server.url], rate: run.rate, shots, timeoutMs: 3_000 }));
       // Work started by the last requests (replies to response_url) finishes shortly after the last ack.
       await new Promise((resolve) => setTimeout(resolve, 200));
-      cpu.set(server.name, (cpu.get(server.name) ?? 0) + cpuSeconds(server.pid) - before);
+      watched.forEach((process, index) => add(process.key, cpuSeconds(process.pid) - (before[index] ?? 0)));
     }
   }
+  const perRequest = (key: string) => ((cpu.get(key) ?? 0) * 1000) / (count * rounds);
   return Object.fromEntries(
-    servers.map((server) => [server.name, { result: mergeLoadResults(results.get(server.name) ?? []), cpuMsPerRequest: ((cpu.get(server.name) ?? 0) * 1000) / (count * rounds) }]),
+    servers.map((server) => [
+      server.name,
+      {
+        result: mergeLoadResults(results.get(server.name) ?? []),
+        cpuMsPerRequest: perRequest(server.name),
+        companionsCpuMsPerRequest: Object.fromEntries((server.companions ?? []).map((companion) => [companion.name, perRequest(`${server.name}/${companion.name}`)])),
+      },
+    ]),
   );
 }

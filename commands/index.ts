@@ -4,8 +4,15 @@ import { tokenize } from '../src/domain/command-line.js';
 import { postToResponseUrl } from '../src/adapters/slack-api/response-url.js';
 import { toMlopsError } from '../src/errors.js';
 import { escapeMrkdwn } from '../src/slack/mrkdwn.js';
-import { UsageError, type CommandDeps, type Reply, type Subcommand } from './command.js';
+import { enqueueCommand } from '../src/queues.js';
+import { createApprovalsCommand } from './approvals.js';
+import { UsageError, type CommandDeps, type CommandInput, type Reply, type Subcommand } from './command.js';
+import { createDmCommand } from './dm.js';
 import { createHelpCommand, helpReply } from './help.js';
+import { createPromoteCommand } from './promote.js';
+import { createRollbackCommand } from './rollback.js';
+import { createStatusCommand } from './status.js';
+import { createTrainCommand } from './train.js';
 
 const commandBody = z.object({
   user_id: z.string().regex(/^[UW][A-Z0-9]+$/),
@@ -22,17 +29,40 @@ function ephemeral(reply: Reply) {
   return { response_type: reply.inChannel ? ('in_channel' as const) : ('ephemeral' as const), text: reply.text, ...(reply.blocks ? { blocks: reply.blocks } : {}) };
 }
 
-/**
- * The `/mlops` listener: parse strictly, acknowledge within Slack's 3 seconds before anything slow, then
- * run the subcommand (which only enqueues or reads Redis) and answer through response_url, after the
- * requests already waiting have been acknowledged.
- */
-export function createCommandListener(deps: CommandDeps, extra: readonly Subcommand[] = []) {
+/** Every `/mlops` subcommand, help first: the same list in the web process that reads commands and the worker that runs them. */
+export function createSubcommands(): Map<string, Subcommand> {
   const subcommands: Subcommand[] = [];
   const help = createHelpCommand(() => subcommands);
-  subcommands.push(help, ...extra);
-  const byName = new Map(subcommands.map((command) => [command.name, command]));
+  subcommands.push(help, createTrainCommand(), createPromoteCommand(), createRollbackCommand(), createStatusCommand(), createApprovalsCommand(), createDmCommand());
+  return new Map(subcommands.map((command) => [command.name, command]));
+}
 
+/** Runs a subcommand to its reply: a bad command line or a failure becomes the reply, never an exception. */
+export async function runSubcommand(subcommand: Subcommand, input: CommandInput, deps: CommandDeps): Promise<Reply> {
+  try {
+    return await subcommand.run(input, deps);
+  } catch (error) {
+    if (error instanceof UsageError) return { text: `:warning: ${error.message}\nUsage: \`/mlops ${escapeMrkdwn(error.usage)}\`` };
+    const mlops = toMlopsError(error);
+    deps.context.logger.error({ err: error, code: mlops.code, command: subcommand.name, slackUser: input.userId, channel: input.channelId }, 'command failed');
+    return { text: `:x: ${escapeMrkdwn(mlops.userMessage)}` };
+  }
+}
+
+/** Answers a command through its response_url (as Bolt's `respond` would, at a fraction of the CPU). */
+export function replyTo(responseUrl: string, reply: Reply): Promise<void> {
+  return postToResponseUrl(responseUrl, ephemeral(reply));
+}
+
+/**
+ * The `/mlops` listener: parse strictly, then hand the subcommand to the `commands` queue and acknowledge,
+ * all within Slack's 3 seconds; a worker runs it and answers through response_url (jobs/command.ts). So
+ * the process that acknowledges does one Redis write per command and nothing that could hold up the next
+ * acknowledgements, and a command acknowledged is never lost to a restart. Help answers in the ack itself;
+ * a command typed without arguments opens its form.
+ */
+export function createCommandListener(deps: CommandDeps, subcommands: ReadonlyMap<string, Subcommand> = createSubcommands()) {
+  const all = [...subcommands.values()];
   return async ({ command, ack, respond }: CommandArgs): Promise<void> => {
     const body = commandBody.safeParse(command);
     if (!body.success) {
@@ -45,13 +75,13 @@ export function createCommandListener(deps: CommandDeps, extra: readonly Subcomm
       return;
     }
     const [name, ...args] = tokens.tokens;
-    const subcommand = byName.get((name ?? 'help').toLowerCase());
+    const subcommand = subcommands.get((name ?? 'help').toLowerCase());
     if (!subcommand) {
-      const reply = helpReply(subcommands);
+      const reply = helpReply(all);
       await ack({ response_type: 'ephemeral', text: `:warning: Unknown subcommand \`${escapeMrkdwn(name ?? '')}\`.\n\n${reply.text}` });
       return;
     }
-    const input = {
+    const input: CommandInput = {
       userId: body.data.user_id,
       channelId: body.data.channel_id,
       teamId: body.data.team_id,
@@ -74,27 +104,20 @@ export function createCommandListener(deps: CommandDeps, extra: readonly Subcomm
       await ack(ephemeral(await subcommand.run(input, deps)));
       return;
     }
+    const responseUrl = body.data.response_url;
+    if (!responseUrl) {
+      // Slack always sends one; without it the reply can only come from here, in this process.
+      await ack();
+      await respond(ephemeral(await runSubcommand(subcommand, input, deps))).catch((error: unknown) => deps.context.logger.warn({ err: error, command: subcommand.name }, 'command reply not delivered'));
+      return;
+    }
+    try {
+      await enqueueCommand(deps.context.queues, { subcommand: subcommand.name, input, responseUrl, receivedAt: deps.context.now().toISOString() });
+    } catch (error) {
+      deps.context.logger.error({ err: error, command: subcommand.name }, 'command not queued');
+      await ack(ephemeral({ text: `:x: ${escapeMrkdwn(toMlopsError(error).userMessage)} Nothing was done; try again in a moment.` }));
+      return;
+    }
     await ack();
-    // What follows the ack yields first to the requests already waiting, so it never holds up their acks.
-    await new Promise((resolve) => setImmediate(resolve));
-    const logger = deps.context.logger.child({ command: subcommand.name, slackUser: body.data.user_id, channel: body.data.channel_id });
-    let reply: Reply;
-    try {
-      reply = await subcommand.run(input, deps);
-    } catch (error) {
-      if (error instanceof UsageError) {
-        reply = { text: `:warning: ${error.message}\nUsage: \`/mlops ${escapeMrkdwn(error.usage)}\`` };
-      } else {
-        const mlops = toMlopsError(error);
-        logger.error({ err: error, code: mlops.code }, 'command failed');
-        reply = { text: `:x: ${escapeMrkdwn(mlops.userMessage)}` };
-      }
-    }
-    try {
-      const responseUrl = body.data.response_url;
-      await (responseUrl ? postToResponseUrl(responseUrl, ephemeral(reply)) : respond(ephemeral(reply)));
-    } catch (error) {
-      logger.warn({ err: error }, 'command reply not delivered');
-    }
   };
 }

@@ -1,13 +1,8 @@
 import { App, LogLevel } from '@slack/bolt';
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { createCommandListener } from '../commands/index.js';
-import { createApprovalsCommand } from '../commands/approvals.js';
-import { createDmCommand } from '../commands/dm.js';
-import { createPromoteCommand } from '../commands/promote.js';
-import { createRollbackCommand } from '../commands/rollback.js';
-import { createStatusCommand } from '../commands/status.js';
-import { createTrainCommand } from '../commands/train.js';
+import { createCommandListener, createSubcommands } from '../commands/index.js';
+import { createCommandProcessor } from '../jobs/command.js';
 import { createNotificationProcessor } from '../jobs/oci-notification.js';
 import { createExplainProcessor } from '../jobs/explain-failure.js';
 import { createSlackStatusProcessor } from '../jobs/slack-status.js';
@@ -129,6 +124,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
   const ownMonitoring = lazyMonitoring(env, logger.child({ component: 'oci-monitoring' }));
   const context: Context = { config, logger, metrics, redis, runs: new RunStore(redis), limiter, slack, oci: options.oci, logSearch: options.logSearch ?? ownLogSearch, monitoring: options.monitoring ?? ownMonitoring, queues, audit, approvals: new ApprovalStore(redis), aliasMoves: new AliasMoveStore(redis), mlflow: env.MLFLOW_TRACKING_URI ? new MlflowClient(env) : undefined, kube: (name?: string) => kubeClient(name), now, deploymentPoll: options.deploymentPoll ?? DEFAULT_DEPLOYMENT_POLL };
   const authorizer = new Authorizer(config.file.roles, slack, redis, logger.child({ component: 'authorizer' }));
+  const subcommands = createSubcommands();
 
   // Bolt would call auth.test itself and cache even a failure; we learn the bot's identity with retries
   // and hand it over, so a Slack hiccup at start-up only delays readiness.
@@ -158,8 +154,10 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
           logLevel: LogLevel.INFO,
           clientOptions: { slackApiUrl: env.SLACK_API_URL, retryConfig: { retries: 0 } },
           receiver: receiver ?? socket,
+          // Bolt's conversation store keeps state in memory; the bot keeps none there (and it costs every event a lookup).
+          convoStore: false,
         });
-        app.command('/mlops', createCommandListener({ context, authorizer }, [createTrainCommand(), createPromoteCommand(), createRollbackCommand(), createStatusCommand(), createApprovalsCommand(), createDmCommand()]));
+        app.command('/mlops', createCommandListener({ context, authorizer }, subcommands));
         registerRunButtons(app, context, authorizer, { retry: (click) => retryRun(context, click), retrain: (click) => retrainFromAlarm(context, click), rollback: (click) => rollbackFromRun(context, click) });
         registerRollbackButtons(app, context, authorizer);
         registerApprovalButtons(app, context, authorizer);
@@ -203,6 +201,7 @@ export async function startBot(options: BotOptions): Promise<RunningBot> {
       [QUEUE_NAMES.modelVersions]: { run: createModelVersionProcessor(context), concurrency: 4 },
       [QUEUE_NAMES.deploymentPoll]: { run: createDeploymentPollProcessor(context), concurrency: 8 },
       [QUEUE_NAMES.deploymentAction]: { run: createDeploymentActionProcessor(context), concurrency: 4 },
+      [QUEUE_NAMES.commands]: { run: createCommandProcessor({ context, authorizer }, subcommands), concurrency: 16 },
     };
     for (const [name, { run, concurrency }] of Object.entries(processors)) {
       const connection: Redis = createRedis(env.REDIS_URL, 'worker', `worker:${name}`);

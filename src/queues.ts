@@ -20,8 +20,20 @@ export const QUEUE_NAMES = {
   modelVersions: 'model-versions',
   deploymentPoll: 'deployment-poll',
   deploymentAction: 'deployment-action',
+  commands: 'commands',
 } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
+
+/**
+ * A `/mlops` command acknowledged by a web process, for a worker to run: who typed what where, and the
+ * response_url its reply goes to (Slack honours it for 30 minutes).
+ */
+export interface CommandJob {
+  subcommand: string;
+  input: { userId: string; channelId: string; teamId: string; args: string[]; triggerId?: string };
+  responseUrl: string;
+  receivedAt: string;
+}
 
 export interface NotificationJob {
   notification: OciNotification;
@@ -145,6 +157,7 @@ export interface Queues {
   modelVersions: Queue<ModelVersionJob>;
   deploymentPoll: Queue<DeploymentPollJob>;
   deploymentAction: Queue<DeploymentActionJob>;
+  commands: Queue<CommandJob>;
 }
 
 /**
@@ -168,6 +181,11 @@ export async function enqueueRunStatus(queues: Pick<Queues, 'slackStatus'>, runK
   // channel's waiting roots is made due again in the same script, so the state reaches Slack at once instead
   // of when that delay ends.
   await queues.slackStatus.add('run', { kind: 'run', runKey, version }, { deduplication: { id: jobId('show-run', runKey), keepLastIfActive: true, ...(options.now ? { reschedule: true } : {}) } });
+}
+
+/** Hands an acknowledged command to the workers; Slack's trigger_id (one per command typed) makes a second delivery of it a no-op. */
+export async function enqueueCommand(queues: Pick<Queues, 'commands'>, data: CommandJob): Promise<void> {
+  await queues.commands.add('command', data, data.input.triggerId ? { jobId: jobId('command', data.input.triggerId) } : {});
 }
 
 /** Asks for the job that posts the roots waiting for a channel's slot (jobs/slack-status.ts): one per channel, deduplicated like enqueueRunStatus. */
@@ -232,6 +250,16 @@ export async function comeBackLater(job: Job, token: string, delayMs: number, me
   throw new DelayedError();
 }
 
+/**
+ * A command runs once: its effects (a run queued, an approval requested) are not repeated by a retry, and
+ * a failure is answered to the user by the command itself. Nothing is kept: the job holds a response_url.
+ */
+export const COMMAND_JOB_OPTIONS: JobsOptions = {
+  attempts: 1,
+  removeOnComplete: true,
+  removeOnFail: { age: 3600 },
+};
+
 /** Notification jobs stay 3 hours after completion: OCI retries a delivery for 2, so a redelivery is a no-op. */
 export const NOTIFICATION_JOB_OPTIONS: JobsOptions = {
   attempts: 8,
@@ -295,6 +323,7 @@ export function createQueues(connection: Redis): Queues {
     notifications: new Queue<NotificationJob>(QUEUE_NAMES.notifications, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: NOTIFICATION_JOB_OPTIONS }),
     slackStatus: new Queue<SlackStatusJob>(QUEUE_NAMES.slackStatus, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: SLACK_STATUS_JOB_OPTIONS }),
     train: new Queue<TrainJob>(QUEUE_NAMES.train, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
+    commands: new Queue<CommandJob>(QUEUE_NAMES.commands, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: COMMAND_JOB_OPTIONS }),
     promote: new Queue<PromoteJob>(QUEUE_NAMES.promote, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
     rollback: new Queue<RollbackJobData>(QUEUE_NAMES.rollback, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: TRAIN_JOB_OPTIONS }),
     explain: new Queue<ExplainJob>(QUEUE_NAMES.explain, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: EXPLAIN_JOB_OPTIONS }),

@@ -274,3 +274,71 @@ describe('/mlops commands, roles and the train flow', () => {
     expect(auditText).toContain('queued');
   });
 });
+
+describe('/mlops commands across processes: a web process acknowledges, a worker runs and answers', () => {
+  let redis: TestRedis;
+  let slack: FakeSlackApi;
+  let oci: TestOci;
+  let hooks: ResponseUrlServer;
+  let web: RunningBot;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    slack = await FakeSlackApi.start({ usergroups: { S0DS: ['U0DS1'], S0SRE: ['U0SRE1'], S0ONCALL: ['U0ONCALL'] } });
+    oci = await startTestOci();
+    hooks = await startResponseUrlServer();
+    web = await startTestBot({ redisUrl: redis.url, slackApiUrl: slack.url, oci: oci.gateway, env: { ...oci.env, ROLE: 'web' } });
+    await waitReady(web);
+  });
+
+  afterAll(async () => {
+    await web.stop();
+    await hooks.stop();
+    await oci.stop();
+    await slack.stop();
+    await redis.stop();
+  });
+
+  it('keeps a command acknowledged while no worker runs, and answers it once one starts; a second delivery runs nothing twice', async () => {
+    const responseUrl = hooks.url();
+    const body = slashCommandBody({ text: 'train fraud-model epochs=3', userId: 'U0DS1', channelId: 'C0TRAIN', responseUrl });
+    const acked = await postSigned(`${web.url}/slack/events`, SIGNING_SECRET, body);
+    expect(acked.status).toBe(200);
+    // The web process only acknowledged and queued it: nothing ran, nobody answered yet.
+    expect(acked.text).toBe('');
+    expect(await web.context.queues.commands.getWaitingCount()).toBe(1);
+    expect(await web.context.queues.train.getJobCounts('waiting', 'active', 'delayed', 'completed')).toEqual({ waiting: 0, active: 0, delayed: 0, completed: 0 });
+    expect(hooks.replies(responseUrl)).toHaveLength(0);
+    // The same command delivered again (same trigger_id): still one.
+    expect((await postSigned(`${web.url}/slack/events`, SIGNING_SECRET, body)).status).toBe(200);
+    expect(await web.context.queues.commands.getWaitingCount()).toBe(1);
+
+    const worker = await startTestBot({ redisUrl: redis.url, slackApiUrl: slack.url, oci: oci.gateway, env: { ...oci.env, ROLE: 'worker' } });
+    try {
+      await waitReady(worker);
+      const reply = await hooks.waitFor(responseUrl, 10_000);
+      expect(reply).toMatchObject({ response_type: 'in_channel' });
+      expect(String(reply.text)).toContain('queued training `fraud-model` with `epochs=3`');
+      const createJobRun = (request: { method: string; path: string }) => request.method === 'POST' && request.path === '/20190101/jobRuns';
+      await eventually(() => oci.fake.requests().some(createJobRun), 10_000, 'the job run started');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(hooks.replies(responseUrl)).toHaveLength(1);
+      expect(oci.fake.requests().filter(createJobRun)).toHaveLength(1);
+      expect(await web.context.queues.commands.getJobCounts('waiting', 'active', 'failed')).toEqual({ waiting: 0, active: 0, failed: 0 });
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it('tells the user at once that nothing was done when the command cannot be queued', async () => {
+    await redis.stop();
+    try {
+      const responseUrl = hooks.url();
+      const acked = await postSigned(`${web.url}/slack/events`, SIGNING_SECRET, slashCommandBody({ text: 'train fraud-model', userId: 'U0DS1', channelId: 'C0TRAIN', responseUrl }));
+      expect(acked.status).toBe(200);
+      expect(String((acked.json as { text?: string } | undefined)?.text)).toContain('Nothing was done');
+    } finally {
+      await redis.restart();
+    }
+  });
+});

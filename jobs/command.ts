@@ -1,0 +1,23 @@
+import type { Job } from 'bullmq';
+import { replyTo, runSubcommand } from '../commands/index.js';
+import type { CommandDeps, Subcommand } from '../commands/command.js';
+import type { CommandJob } from '../src/queues.js';
+
+/**
+ * Runs a `/mlops` command a web process acknowledged (commands/index.ts) and answers through its
+ * response_url. The command's own failures are its reply; a reply Slack does not take is logged, and the
+ * command is not run again for it (its effects, a run queued or an approval asked, must happen once).
+ */
+export function createCommandProcessor(deps: CommandDeps, subcommands: ReadonlyMap<string, Subcommand>) {
+  return async (job: Job<CommandJob>): Promise<void> => {
+    const { subcommand: name, input, responseUrl } = job.data;
+    const subcommand = subcommands.get(name);
+    // A command queued by a newer release that this worker does not know yet (during a rolling upgrade).
+    const reply = subcommand ? await runSubcommand(subcommand, input, deps) : { text: `:warning: This bot cannot run \`${name}\` yet (an upgrade is under way); try again in a minute.` };
+    try {
+      await replyTo(responseUrl, reply);
+    } catch (error) {
+      deps.context.logger.warn({ err: error, command: name, slackUser: input.userId, channel: input.channelId }, 'command reply not delivered');
+    }
+  };
+}
