@@ -62,6 +62,12 @@ describe('New model versions: gates, the automatic first step and missed webhook
     }
     // The sweep at start has set the baseline: version 1 predates the bot.
     await eventually(() => bot().context.redis.get('mlops:model-version:baseline:fraud-model'), 10_000, 'sweep baseline');
+    // Every sweep the two starts queued has run (replicas starting in different sweep windows add one each,
+    // and the scheduler its first): one still to come would find the versions the tests create.
+    await eventually(async () => {
+      const counts = await bot().context.queues.modelVersions.getJobCounts('waiting', 'active', 'prioritized');
+      return (counts.waiting ?? 0) + (counts.active ?? 0) + (counts.prioritized ?? 0) === 0;
+    }, 10_000, 'start sweeps done');
   });
 
   afterAll(async () => {
