@@ -78,6 +78,7 @@ try {
         const stored = raw ? (JSON.parse(raw) as { state: string; version: number }) : undefined;
         const message = await client.hgetall(`mlops:run:${run.runId}:message`);
         const shown = root?.text.slice(0, 30) ?? 'no root';
+        if ((root?.edits ?? 0) > 1) console.log(`  versions of ${run.name}: ${JSON.stringify([...(root?.history ?? []).map((edit) => [edit.text.slice(0, 45), edit.at]), [root?.text.slice(0, 45), root?.updatedAt, 'posted', root?.postedAt]])}`);
         console.log(`${run.name} final=${run.final} run=${stored?.state}/v${stored?.version} message=${JSON.stringify(message)} root="${shown}" edits=${root?.edits} replies=${root?.replies.length}`);
       }
       const keysLeft = await client.keys('mlops:bull:slack-status:*');

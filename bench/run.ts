@@ -36,6 +36,11 @@ const ACK_MS = 10_000;
 const ACK_ROUNDS = 5;
 const INGEST_RATES = [500, 1_000, 1_500, 2_000, 3_000, 4_000, 6_000];
 const INGEST_STEP_MS = 1_500;
+/**
+ * The scale-out phase shows the target holding across processes, not the ceiling (item 2 has it): its steps
+ * stop at 1.5 × the target, so the backlog its two workers drain afterwards stays near a real one's size.
+ */
+const SCALED_INGEST_RATES = INGEST_RATES.filter((rate) => rate <= 3_000);
 const BURST_RUNS = 50;
 const BURST_EVENTS_PER_RUN = 40;
 const BURST_WITHIN_MS = 2_000;
@@ -400,7 +405,7 @@ try {
     const workers = scaled.filter((child) => child.name.startsWith('worker'));
     for (const worker of workers) process.kill(worker.pid, 'SIGSTOP');
     try {
-      scaledIngest = await findIngestCeiling(webs, INGEST_RATES, INGEST_STEP_MS, 500, watch);
+      scaledIngest = await findIngestCeiling(webs, SCALED_INGEST_RATES, INGEST_STEP_MS, 500, watch);
     } finally {
       for (const worker of workers) process.kill(worker.pid, 'SIGCONT');
     }

@@ -99,6 +99,15 @@ function mergeDetails(current: Record<string, string>, incoming: Record<string, 
   return merged;
 }
 
+function fillDetails(current: Record<string, string>, incoming: Record<string, string> | undefined): Record<string, string> {
+  if (!incoming) return current;
+  const filled = { ...current };
+  for (const [key, value] of Object.entries(incoming)) {
+    if (value !== '' && filled[key] === undefined) filled[key] = value;
+  }
+  return filled;
+}
+
 function sameRecord(a: Record<string, string>, b: Record<string, string>): boolean {
   const keys = Object.keys(a);
   return keys.length === Object.keys(b).length && keys.every((key) => a[key] === b[key]);
@@ -135,7 +144,10 @@ export function applyRunUpdate(run: Run | undefined, update: RunUpdate): { run: 
     return { run: created, changed: true, stateChanged: true };
   }
 
-  const next: Run = { ...run, details: mergeDetails(run.details, update.details) };
+  // A fact older than the run's state (a late delivery) fills in what is missing but overwrites nothing: the
+  // failed run keeps its failure's lifecycleDetails rather than an earlier event's progress line.
+  const late = update.at < run.stateAt;
+  const next: Run = { ...run, details: late ? fillDetails(run.details, update.details) : mergeDetails(run.details, update.details) };
   let changed = !sameRecord(next.details, run.details);
   const fill = <K extends 'resourceId' | 'name' | 'compartmentId' | 'compartmentName' | 'startedBy' | 'target'>(field: K) => {
     const value = update[field];

@@ -145,6 +145,17 @@ describe('applyRunUpdate: descriptive fields', () => {
     expect(result.run.version).toBe(2);
   });
 
+  it('lets a late delivery fill in missing details but not overwrite those of the state the run is in', () => {
+    const failed = fold([update('IN_PROGRESS', 10, { details: { lifecycleDetails: 'epoch 3 of 40' } }), update('FAILED', 60, { details: { lifecycleDetails: 'exit code 1' } })]);
+    const late = applyRunUpdate(failed, update('IN_PROGRESS', 30, { details: { lifecycleDetails: 'epoch 20 of 40 (late delivery)', logId: 'ocid1.log.oc1..x' } }));
+    expect(late.run.details).toEqual({ lifecycleDetails: 'exit code 1', logId: 'ocid1.log.oc1..x' });
+    expect(late.run.state).toBe('FAILED');
+    // Nothing new at all: unchanged, same version (no Slack edit for it).
+    const again = applyRunUpdate(late.run, update('IN_PROGRESS', 31, { details: { lifecycleDetails: 'epoch 21 of 40 (late delivery)' } }));
+    expect(again.changed).toBe(false);
+    expect(again.run.version).toBe(late.run.version);
+  });
+
   it('does not bump the version when the details it brings are already known', () => {
     const first = fold([update('ACCEPTED', 0, { details: { jobId: 'job-1' } })]);
     const result = applyRunUpdate(first, update(undefined, 5, { details: { jobId: 'job-1' } }));
