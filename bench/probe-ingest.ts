@@ -12,7 +12,7 @@ import { CpuMeter, findPid } from './cpu.js';
 import { runLoad } from './load.js';
 import { ingestShots, NOTIFICATION_PASSWORD, NOTIFICATION_USER } from './oci-events.js';
 import { spawnChild } from './processes.js';
-import { SLASH_COMMANDS, slashShots } from './slash-acks.js';
+import { measureAcks, SLASH_COMMANDS, slashShots } from './slash-acks.js';
 
 /** OCI config-file auth against the local OCI stand-in, as the bench's bot uses it. */
 function ociEnv(dir: string): Record<string, string> {
@@ -36,7 +36,9 @@ const train = args.includes('--train');
 const rate = Number(args.find((arg) => /^\d+$/.test(arg)) ?? 1_000);
 const seconds = Number(args.filter((arg) => /^\d+$/.test(arg))[1] ?? 4);
 const profile = args.includes('--cpu-prof');
-const split = train && args.includes('--split');
+const split = args.includes('--split');
+/** `--acks`: the bot's and bare Bolt's ack latency for `help` (or `train` with --train), interleaved as the bench does. */
+const acks = args.includes('--acks');
 process.chdir(fileURLToPath(new URL('../../', import.meta.url)));
 
 const redis = await startRedis();
@@ -60,14 +62,33 @@ try {
     OCI_NOTIFICATIONS_PASSWORD: NOTIFICATION_PASSWORD,
     ...(train ? ociEnv(dir) : {}),
   });
-  const worker = split ? await spawnChild({ name: 'worker', script: 'dist/src/main.js', env: env('worker'), readyPath: '/readyz' }) : undefined;
+  // --cpu-prof profiles the worker instead of the web process with --split --prof-worker.
+  const profileWorker = profile && args.includes('--prof-worker');
+  const worker = split ? await spawnChild({ name: 'worker', script: 'dist/src/main.js', env: env('worker'), readyPath: '/readyz', ...(profileWorker ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir=bench-profiles'] } : {}) }) : undefined;
   const bot = await spawnChild({
     name: 'web',
     script: 'dist/src/main.js',
-    ...(profile ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir=bench-profiles'] } : {}),
+    ...(profile && !profileWorker ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir=bench-profiles'] } : {}),
     env: env(train && !split ? 'all' : 'web'),
     readyPath: '/readyz',
   });
+  if (acks) {
+    const bolt = await spawnChild({ name: 'bare Bolt', script: 'dist/bench/servers/bare-bolt.js', env: { SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: slack.url }, readyPath: '/', anyAnswer: true });
+    const figures = await measureAcks(
+      [
+        { name: 'bot', url: bot.url, pid: bot.pid, ...(worker ? { companions: [{ name: 'worker', pid: worker.pid }] } : {}) },
+        { name: 'bolt', url: bolt.url, pid: bolt.pid },
+      ],
+      train ? 'train' : 'help',
+      { rate, durationMs: seconds * 1000 },
+      5,
+      responseUrls,
+    );
+    for (const [name, figure] of Object.entries(figures)) {
+      console.log(`${name}: p50 ${figure.result.p50.toFixed(1)} / p99 ${figure.result.p99.toFixed(1)} / max ${figure.result.max.toFixed(1)} ms, errors ${figure.result.errors}; CPU ${figure.cpuMsPerRequest.toFixed(2)} ms/request ${JSON.stringify(figure.companionsCpuMsPerRequest)}`);
+    }
+    await bolt.stop();
+  }
   const shots = (count: number) => (train ? slashShots(SLASH_COMMANDS.train, count, responseUrls) : ingestShots(count));
   await runLoad({ targets: [bot.url], rate: 200, shots: shots(400), timeoutMs: 5_000 });
   const meter = new CpuMeter({ bot: bot.pid, redis: findPid('redis-server', `:${redis.port}`), ...(worker ? { worker: worker.pid } : {}) });

@@ -56,8 +56,9 @@ export async function measureAcks(servers: readonly AckServer[], command: SlashC
       const watched = [{ key: server.name, pid: server.pid }, ...(server.companions ?? []).map((companion) => ({ key: `${server.name}/${companion.name}`, pid: companion.pid }))];
       const before = watched.map((process) => cpuSeconds(process.pid));
       results.get(server.name)?.push(await runLoad({ targets: [server.url], rate: run.rate, shots, timeoutMs: 3_000 }));
-      // Work started by the last requests (replies to response_url) finishes shortly after the last ack.
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // Work started by the last requests (a worker running queued commands, replies to response_url) is
+      // counted with this server and done before the next one's turn, so it does not land on that one.
+      await new Promise((resolve) => setTimeout(resolve, server.companions?.length ? 1_000 : 200));
       watched.forEach((process, index) => add(process.key, cpuSeconds(process.pid) - (before[index] ?? 0)));
     }
   }
