@@ -4,6 +4,7 @@ import { tokenize } from '../src/domain/command-line.js';
 import { postToResponseUrl } from '../src/adapters/slack-api/response-url.js';
 import { toMlopsError } from '../src/errors.js';
 import { escapeMrkdwn } from '../src/slack/mrkdwn.js';
+import { isReplayedTrigger } from '../src/http/slack-receiver.js';
 import { enqueueCommand } from '../src/queues.js';
 import { createApprovalsCommand } from './approvals.js';
 import { UsageError, type CommandDeps, type CommandInput, type Reply, type Subcommand } from './command.js';
@@ -55,11 +56,12 @@ export function replyTo(responseUrl: string, reply: Reply): Promise<void> {
 }
 
 /**
- * The `/mlops` listener: parse strictly, then hand the subcommand to the `commands` queue and acknowledge,
- * all within Slack's 3 seconds; a worker runs it and answers through response_url (jobs/command.ts). So
- * the process that acknowledges does one Redis write per command and nothing that could hold up the next
- * acknowledgements, and a command acknowledged is never lost to a restart. Help answers in the ack itself;
- * a command typed without arguments opens its form.
+ * The `/mlops` listener: parse strictly, acknowledge, and hand the subcommand to the `commands` queue; a
+ * worker runs it and answers through response_url (jobs/command.ts). The acknowledgement waits for nothing
+ * (a command is queued right after it, one Redis write, so nothing holds up the next acknowledgements); a
+ * replayed command is refused by the queue's job id (from the trigger_id) or by the worker. Help and command-line
+ * mistakes are answered in the ack itself, a command typed without arguments opens its form: those check
+ * the trigger_id against replays first (isReplayedTrigger).
  */
 export function createCommandListener(deps: CommandDeps, subcommands: ReadonlyMap<string, Subcommand> = createSubcommands()) {
   const all = [...subcommands.values()];
@@ -70,12 +72,18 @@ export function createCommandListener(deps: CommandDeps, subcommands: ReadonlyMa
       return;
     }
     const tokens = tokenize(body.data.text.trim());
+    const [name, ...args] = tokens.ok ? tokens.tokens : [];
+    const subcommand = subcommands.get((name ?? 'help').toLowerCase());
+    const queued = tokens.ok && subcommand !== undefined && !subcommand.answersInAck && !(subcommand.modal && args.length === 0 && body.data.trigger_id) && body.data.response_url !== undefined;
+    if (!queued && body.data.trigger_id && (await isReplayedTrigger(deps.context.redis, body.data.trigger_id))) {
+      deps.context.logger.warn({ command: name ?? 'help' }, 'replayed slack request ignored');
+      await ack();
+      return;
+    }
     if (!tokens.ok) {
       await ack({ response_type: 'ephemeral', text: `:warning: ${escapeMrkdwn(tokens.error)}. Try \`/mlops help\`.` });
       return;
     }
-    const [name, ...args] = tokens.tokens;
-    const subcommand = subcommands.get((name ?? 'help').toLowerCase());
     if (!subcommand) {
       const reply = helpReply(all);
       await ack({ response_type: 'ephemeral', text: `:warning: Unknown subcommand \`${escapeMrkdwn(name ?? '')}\`.\n\n${reply.text}` });
@@ -105,9 +113,9 @@ export function createCommandListener(deps: CommandDeps, subcommands: ReadonlyMa
       return;
     }
     const responseUrl = body.data.response_url;
+    await ack();
     if (!responseUrl) {
       // Slack always sends one; without it the reply can only come from here, in this process.
-      await ack();
       await respond(ephemeral(await runSubcommand(subcommand, input, deps))).catch((error: unknown) => deps.context.logger.warn({ err: error, command: subcommand.name }, 'command reply not delivered'));
       return;
     }
@@ -115,9 +123,9 @@ export function createCommandListener(deps: CommandDeps, subcommands: ReadonlyMa
       await enqueueCommand(deps.context.queues, { subcommand: subcommand.name, input, responseUrl, receivedAt: deps.context.now().toISOString() });
     } catch (error) {
       deps.context.logger.error({ err: error, command: subcommand.name }, 'command not queued');
-      await ack(ephemeral({ text: `:x: ${escapeMrkdwn(toMlopsError(error).userMessage)} Nothing was done; try again in a moment.` }));
-      return;
+      await replyTo(responseUrl, { text: `:x: ${escapeMrkdwn(toMlopsError(error).userMessage)} Nothing was done; try again in a moment.` }).catch((replyError: unknown) =>
+        deps.context.logger.warn({ err: replyError, command: subcommand.name }, 'command reply not delivered'),
+      );
     }
-    await ack();
   };
 }

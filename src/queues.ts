@@ -183,7 +183,7 @@ export async function enqueueRunStatus(queues: Pick<Queues, 'slackStatus'>, runK
   await queues.slackStatus.add('run', { kind: 'run', runKey, version }, { deduplication: { id: jobId('show-run', runKey), keepLastIfActive: true, ...(options.now ? { reschedule: true } : {}) } });
 }
 
-/** Hands an acknowledged command to the workers; Slack's trigger_id (one per command typed) makes a second delivery of it a no-op. */
+/** Hands an acknowledged command to the workers; Slack's trigger_id (one per command typed) makes a replay of it a no-op. */
 export async function enqueueCommand(queues: Pick<Queues, 'commands'>, data: CommandJob): Promise<void> {
   await queues.commands.add('command', data, data.input.triggerId ? { jobId: jobId('command', data.input.triggerId) } : {});
 }
@@ -252,7 +252,8 @@ export async function comeBackLater(job: Job, token: string, delayMs: number, me
 
 /**
  * A command runs once: its effects (a run queued, an approval requested) are not repeated by a retry, and
- * a failure is answered to the user by the command itself. Nothing is kept: the job holds a response_url.
+ * a failure is answered to the user by the command itself. Nothing is kept once done: the job holds a
+ * response_url, and the worker remembers the trigger_id against replays (jobs/command.ts).
  */
 export const COMMAND_JOB_OPTIONS: JobsOptions = {
   attempts: 1,

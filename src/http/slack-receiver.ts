@@ -98,14 +98,18 @@ export function parseSlackBody(rawBody: string, contentType: string | undefined)
   return { ok: false, error: `unsupported content type ${type || '(none)'}` };
 }
 
+/** How long a trigger_id is remembered against replays: twice the 5 minutes a request's signature is accepted. */
+export const TRIGGER_MEMORY_SECONDS = 2 * REPLAY_WINDOW_SECONDS;
+
 /** What to do with a delivery from Slack before Bolt sees it, over HTTP and over Socket Mode alike. */
 export type DeliveryVerdict = 'new' | 'duplicate' | 'replay' | 'unavailable';
 
 /**
  * Events API deliveries are deduplicated by event_id (Slack retries an event it thinks was not
  * acknowledged; without Redis the check cannot run: 'unavailable', so Slack delivers again later).
- * Commands and clicks are never resent by Slack, so the same trigger_id again is a captured request
- * replayed: 'replay'. Without Redis that check is skipped: commands that need no Redis (help) keep working.
+ * Clicks are never resent by Slack, so the same trigger_id again is a captured request replayed: 'replay'.
+ * Slash commands are checked by the command listener itself (commands/index.ts), so that one it queues is
+ * acknowledged without waiting for Redis: the worker that runs it checks the trigger_id then.
  */
 export async function checkDelivery(redis: Redis, body: Record<string, unknown>): Promise<DeliveryVerdict> {
   const envelope = eventEnvelope.safeParse(body);
@@ -116,11 +120,20 @@ export async function checkDelivery(redis: Redis, body: Record<string, unknown>)
       return 'unavailable';
     }
   }
-  if (typeof body.trigger_id !== 'string' || body.trigger_id === '' || redis.status !== 'ready') return 'new';
+  if (typeof body.command === 'string' || typeof body.trigger_id !== 'string' || body.trigger_id === '') return 'new';
+  return (await isReplayedTrigger(redis, body.trigger_id)) ? 'replay' : 'new';
+}
+
+/**
+ * True when this trigger_id was seen in the last 10 minutes (Slack's signatures are good for 5): a captured
+ * request replayed. Without Redis the check is skipped, so what needs no Redis (help) keeps working.
+ */
+export async function isReplayedTrigger(redis: Redis, triggerId: string): Promise<boolean> {
+  if (redis.status !== 'ready') return false;
   try {
-    return (await redis.set(keys.slackTrigger(body.trigger_id), '1', 'EX', 600, 'NX')) === 'OK' ? 'new' : 'replay';
+    return (await redis.set(keys.slackTrigger(triggerId), '1', 'EX', TRIGGER_MEMORY_SECONDS, 'NX')) !== 'OK';
   } catch {
-    return 'new';
+    return false;
   }
 }
 

@@ -336,9 +336,33 @@ describe('/mlops commands across processes: a web process acknowledges, a worker
       const responseUrl = hooks.url();
       const acked = await postSigned(`${web.url}/slack/events`, SIGNING_SECRET, slashCommandBody({ text: 'train fraud-model', userId: 'U0DS1', channelId: 'C0TRAIN', responseUrl }));
       expect(acked.status).toBe(200);
-      expect(String((acked.json as { text?: string } | undefined)?.text)).toContain('Nothing was done');
+      expect(String((await hooks.waitFor(responseUrl, 10_000)).text)).toContain('Nothing was done');
     } finally {
       await redis.restart();
+    }
+  });
+
+  it('acknowledges a replayed command without running it again, also once the first has run', async () => {
+    const worker = await startTestBot({ redisUrl: redis.url, slackApiUrl: slack.url, oci: oci.gateway, env: { ...oci.env, ROLE: 'worker' } });
+    try {
+      await waitReady(worker);
+      await waitReady(web);
+      const responseUrl = hooks.url();
+      const body = slashCommandBody({ text: 'status', userId: 'U0DS1', channelId: 'C0TRAIN', responseUrl });
+      expect((await postSigned(`${web.url}/slack/events`, SIGNING_SECRET, body)).status).toBe(200);
+      await hooks.waitFor(responseUrl, 10_000);
+      await eventually(async () => (await web.context.queues.commands.getJobCountByTypes('waiting', 'active')) === 0, 10_000, 'the command done');
+      const replay = await postSigned(`${web.url}/slack/events`, SIGNING_SECRET, body);
+      expect(replay.status).toBe(200);
+      expect(replay.text).toBe('');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(hooks.replies(responseUrl)).toHaveLength(1);
+      // help is answered in the ack, so its replay is refused before it: acknowledged with nothing.
+      const help = slashCommandBody({ text: 'help', userId: 'U0DS1', channelId: 'C0TRAIN', responseUrl: hooks.url() });
+      expect(String(((await postSigned(`${web.url}/slack/events`, SIGNING_SECRET, help)).json as { text?: string }).text)).toContain('/mlops');
+      expect((await postSigned(`${web.url}/slack/events`, SIGNING_SECRET, help)).text).toBe('');
+    } finally {
+      await worker.stop();
     }
   });
 });
