@@ -64,7 +64,7 @@ try {
   });
   // --cpu-prof profiles the worker instead of the web process with --split --prof-worker.
   const profileWorker = profile && args.includes('--prof-worker');
-  const worker = split ? await spawnChild({ name: 'worker', script: 'dist/src/main.js', env: env('worker'), readyPath: '/readyz', ...(profileWorker ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir=bench-profiles'] } : {}) }) : undefined;
+  const worker = split && !args.includes('--no-worker') ? await spawnChild({ name: 'worker', script: 'dist/src/main.js', env: env('worker'), readyPath: '/readyz', ...(profileWorker ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir=bench-profiles'] } : {}) }) : undefined;
   const bot = await spawnChild({
     name: 'web',
     script: 'dist/src/main.js',

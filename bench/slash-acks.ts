@@ -34,6 +34,11 @@ export interface AckServer {
   pid: number;
   /** Processes that work for this server (its worker): their CPU is measured during its turns too. */
   companions?: ReadonlyArray<{ name: string; pid: number }>;
+  /**
+   * Processes stopped (SIGSTOP) during this server's turns and continued after, as item 2 runs no worker
+   * during its ingest steps: the server's own figure, without what its worker does on the same cores.
+   */
+  paused?: readonly number[];
 }
 
 /**
@@ -55,10 +60,15 @@ export async function measureAcks(servers: readonly AckServer[], command: SlashC
       const shots = slashShots(text, count, responseUrls);
       const watched = [{ key: server.name, pid: server.pid }, ...(server.companions ?? []).map((companion) => ({ key: `${server.name}/${companion.name}`, pid: companion.pid }))];
       const before = watched.map((process) => cpuSeconds(process.pid));
-      results.get(server.name)?.push(await runLoad({ targets: [server.url], rate: run.rate, shots, timeoutMs: 3_000 }));
+      for (const pid of server.paused ?? []) process.kill(pid, 'SIGSTOP');
+      try {
+        results.get(server.name)?.push(await runLoad({ targets: [server.url], rate: run.rate, shots, timeoutMs: 3_000 }));
+      } finally {
+        for (const pid of server.paused ?? []) process.kill(pid, 'SIGCONT');
+      }
       // Work started by the last requests (a worker running queued commands, replies to response_url) is
       // counted with this server and done before the next one's turn, so it does not land on that one.
-      await new Promise((resolve) => setTimeout(resolve, server.companions?.length ? 1_000 : 200));
+      await new Promise((resolve) => setTimeout(resolve, server.paused?.length ? 2_000 : server.companions?.length ? 1_000 : 200));
       watched.forEach((process, index) => add(process.key, cpuSeconds(process.pid) - (before[index] ?? 0)));
     }
   }

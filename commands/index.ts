@@ -114,6 +114,8 @@ export function createCommandListener(deps: CommandDeps, subcommands: ReadonlyMa
     }
     const responseUrl = body.data.response_url;
     await ack();
+    // What follows the ack yields first to the requests already waiting, so it never holds up their acks.
+    await new Promise((resolve) => setImmediate(resolve));
     if (!responseUrl) {
       // Slack always sends one; without it the reply can only come from here, in this process.
       await respond(ephemeral(await runSubcommand(subcommand, input, deps))).catch((error: unknown) => deps.context.logger.warn({ err: error, command: subcommand.name }, 'command reply not delivered'));
