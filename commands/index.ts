@@ -59,9 +59,9 @@ export function replyTo(responseUrl: string, reply: Reply): Promise<void> {
  * The `/mlops` listener: parse strictly, acknowledge, and hand the subcommand to the `commands` queue; a
  * worker runs it and answers through response_url (jobs/command.ts). The acknowledgement waits for nothing
  * (a command is queued right after it, one Redis write, so nothing holds up the next acknowledgements); a
- * replayed command is refused by the queue's job id (from the trigger_id) or by the worker. Help and command-line
- * mistakes are answered in the ack itself, a command typed without arguments opens its form: those check
- * the trigger_id against replays first (isReplayedTrigger).
+ * replayed command is refused by the worker. Help is answered in the ack itself (a replay of it is answered
+ * again: it says the same to anyone); command-line mistakes are answered in the ack and a command typed
+ * without arguments opens its form, both after checking the trigger_id against replays (isReplayedTrigger).
  */
 export function createCommandListener(deps: CommandDeps, subcommands: ReadonlyMap<string, Subcommand> = createSubcommands()) {
   const all = [...subcommands.values()];
@@ -73,9 +73,11 @@ export function createCommandListener(deps: CommandDeps, subcommands: ReadonlyMa
     }
     const tokens = tokenize(body.data.text.trim());
     const [name, ...args] = tokens.ok ? tokens.tokens : [];
-    const subcommand = subcommands.get((name ?? 'help').toLowerCase());
+    const subcommand = tokens.ok ? subcommands.get((name ?? 'help').toLowerCase()) : undefined;
     const queued = tokens.ok && subcommand !== undefined && !subcommand.answersInAck && !(subcommand.modal && args.length === 0 && body.data.trigger_id) && body.data.response_url !== undefined;
-    if (!queued && body.data.trigger_id && (await isReplayedTrigger(deps.context.redis, body.data.trigger_id))) {
+    // Help is answered from memory and says the same to anyone: a replay of it is answered again, with no
+    // Redis round trip before the ack. Everything else checks the trigger_id here or in the worker.
+    if (!queued && !subcommand?.answersInAck && body.data.trigger_id && (await isReplayedTrigger(deps.context.redis, body.data.trigger_id))) {
       deps.context.logger.warn({ command: name ?? 'help' }, 'replayed slack request ignored');
       await ack();
       return;

@@ -121,11 +121,19 @@ describe('Slack over Socket Mode (SLACK_APP_TOKEN set)', () => {
   });
 
   it('refuses a replayed envelope: the same trigger_id again is acknowledged without running anything', async () => {
-    const payload = commandPayload({ text: 'help' });
+    const responseUrl = hooks.url();
+    const payload = commandPayload({ text: 'status', responseUrl });
     const first = await slack.socketMode.deliver('slash_commands', payload);
-    expect(String(first.payload?.text)).toContain('train &lt;target&gt;');
+    expect(first.payload).toBeUndefined();
+    await hooks.waitFor(responseUrl, 10_000);
     const replay = await slack.socketMode.deliver('slash_commands', payload);
     expect(replay.payload).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(hooks.replies(responseUrl)).toHaveLength(1);
+    // A command-line mistake, answered in the ack: its replay is acknowledged with nothing.
+    const mistake = commandPayload({ text: 'train fraud-model note="never closed' });
+    expect(String((await slack.socketMode.deliver('slash_commands', mistake)).payload?.text)).toContain('quoted value is not closed');
+    expect((await slack.socketMode.deliver('slash_commands', mistake)).payload).toBeUndefined();
     // A new command (new trigger_id) is answered as usual.
     expect((await slack.socketMode.deliver('slash_commands', commandPayload({ text: 'help' }))).payload).toMatchObject({ response_type: 'ephemeral' });
   });
