@@ -1,15 +1,16 @@
+import { botEnv, ociConfigEnv } from './bot-env.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { FakeSlackApi } from '../test/fakes/fake-slack-api.js';
-import { baseConfigFile, BOT_TOKEN, SIGNING_SECRET } from '../test/helpers/bot-harness.js';
+import { baseConfigFile } from '../test/helpers/bot-harness.js';
 import { startTestOci } from '../test/helpers/oci.js';
 import { startRedis } from '../test/helpers/redis-server.js';
 import { burstFloorMs, deliverBurst, settleBurst } from './burst.js';
 import { measureNotifyLatency } from './notify-latency.js';
-import { BURST_CHANNELS, burstPlan, NOTIFICATION_PASSWORD, NOTIFICATION_USER } from './oci-events.js';
+import { BURST_CHANNELS, burstPlan } from './oci-events.js';
 import { spawnChild, type Child } from './processes.js';
 
 /**
@@ -31,29 +32,11 @@ const dir = mkdtempSync(join(tmpdir(), 'mlops-probe-'));
 const children: Child[] = [];
 try {
   const configPath = join(dir, 'mlops.yaml');
-  const keyPath = join(dir, 'oci_api_key.pem');
-  writeFileSync(keyPath, oci.key.privateKeyPem, { mode: 0o600 });
-  const ociConfigPath = join(dir, 'oci-config');
-  writeFileSync(ociConfigPath, `[DEFAULT]\nuser=${oci.key.user}\nfingerprint=${oci.key.fingerprint}\ntenancy=${oci.key.tenancy}\nregion=us-ashburn-1\nkey_file=${keyPath}\n`);
+  const ociEnv = ociConfigEnv(dir, oci);
   const base = baseConfigFile();
   const burstRoutes = BURST_CHANNELS.map((channel, index) => ({ match: { resourceName: `burst-${index}-*` }, channel }));
   writeFileSync(configPath, stringify({ ...base, routes: [...burstRoutes, ...(base.routes as unknown[])] }));
-  const env = (role: string) => ({
-    SLACK_BOT_TOKEN: BOT_TOKEN,
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-    SLACK_API_URL: slack.url,
-    REDIS_URL: redis.url,
-    HOST: '127.0.0.1',
-    ROLE: role,
-    MLOPS_CONFIG: configPath,
-    LOG_LEVEL: 'warn',
-    OCI_NOTIFICATIONS_USER: NOTIFICATION_USER,
-    OCI_NOTIFICATIONS_PASSWORD: NOTIFICATION_PASSWORD,
-    OCI_AUTH: 'config_file',
-    OCI_CONFIG_FILE: ociConfigPath,
-    OCI_PROFILE: 'DEFAULT',
-    ...oci.env,
-  });
+  const env = (role: string) => botEnv({ role, slackUrl: slack.url, redisUrl: redis.url, configPath, oci: ociEnv });
   const roles = scale ? ['web', 'web', 'worker', 'worker'] : ['all'];
   children.push(...(await Promise.all(roles.map((role, index) => spawnChild({ name: `${role}-${index}`, script: 'dist/src/main.js', env: env(role), readyPath: '/readyz', nodeArgs })))));
   const webs = children.filter((child) => !child.name.startsWith('worker')).map((child) => child.url);

@@ -1,3 +1,4 @@
+import { botEnv, ociConfigEnv } from './bot-env.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,18 +11,9 @@ import { startRedis } from '../test/helpers/redis-server.js';
 import { startResponseUrlServer } from '../test/helpers/response-url-server.js';
 import { CpuMeter, findPid } from './cpu.js';
 import { runLoad } from './load.js';
-import { ingestShots, NOTIFICATION_PASSWORD, NOTIFICATION_USER } from './oci-events.js';
+import { ingestShots } from './oci-events.js';
 import { spawnChild } from './processes.js';
 import { measureAcks, SLASH_COMMANDS, slashShots } from './slash-acks.js';
-
-/** OCI config-file auth against the local OCI stand-in, as the bench's bot uses it. */
-function ociEnv(dir: string): Record<string, string> {
-  const keyPath = join(dir, 'oci_api_key.pem');
-  writeFileSync(keyPath, oci.key.privateKeyPem, { mode: 0o600 });
-  const configPath = join(dir, 'oci-config');
-  writeFileSync(configPath, `[DEFAULT]\nuser=${oci.key.user}\nfingerprint=${oci.key.fingerprint}\ntenancy=${oci.key.tenancy}\nregion=us-ashburn-1\nkey_file=${keyPath}\n`);
-  return { OCI_AUTH: 'config_file', OCI_CONFIG_FILE: configPath, OCI_PROFILE: 'DEFAULT', ...oci.env };
-}
 
 /**
  * A profiling aid, not part of `npm run bench`: one bot process taking OCI deliveries (ROLE=web) or signed
@@ -49,19 +41,7 @@ const dir = mkdtempSync(join(tmpdir(), 'mlops-probe-'));
 try {
   const configPath = join(dir, 'mlops.yaml');
   writeFileSync(configPath, stringify(baseConfigFile()));
-  const env = (role: string) => ({
-    SLACK_BOT_TOKEN: BOT_TOKEN,
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-    SLACK_API_URL: slack.url,
-    REDIS_URL: redis.url,
-    HOST: '127.0.0.1',
-    ROLE: role,
-    MLOPS_CONFIG: configPath,
-    LOG_LEVEL: 'warn',
-    OCI_NOTIFICATIONS_USER: NOTIFICATION_USER,
-    OCI_NOTIFICATIONS_PASSWORD: NOTIFICATION_PASSWORD,
-    ...(train ? ociEnv(dir) : {}),
-  });
+  const env = (role: string) => botEnv({ role, slackUrl: slack.url, redisUrl: redis.url, configPath, ...(train ? { oci: ociConfigEnv(dir, oci) } : {}) });
   // --cpu-prof profiles the worker instead of the web process with --split --prof-worker.
   const profileWorker = profile && args.includes('--prof-worker');
   const worker = split && !args.includes('--no-worker') ? await spawnChild({ name: 'worker', script: 'dist/src/main.js', env: env('worker'), readyPath: '/readyz', ...(profileWorker ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir=bench-profiles'] } : {}) }) : undefined;

@@ -1,3 +1,4 @@
+import { botEnv, ociConfigEnv } from './bot-env.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import { measureNotifyLatency, type LatencyResult } from './notify-latency.js';
 import { CpuMeter, findPid, machineBusyPercent } from './cpu.js';
 import { findIngestCeiling, INGEST_P99_BOUND_MS, type IngestCeiling } from './ingest.js';
 import { describeMachine } from './machine.js';
-import { BURST_CHANNELS, burstPlan, NOTIFICATION_PASSWORD, NOTIFICATION_USER } from './oci-events.js';
+import { BURST_CHANNELS, burstPlan } from './oci-events.js';
 import { spawnChild, type Child } from './processes.js';
 import { QueueDepth } from './queue-depth.js';
 import { measureAcks, type AckFigure, type SlashCommand } from './slash-acks.js';
@@ -204,7 +205,6 @@ try {
   const redisA = redis;
   const slackA = slack;
   const responses = responseUrls;
-  const ociEnv = oci.env;
 
   // The bot reads its config as in production: a YAML file, an OCI config file with a key, the environment.
   const dir = mkdtempSync(join(tmpdir(), 'mlops-bench-'));
@@ -213,27 +213,9 @@ try {
   const configPath = join(dir, 'mlops.yaml');
   const burstRoutes = BURST_CHANNELS.map((channel, index) => ({ match: { resourceName: `burst-${index}-*` }, channel }));
   writeFileSync(configPath, stringify({ ...base, routes: [...burstRoutes, ...(base.routes as unknown[])] }));
-  const keyPath = join(dir, 'oci_api_key.pem');
-  writeFileSync(keyPath, oci.key.privateKeyPem, { mode: 0o600 });
-  const ociConfigPath = join(dir, 'oci-config');
-  writeFileSync(ociConfigPath, `[DEFAULT]\nuser=${oci.key.user}\nfingerprint=${oci.key.fingerprint}\ntenancy=${oci.key.tenancy}\nregion=us-ashburn-1\nkey_file=${keyPath}\n`);
+  const ociEnv = ociConfigEnv(dir, oci);
   const spawnBot = async (name: string, role: 'all' | 'web' | 'worker', redisUrl: string, slackUrl: string) => {
-    const env: Record<string, string> = {
-      SLACK_BOT_TOKEN: BOT_TOKEN,
-      SLACK_SIGNING_SECRET: SIGNING_SECRET,
-      SLACK_API_URL: slackUrl,
-      REDIS_URL: redisUrl,
-      HOST: '127.0.0.1',
-      ROLE: role,
-      MLOPS_CONFIG: configPath,
-      LOG_LEVEL: 'warn',
-      OCI_NOTIFICATIONS_USER: NOTIFICATION_USER,
-      OCI_NOTIFICATIONS_PASSWORD: NOTIFICATION_PASSWORD,
-      OCI_AUTH: 'config_file',
-      OCI_CONFIG_FILE: ociConfigPath,
-      OCI_PROFILE: 'DEFAULT',
-      ...ociEnv,
-    };
+    const env = botEnv({ role, slackUrl, redisUrl, configPath, oci: ociEnv });
     const child = await spawnChild({ name, script: 'dist/src/main.js', env, readyPath: '/readyz' });
     children.push(child);
     return child;
